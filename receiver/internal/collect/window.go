@@ -1,0 +1,65 @@
+// Package collect is the collection controller: per target and per collection interval it
+// gathers the raw inputs of one window (pprof profiles, the execution trace, files) and hands
+// them to a Sink. It knows nothing of their formats.
+package collect
+
+import (
+	"context"
+	"io"
+	"os"
+	"time"
+
+	"github.com/gostitch/gostitch/receiver/internal/target"
+)
+
+// Origin says how a window's inputs arrived.
+type Origin string
+
+// Origins of windows.
+const (
+	OriginScrape Origin = "scrape"
+	OriginFile   Origin = "file"
+	OriginPush   Origin = "push"
+)
+
+// Window is one collection round for one target: the raw inputs gathered for [Start, End].
+type Window struct {
+	Target target.Identity
+	Origin Origin
+	// Start and End bound the window in wall time.
+	Start, End time.Time
+	// Profiles holds the raw pprof bytes gathered, in the order fetched.
+	Profiles []Profile
+	// Traces holds the execution traces gathered (at most one for a scrape).
+	Traces []Trace
+}
+
+// Profile is one raw pprof profile (gzip-compressed or plain protobuf).
+type Profile struct {
+	// Kind is the profile name: cpu, heap, allocs, goroutine, block or mutex; empty for files.
+	Kind string
+	// From names where the bytes came from (URL or path), for errors.
+	From string
+	Data []byte
+}
+
+// Trace is one raw Go execution trace. Traces can be large, so they are opened as a stream
+// (a spool file for scrapes and pushes, the file itself for trace_files).
+type Trace struct {
+	// From names where the bytes came from (URL or path), for errors.
+	From string
+	Size int64
+	path string
+}
+
+// Open returns the trace bytes as a stream.
+func (t Trace) Open() (io.ReadCloser, error) { return os.Open(t.path) }
+
+// NewFileTrace refers to a trace stored at path.
+func NewFileTrace(from, path string, size int64) Trace { return Trace{From: from, Size: size, path: path} }
+
+// Sink consumes windows. ConsumeWindow must not keep the window's traces open after it returns:
+// spool files are removed then.
+type Sink interface {
+	ConsumeWindow(ctx context.Context, w *Window) error
+}
