@@ -47,16 +47,23 @@ type Profile struct {
 // (a spool file for scrapes and pushes, the file itself for trace_files).
 type Trace struct {
 	// From names where the bytes came from (URL or path), for errors.
-	From string
-	Size int64
-	path string
+	From    string
+	Size    int64
+	path    string
+	spooled bool // a temporary copy, removed after the window is consumed
 }
 
 // Open returns the trace bytes as a stream.
 func (t Trace) Open() (io.ReadCloser, error) { return os.Open(t.path) }
 
-// NewFileTrace refers to a trace stored at path.
-func NewFileTrace(from, path string, size int64) Trace { return Trace{From: from, Size: size, path: path} }
+// NewFileTrace refers to a trace file the user gave; it is never removed.
+func NewFileTrace(path string, size int64) Trace { return Trace{From: path, Size: size, path: path} }
+
+// NewSpooledTrace refers to a temporary copy of a trace fetched from from; the controller or the
+// push handler removes it after the window is consumed.
+func NewSpooledTrace(from, path string, size int64) Trace {
+	return Trace{From: from, Size: size, path: path, spooled: true}
+}
 
 // Sink consumes windows. ConsumeWindow must not keep the window's traces open after it returns:
 // spool files are removed then.

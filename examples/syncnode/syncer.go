@@ -1,0 +1,302 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"runtime/pprof"
+	"runtime/trace"
+	"strconv"
+	"time"
+
+	oteltrace "go.opentelemetry.io/otel/trace"
+	"golang.org/x/sys/unix"
+)
+
+// Syncer downloads the chain from its peers and imports it in height order.
+//
+// Pipeline: one fetch goroutine asks the peers in turn (block h from peer (h-1) mod N, over
+// one persistent connection per peer) for the header, then the block, and hands the job to the
+// import goroutine over a channel of Queue jobs. The importer deserializes, verifies (hash
+// chain and every signature, VerifyCost times), stores (append, fsync) and broadcasts an
+// announce to every peer. A slow peer leaves the importer blocked on an empty channel; a slow
+// import fills the channel and leaves the fetcher blocked on a full one.
+//
+// Each block is one runtime/trace task, importBlock. The fetcher begins it when it starts the
+// block's fetch and passes its context along with the job; the importer ends it after the
+// broadcast. So the task holds the fetch region, the wait in the queue and the deserialize,
+// verify, store and broadcast regions, and logs the block's height and peer address.
+//
+// Set the exported fields, call Connect, then Run once.
+type Syncer struct {
+	Genesis    Header        // block 0, known without asking
+	Blocks     uint64        // stop after importing this many blocks; 0 = never
+	Queue      int           // capacity of the fetch → import channel
+	VerifyCost int           // verification passes per block, at least 1
+	Interval   time.Duration // pause after each import
+	LogEvery   uint64        // progress line every LogEvery blocks; 0 = none
+
+	Store   *BlockStore
+	Truth   *TruthWriter // nil: no ground truth
+	Tracing *Tracing     // nil: no OpenTelemetry
+	Stats   *LatencyStats
+	Log     *log.Logger
+
+	peers   []*peerConn
+	cookies map[*peerConn][]uint64 // per fetch peer: its cookie first, then the other conns'
+	jobs    chan *importJob
+	prev    Hash // header hash of the last imported block
+}
+
+// importJob is one block on its way through the pipeline.
+type importJob struct {
+	ctx    context.Context // carries the importBlock task and, with OTel, the span
+	task   *trace.Task
+	span   oteltrace.Span // nil without OTel
+	labels []string       // pprof label pairs for all work on this block, msg_type excluded
+
+	height  uint64
+	peer    *peerConn
+	traceID string // empty without OTel
+	spanID  string
+	header  []byte // as fetched
+	block   []byte // as fetched
+	start   int64  // CLOCK_MONOTONIC ns when the fetch began
+	tid     int    // OS thread that began the fetch
+}
+
+// do runs f with the job's pprof labels plus msg_type.
+func (j *importJob) do(msg MsgType, f func(ctx context.Context)) {
+	pprof.Do(j.ctx, pprof.Labels(append(j.labels, "msg_type", msg.String())...), f)
+}
+
+// end closes the job's span and task.
+func (j *importJob) end(err error) {
+	endSpan(j.span, err)
+	j.task.End()
+}
+
+// Connect dials every peer address.
+func (s *Syncer) Connect(addrs []string) error {
+	for i, a := range addrs {
+		pc, err := dialPeer(i, a)
+		if err != nil {
+			s.closeConns()
+			return err
+		}
+		s.peers = append(s.peers, pc)
+	}
+	s.cookies = make(map[*peerConn][]uint64, len(s.peers))
+	for _, pc := range s.peers {
+		cs := []uint64{pc.cookie}
+		for _, other := range s.peers {
+			if other != pc {
+				cs = append(cs, other.cookie)
+			}
+		}
+		s.cookies[pc] = cs
+	}
+	return nil
+}
+
+func (s *Syncer) closeConns() {
+	for _, pc := range s.peers {
+		pc.close()
+	}
+}
+
+// Run syncs until Blocks are imported or ctx ends, then closes the peer connections. It
+// returns nil in both cases and an error when a fetch or an import fails.
+func (s *Syncer) Run(ctx context.Context) error {
+	if len(s.peers) == 0 {
+		return errors.New("syncer: no peers connected")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer s.closeConns()
+	// Cancellation must interrupt a fetch blocked in a read: closing the conns does that.
+	context.AfterFunc(ctx, s.closeConns)
+
+	s.prev = s.Genesis.Hash()
+	s.jobs = make(chan *importJob, s.Queue)
+	fetchErr := make(chan error, 1)
+	go func() { fetchErr <- s.fetchLoop(ctx) }()
+	importErr := s.importLoop(ctx)
+	cancel()
+	for job := range s.jobs { // after an import error: let the fetcher finish
+		job.end(context.Canceled)
+	}
+	return errors.Join(importErr, <-fetchErr)
+}
+
+func (s *Syncer) fetchLoop(ctx context.Context) error {
+	defer close(s.jobs)
+	for h := uint64(1); s.Blocks == 0 || h <= s.Blocks; h++ {
+		job, err := s.fetch(ctx, h)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		select {
+		case s.jobs <- job:
+		case <-ctx.Done():
+			job.end(ctx.Err())
+			return nil
+		}
+	}
+	return nil
+}
+
+// fetch begins block h's task and downloads its header and block.
+func (s *Syncer) fetch(ctx context.Context, h uint64) (*importJob, error) {
+	pc := s.peers[(h-1)%uint64(len(s.peers))]
+	job := &importJob{height: h, peer: pc, start: monoNow(), tid: unix.Gettid()}
+	ctx, job.span = s.Tracing.StartImport(ctx, h, pc.addr)
+	ctx, job.task = trace.NewTask(ctx, "importBlock")
+	job.ctx = ctx
+	height := strconv.FormatUint(h, 10)
+	trace.Log(ctx, "height", height)
+	trace.Log(ctx, "peer", pc.addr)
+	job.labels = []string{"height", height, "peer_id", pc.id}
+	if job.span != nil {
+		sc := job.span.SpanContext()
+		job.traceID, job.spanID = sc.TraceID().String(), sc.SpanID().String()
+		trace.Log(ctx, "otel.trace_id", job.traceID)
+		trace.Log(ctx, "otel.span_id", job.spanID)
+		job.labels = append(job.labels, "otel.trace_id", job.traceID, "otel.span_id", job.spanID)
+	}
+
+	var err error
+	trace.WithRegion(ctx, "fetch", func() {
+		job.do(MsgGetHeader, func(context.Context) { job.header, err = pc.request(MsgGetHeader, h, MsgHeader) })
+		if err == nil {
+			job.do(MsgGetBlock, func(context.Context) { job.block, err = pc.request(MsgGetBlock, h, MsgBlock) })
+		}
+	})
+	if err != nil {
+		err = fmt.Errorf("fetching block %d: %w", h, err)
+		job.end(err)
+		return nil, err
+	}
+	return job, nil
+}
+
+func (s *Syncer) importLoop(ctx context.Context) error {
+	for job := range s.jobs {
+		if ctx.Err() != nil { // shutting down: drop what is queued
+			job.end(ctx.Err())
+			continue
+		}
+		err := s.importBlock(job)
+		end := monoNow()
+		job.end(err)
+		if err != nil {
+			if ctx.Err() != nil { // the broadcast met a connection closed by shutdown
+				continue
+			}
+			return fmt.Errorf("importing block %d from peer %s (%s): %w", job.height, job.peer.id, job.peer.addr, err)
+		}
+		if err := s.record(job, end); err != nil {
+			return err
+		}
+		if s.Interval > 0 {
+			_ = sleepCtx(ctx, s.Interval) // on cancellation the next job is dropped
+		}
+	}
+	return nil
+}
+
+// importBlock runs the import steps of a fetched block, each in its own region.
+func (s *Syncer) importBlock(job *importJob) error {
+	var (
+		hdr  Header
+		blk  *Block
+		hash Hash
+	)
+	steps := []struct {
+		region string
+		msg    MsgType
+		run    func() error
+	}{
+		{"deserialize", MsgBlock, func() (err error) {
+			if hdr, err = UnmarshalHeader(job.header); err == nil {
+				blk, err = UnmarshalBlock(job.block)
+			}
+			return err
+		}},
+		{"verify", MsgBlock, func() (err error) {
+			hash, err = s.verify(job.height, hdr, blk)
+			return err
+		}},
+		{"store", MsgBlock, func() error { return s.Store.Append(job.block) }},
+		{"broadcast", MsgAnnounce, func() error { return s.broadcast(job.height, hash) }},
+	}
+	for _, st := range steps {
+		var err error
+		job.do(st.msg, func(ctx context.Context) {
+			trace.WithRegion(ctx, st.region, func() { err = st.run() })
+		})
+		if err != nil {
+			return fmt.Errorf("%s: %w", st.region, err)
+		}
+	}
+	s.prev = hash
+	return nil
+}
+
+// verify checks that the fetched header and block agree and extend the last imported block,
+// and returns the header hash.
+func (s *Syncer) verify(h uint64, hdr Header, blk *Block) (Hash, error) {
+	if hdr.Height != h {
+		return Hash{}, fmt.Errorf("asked for height %d, got header %d: %w", h, hdr.Height, ErrProtocol)
+	}
+	if blk.Header != hdr {
+		return Hash{}, fmt.Errorf("block %d: block header differs from the fetched header: %w", h, ErrProtocol)
+	}
+	for range max(s.VerifyCost, 1) {
+		if err := blk.Verify(s.prev); err != nil {
+			return Hash{}, err
+		}
+	}
+	return hdr.Hash(), nil
+}
+
+// broadcast announces block h to every peer.
+func (s *Syncer) broadcast(h uint64, hash Hash) error {
+	payload := AppendAnnounce(nil, h, hash)
+	for _, pc := range s.peers {
+		if err := pc.send(MsgAnnounce, payload); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// record accounts for an imported block: statistics, ground truth, progress line.
+func (s *Syncer) record(job *importJob, end int64) error {
+	d := time.Duration(end - job.start)
+	s.Stats.Add(d)
+	if s.Truth != nil {
+		err := s.Truth.Write(TruthRecord{
+			Height:      job.height,
+			TraceID:     job.traceID,
+			SpanID:      job.spanID,
+			Peer:        job.peer.addr,
+			Cookies:     s.cookies[job.peer],
+			TIDFirst:    job.tid,
+			StartMonoNS: job.start,
+			EndMonoNS:   end,
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if s.LogEvery > 0 && job.height%s.LogEvery == 0 {
+		s.Log.Printf("imported block %d from peer %s in %.1f ms; queue %d/%d",
+			job.height, job.peer.id, float64(d)/1e6, len(s.jobs), cap(s.jobs))
+	}
+	return nil
+}

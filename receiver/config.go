@@ -1,0 +1,194 @@
+package gostitchreceiver
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"go.opentelemetry.io/collector/config/confighttp"
+)
+
+// Profile names the receiver can scrape from net/http/pprof.
+var knownProfiles = []string{"cpu", "heap", "allocs", "goroutine", "block", "mutex"}
+
+// eBPF modes.
+const (
+	EBPFModeAuto = "auto"
+	EBPFModeOn   = "on"
+	EBPFModeOff  = "off"
+)
+
+// Config is the gostitch receiver's configuration (see README.md "Configuration").
+type Config struct {
+	// CollectionInterval is the length of one window per target.
+	CollectionInterval time.Duration `mapstructure:"collection_interval"`
+	// Targets are the Go processes to observe.
+	Targets []TargetConfig `mapstructure:"targets"`
+	Pprof   PprofConfig    `mapstructure:"pprof"`
+	Trace   TraceConfig    `mapstructure:"trace"`
+	EBPF    EBPFConfig     `mapstructure:"ebpf"`
+	Push    PushConfig     `mapstructure:"push"`
+	// Limits bound every input read from outside.
+	Limits LimitsConfig `mapstructure:"limits"`
+
+	// prevent unkeyed literal initialization
+	_ struct{}
+}
+
+// TargetConfig is one Go process: a net/http/pprof endpoint to scrape, files to read, or both.
+type TargetConfig struct {
+	// Name becomes service.name of everything emitted for the target.
+	Name string `mapstructure:"name"`
+	// ClientConfig holds the endpoint (the net/http/pprof base URL, e.g. http://127.0.0.1:6060)
+	// and the usual HTTP client settings. Its timeout is added to the duration of each
+	// long-running request (CPU profile, trace); 10s when unset.
+	confighttp.ClientConfig `mapstructure:",squash"`
+	// PID of the process; 0 resolves it from the process listening on the endpoint.
+	PID int `mapstructure:"pid"`
+	// PprofFiles are glob patterns of pprof files; each file is read once, and again when it changes.
+	PprofFiles []string `mapstructure:"pprof_files"`
+	// TraceFiles are glob patterns of Go execution traces (FlightRecorder snapshots included).
+	TraceFiles []string `mapstructure:"trace_files"`
+}
+
+// PprofConfig selects the profiles and how labels become attributes.
+type PprofConfig struct {
+	Profiles    []string      `mapstructure:"profiles"`
+	CPUDuration time.Duration `mapstructure:"cpu_duration"`
+	// LabelAttributes are the pprof label keys kept as metric attributes (a cardinality guard);
+	// profile samples keep all their labels.
+	LabelAttributes []string `mapstructure:"label_attributes"`
+}
+
+// TraceConfig controls the execution trace.
+type TraceConfig struct {
+	// Duration of each execution trace; 0 disables the execution trace.
+	Duration time.Duration `mapstructure:"duration"`
+	// MinSpanDuration is the shortest goroutine block or syscall that becomes a span.
+	MinSpanDuration time.Duration `mapstructure:"min_span_duration"`
+}
+
+// EBPFConfig controls the kernel socket source.
+type EBPFConfig struct {
+	// Mode is auto (on when privileges allow, else one warning), on (failing start is an error) or off.
+	Mode string `mapstructure:"mode"`
+	// ReadWaitThreshold is the kernel-queue delay above which a read becomes a "tcp read wait" event.
+	ReadWaitThreshold time.Duration `mapstructure:"read_wait_threshold"`
+}
+
+// PushConfig is the HTTP endpoint that accepts pprof and FlightRecorder uploads; off when its endpoint is empty.
+type PushConfig struct {
+	confighttp.ServerConfig `mapstructure:",squash"`
+}
+
+// LimitsConfig bounds the size of every input.
+type LimitsConfig struct {
+	// MaxProfileBytes bounds one pprof profile as read (compressed) and decompressed.
+	MaxProfileBytes int64 `mapstructure:"max_profile_bytes"`
+	// MaxTraceBytes bounds one execution trace.
+	MaxTraceBytes int64 `mapstructure:"max_trace_bytes"`
+}
+
+func createDefaultConfig() *Config {
+	push := confighttp.NewDefaultServerConfig()
+	push.NetAddr.Endpoint = ""
+	return &Config{
+		CollectionInterval: 30 * time.Second,
+		Pprof: PprofConfig{
+			Profiles:    slices.Clone(knownProfiles),
+			CPUDuration: 10 * time.Second,
+		},
+		Trace: TraceConfig{
+			Duration:        10 * time.Second,
+			MinSpanDuration: time.Millisecond,
+		},
+		EBPF:   EBPFConfig{Mode: EBPFModeAuto, ReadWaitThreshold: time.Millisecond},
+		Push:   PushConfig{ServerConfig: push},
+		Limits: LimitsConfig{MaxProfileBytes: 64 << 20, MaxTraceBytes: 512 << 20},
+	}
+}
+
+// Validate checks the configuration and names every problem it finds.
+func (cfg *Config) Validate() error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+
+	if cfg.CollectionInterval <= 0 {
+		add("collection_interval must be positive, got %v", cfg.CollectionInterval)
+	}
+	if len(cfg.Targets) == 0 {
+		add("targets: at least one target is required")
+	}
+	names := map[string]bool{}
+	for i, t := range cfg.Targets {
+		errs = append(errs, t.validate(i, names)...)
+	}
+	for _, p := range cfg.Pprof.Profiles {
+		if !slices.Contains(knownProfiles, p) {
+			add("pprof.profiles: unknown profile %q (known: %v)", p, knownProfiles)
+		}
+	}
+	if cfg.Pprof.CPUDuration < time.Second {
+		add("pprof.cpu_duration must be at least 1s (net/http/pprof takes whole seconds), got %v", cfg.Pprof.CPUDuration)
+	} else if cfg.CollectionInterval > 0 && cfg.Pprof.CPUDuration > cfg.CollectionInterval {
+		add("pprof.cpu_duration (%v) must not be longer than collection_interval (%v)", cfg.Pprof.CPUDuration, cfg.CollectionInterval)
+	}
+	if cfg.Trace.Duration < 0 {
+		add("trace.duration must not be negative, got %v", cfg.Trace.Duration)
+	} else if cfg.CollectionInterval > 0 && cfg.Trace.Duration > cfg.CollectionInterval {
+		add("trace.duration (%v) must not be longer than collection_interval (%v)", cfg.Trace.Duration, cfg.CollectionInterval)
+	}
+	if cfg.Trace.MinSpanDuration < 0 {
+		add("trace.min_span_duration must not be negative, got %v", cfg.Trace.MinSpanDuration)
+	}
+	switch cfg.EBPF.Mode {
+	case EBPFModeAuto, EBPFModeOn, EBPFModeOff:
+	default:
+		add("ebpf.mode must be one of auto, on, off; got %q", cfg.EBPF.Mode)
+	}
+	if cfg.EBPF.ReadWaitThreshold <= 0 {
+		add("ebpf.read_wait_threshold must be positive, got %v", cfg.EBPF.ReadWaitThreshold)
+	}
+	if cfg.Limits.MaxProfileBytes <= 0 || cfg.Limits.MaxTraceBytes <= 0 {
+		add("limits.max_profile_bytes and limits.max_trace_bytes must be positive")
+	}
+	return errors.Join(errs...)
+}
+
+func (t TargetConfig) validate(i int, seen map[string]bool) []error {
+	var errs []error
+	where := fmt.Sprintf("targets[%d]", i)
+	if t.Name == "" {
+		errs = append(errs, fmt.Errorf("%s: name is required", where))
+	} else {
+		where = fmt.Sprintf("targets[%d] (%s)", i, t.Name)
+		if seen[t.Name] {
+			errs = append(errs, fmt.Errorf("%s: duplicate target name", where))
+		}
+		seen[t.Name] = true
+	}
+	if t.Endpoint == "" && len(t.PprofFiles) == 0 && len(t.TraceFiles) == 0 {
+		errs = append(errs, fmt.Errorf("%s: needs an endpoint, pprof_files or trace_files", where))
+	}
+	if t.Endpoint != "" {
+		u, err := url.Parse(t.Endpoint)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("%s: endpoint %q: %w", where, t.Endpoint, err))
+		case u.Scheme != "http" && u.Scheme != "https", u.Host == "":
+			errs = append(errs, fmt.Errorf("%s: endpoint %q must be an http(s) URL like http://127.0.0.1:6060", where, t.Endpoint))
+		}
+	}
+	if t.PID < 0 {
+		errs = append(errs, fmt.Errorf("%s: pid must not be negative, got %d", where, t.PID))
+	}
+	for _, pattern := range slices.Concat(t.PprofFiles, t.TraceFiles) {
+		if _, err := filepath.Match(pattern, ""); err != nil {
+			errs = append(errs, fmt.Errorf("%s: bad glob %q: %w", where, pattern, err))
+		}
+	}
+	return errs
+}

@@ -1,0 +1,95 @@
+package gostitchreceiver
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/confmap/confmaptest"
+
+	"github.com/gostitch/gostitch/receiver/internal/metadata"
+)
+
+func loadConfig(t *testing.T, name string) *Config {
+	t.Helper()
+	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
+	require.NoError(t, err)
+	id := component.NewID(metadata.Type)
+	if name != "" {
+		id = component.NewIDWithName(metadata.Type, name)
+	}
+	sub, err := cm.Sub(id.String())
+	require.NoError(t, err)
+	cfg := NewFactory().CreateDefaultConfig().(*Config)
+	require.NoError(t, sub.Unmarshal(cfg))
+	return cfg
+}
+
+func TestLoadConfigDefaults(t *testing.T) {
+	cfg := loadConfig(t, "")
+	require.NoError(t, confmap.Validate(cfg))
+	assert.Equal(t, 30*time.Second, cfg.CollectionInterval)
+	assert.Equal(t, knownProfiles, cfg.Pprof.Profiles)
+	assert.Equal(t, 10*time.Second, cfg.Pprof.CPUDuration)
+	assert.Equal(t, 10*time.Second, cfg.Trace.Duration)
+	assert.Equal(t, time.Millisecond, cfg.Trace.MinSpanDuration)
+	assert.Equal(t, EBPFModeAuto, cfg.EBPF.Mode)
+	assert.Empty(t, cfg.Push.NetAddr.Endpoint, "push is off by default")
+	require.Len(t, cfg.Targets, 1)
+	assert.Equal(t, "http://127.0.0.1:6060", cfg.Targets[0].Endpoint)
+}
+
+func TestLoadConfigFull(t *testing.T) {
+	cfg := loadConfig(t, "full")
+	require.NoError(t, confmap.Validate(cfg))
+	require.Len(t, cfg.Targets, 2)
+	assert.Equal(t, 5*time.Second, cfg.Targets[0].Timeout)
+	assert.Equal(t, []string{"testdata/pprof/*.pprof"}, cfg.Targets[1].PprofFiles)
+	assert.Equal(t, []string{"testdata/trace/*.trace"}, cfg.Targets[1].TraceFiles)
+	assert.Equal(t, []string{"height", "peer_id", "msg_type"}, cfg.Pprof.LabelAttributes)
+	assert.Equal(t, "localhost:4329", cfg.Push.NetAddr.Endpoint)
+}
+
+func TestValidateNamesEveryProblem(t *testing.T) {
+	err := confmap.Validate(loadConfig(t, "bad"))
+	require.Error(t, err)
+	for _, want := range []string{
+		"targets[0]: name is required",
+		`targets[0]: endpoint "ftp://example" must be an http(s) URL`,
+		`targets[1] (dup): bad glob "[bad"`,
+		"targets[2] (dup): duplicate target name",
+		"targets[2] (dup): needs an endpoint, pprof_files or trace_files",
+		"targets[2] (dup): pid must not be negative",
+		`pprof.profiles: unknown profile "threadcreate"`,
+		"pprof.cpu_duration (10s) must not be longer than collection_interval (5s)",
+		"trace.duration (6s) must not be longer than collection_interval (5s)",
+		"trace.min_span_duration must not be negative",
+		`ebpf.mode must be one of auto, on, off; got "sometimes"`,
+	} {
+		assert.ErrorContains(t, err, want)
+	}
+}
+
+func TestValidateNoTargets(t *testing.T) {
+	assert.ErrorContains(t, confmap.Validate(loadConfig(t, "no_targets")), "targets: at least one target is required")
+}
+
+func TestValidateDurations(t *testing.T) {
+	for name, mutate := range map[string]func(*Config){
+		"collection_interval must be positive":                                 func(c *Config) { c.CollectionInterval = 0 },
+		"pprof.cpu_duration must be at least 1s":                               func(c *Config) { c.Pprof.CPUDuration = 500 * time.Millisecond },
+		"trace.duration must not be negative":                                  func(c *Config) { c.Trace.Duration = -time.Second },
+		"ebpf.read_wait_threshold must be positive":                            func(c *Config) { c.EBPF.ReadWaitThreshold = 0 },
+		"limits.max_profile_bytes and limits.max_trace_bytes must be positive": func(c *Config) { c.Limits.MaxTraceBytes = 0 },
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg := loadConfig(t, "")
+			mutate(cfg)
+			assert.ErrorContains(t, confmap.Validate(cfg), name)
+		})
+	}
+}

@@ -1,0 +1,266 @@
+package collect
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/gostitch/gostitch/receiver/internal/selftel"
+	"github.com/gostitch/gostitch/receiver/internal/target"
+)
+
+// TargetSpec is one target as the controller sees it.
+type TargetSpec struct {
+	Name     string
+	Endpoint string       // net/http/pprof base URL; empty for file-only targets
+	Client   *http.Client // used when Endpoint is set
+	// Timeout is the allowance added to each request's own duration.
+	Timeout    time.Duration
+	PID        int // 0: resolve from the endpoint's listening socket
+	PprofFiles []string
+	TraceFiles []string
+}
+
+// Settings are the collection parameters shared by all targets.
+type Settings struct {
+	Interval      time.Duration
+	CPUDuration   time.Duration
+	TraceDuration time.Duration // 0: no execution trace
+	// Profiles are the profile kinds to scrape (cpu, heap, allocs, goroutine, block, mutex).
+	Profiles []string
+	Limits   Limits
+	// SpoolDir holds traces while a window is consumed; os.TempDir() when empty.
+	SpoolDir string
+	Host     string
+	// ProcRoot is where /proc is mounted.
+	ProcRoot string
+	// OnPID is called from a target's goroutine when its pid is resolved or changes (nil: not called).
+	OnPID func(target string, pid int)
+}
+
+// Controller runs one collection loop per target and hands each window to the sink.
+type Controller struct {
+	settings Settings
+	targets  []TargetSpec
+	sink     Sink
+	logger   *zap.Logger
+	tel      *selftel.Telemetry
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// New creates a controller; Start runs it.
+func New(settings Settings, targets []TargetSpec, sink Sink, logger *zap.Logger, tel *selftel.Telemetry) *Controller {
+	if settings.ProcRoot == "" {
+		settings.ProcRoot = "/proc"
+	}
+	return &Controller{settings: settings, targets: targets, sink: sink, logger: logger, tel: tel}
+}
+
+// Start begins collecting: the first window of every target starts now.
+func (c *Controller) Start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	c.cancel = cancel
+	for _, spec := range c.targets {
+		t := &targetLoop{c: c, spec: spec, pid: spec.PID,
+			pprofFiles: newFileTracker(spec.PprofFiles), traceFiles: newFileTracker(spec.TraceFiles),
+			logger: c.logger.With(zap.String("target", spec.Name))}
+		if spec.Endpoint != "" {
+			t.scraper = &scraper{client: spec.Client, base: spec.Endpoint, timeout: spec.Timeout,
+				limits: c.settings.Limits, spoolDir: c.settings.SpoolDir}
+		}
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			t.run(ctx)
+		}()
+	}
+}
+
+// Shutdown stops all loops, aborting requests in flight, and waits for them.
+func (c *Controller) Shutdown() {
+	if c.cancel != nil {
+		c.cancel()
+	}
+	c.wg.Wait()
+}
+
+// targetLoop collects the windows of one target.
+type targetLoop struct {
+	c          *Controller
+	spec       TargetSpec
+	scraper    *scraper
+	pid        int
+	pprofFiles *fileTracker
+	traceFiles *fileTracker
+	logger     *zap.Logger
+}
+
+func (t *targetLoop) run(ctx context.Context) {
+	ticker := time.NewTicker(t.c.settings.Interval)
+	defer ticker.Stop()
+	for {
+		t.collect(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+	}
+}
+
+// collect gathers one window and hands it to the sink. Failures of single inputs are logged
+// and counted; whatever was gathered is still delivered.
+func (t *targetLoop) collect(ctx context.Context) {
+	w := &Window{Target: target.Identity{Name: t.spec.Name, Host: t.c.settings.Host}, Start: time.Now()}
+	if t.scraper != nil {
+		w.Origin = OriginScrape
+		t.resolvePID()
+		t.scrape(ctx, w)
+	}
+	if len(t.spec.PprofFiles)+len(t.spec.TraceFiles) > 0 {
+		if w.Origin == "" {
+			w.Origin = OriginFile
+		}
+		t.readFiles(ctx, w)
+	}
+	w.End = time.Now()
+	w.Target.PID = t.pid
+	defer removeSpooled(w, t.logger)
+	if ctx.Err() != nil || (len(w.Profiles) == 0 && len(w.Traces) == 0) {
+		return
+	}
+	if err := t.c.sink.ConsumeWindow(ctx, w); err != nil {
+		t.logger.Warn("Window not fully converted", zap.Error(err))
+	}
+}
+
+// resolvePID finds the process behind the endpoint when no pid is configured, and follows
+// restarts: a pid that no longer exists is resolved again.
+func (t *targetLoop) resolvePID() {
+	if t.spec.PID != 0 || (t.pid != 0 && ProcessAlive(t.c.settings.ProcRoot, t.pid)) {
+		return
+	}
+	pid, err := ListenerPID(t.c.settings.ProcRoot, t.spec.Endpoint)
+	if err != nil {
+		if t.pid != 0 {
+			t.logger.Warn("Target process is gone and no process listens on its endpoint", zap.Int("old_pid", t.pid), zap.Error(err))
+			t.pid = 0
+		} else {
+			t.logger.Debug("Cannot resolve the target's pid; eBPF and pid attributes stay off", zap.Error(err))
+		}
+		return
+	}
+	if pid != t.pid {
+		t.logger.Info("Resolved target pid", zap.Int("pid", pid))
+		t.pid = pid
+		if t.c.settings.OnPID != nil {
+			t.c.settings.OnPID(t.spec.Name, pid)
+		}
+	}
+}
+
+// scrape starts the CPU profile and the execution trace together, so the trace carries the
+// CPU samples, then fetches the point-in-time profiles at the end of the window.
+func (t *targetLoop) scrape(ctx context.Context, w *Window) {
+	s := t.c.settings
+	var wg sync.WaitGroup
+	var cpu Profile
+	var cpuErr error
+	wantCPU := slices.Contains(s.Profiles, "cpu")
+	if wantCPU {
+		wg.Go(func() { cpu, cpuErr = t.scraper.profile(ctx, "cpu", s.CPUDuration) })
+	}
+	if s.TraceDuration > 0 {
+		tr, err := t.scraper.trace(ctx, s.TraceDuration)
+		t.record(ctx, "trace", tr.Size, err)
+		if err == nil {
+			w.Traces = append(w.Traces, tr)
+		}
+	}
+	wg.Wait()
+	if wantCPU {
+		t.record(ctx, "cpu", int64(len(cpu.Data)), cpuErr)
+		if cpuErr == nil {
+			w.Profiles = append(w.Profiles, cpu)
+		}
+	}
+	for _, kind := range s.Profiles {
+		if kind == "cpu" || ctx.Err() != nil {
+			continue
+		}
+		p, err := t.scraper.profile(ctx, kind, 0)
+		t.record(ctx, kind, int64(len(p.Data)), err)
+		if err == nil {
+			w.Profiles = append(w.Profiles, p)
+		}
+	}
+}
+
+// readFiles adds the new or changed pprof and trace files of the target.
+func (t *targetLoop) readFiles(ctx context.Context, w *Window) {
+	limits := t.c.settings.Limits
+	paths, err := t.pprofFiles.changed()
+	t.recordErr(ctx, "pprof_file", err)
+	for _, p := range paths {
+		data, err := readLimited(p, limits.MaxProfileBytes, "limits.max_profile_bytes")
+		t.record(ctx, "pprof_file", int64(len(data)), err)
+		if err == nil {
+			w.Profiles = append(w.Profiles, Profile{From: p, Data: data})
+		}
+	}
+	paths, err = t.traceFiles.changed()
+	t.recordErr(ctx, "trace_file", err)
+	for _, p := range paths {
+		fi, err := os.Stat(p)
+		if err == nil && fi.Size() > limits.MaxTraceBytes {
+			err = fmt.Errorf("trace file %s: larger than limits.max_trace_bytes (%d)", p, limits.MaxTraceBytes)
+		}
+		if err != nil {
+			t.record(ctx, "trace_file", 0, err)
+			continue
+		}
+		t.record(ctx, "trace_file", fi.Size(), nil)
+		w.Traces = append(w.Traces, NewFileTrace(p, fi.Size()))
+	}
+}
+
+// record counts one collection step and logs its failure with the target's name.
+func (t *targetLoop) record(ctx context.Context, kind string, n int64, err error) {
+	t.c.tel.Collection(ctx, t.spec.Name, kind, err)
+	if err == nil {
+		t.c.tel.BytesRead(ctx, t.spec.Name, kind, n)
+		return
+	}
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		return // shutting down
+	}
+	t.logger.Warn("Collection failed", zap.String("kind", kind), zap.Error(err))
+}
+
+// recordErr counts and logs a failed step that read nothing; a nil err records nothing.
+func (t *targetLoop) recordErr(ctx context.Context, kind string, err error) {
+	if err != nil {
+		t.record(ctx, kind, 0, err)
+	}
+}
+
+// removeSpooled deletes the spool files of a window; files the user gave are never touched.
+func removeSpooled(w *Window, logger *zap.Logger) {
+	for _, tr := range w.Traces {
+		if !tr.spooled {
+			continue
+		}
+		if err := os.Remove(tr.path); err != nil {
+			logger.Warn("Cannot remove spooled trace", zap.String("path", tr.path), zap.Error(err))
+		}
+	}
+}

@@ -1,0 +1,240 @@
+package collect
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/pprof"
+	"os"
+	"path/filepath"
+	"runtime"
+	rpprof "runtime/pprof"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.uber.org/goleak"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/gostitch/gostitch/receiver/internal/selftel"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// chanSink hands each window's inputs to the test, reading traces before they are removed.
+type chanSink chan recorded
+
+type recorded struct {
+	w         *Window
+	traceHead [][]byte
+	tracePath []string
+}
+
+func (s chanSink) ConsumeWindow(_ context.Context, w *Window) error {
+	rec := recorded{w: w}
+	for _, tr := range w.Traces {
+		rc, err := tr.Open()
+		if err != nil {
+			return err
+		}
+		head := make([]byte, 16)
+		n, _ := io.ReadFull(rc, head)
+		rc.Close()
+		rec.traceHead = append(rec.traceHead, head[:n])
+		rec.tracePath = append(rec.tracePath, tr.path)
+	}
+	s <- rec
+	return nil
+}
+
+// pprofServer serves this test process's own net/http/pprof on loopback: real profiles and traces.
+func pprofServer(t *testing.T) *httptest.Server {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func newTestController(t *testing.T, settings Settings, targets []TargetSpec, sink Sink) (*Controller, *observer.ObservedLogs) {
+	core, logs := observer.New(zap.DebugLevel)
+	tel, err := selftel.New(componenttest.NewNopTelemetrySettings())
+	require.NoError(t, err)
+	if settings.Limits == (Limits{}) {
+		settings.Limits = Limits{MaxProfileBytes: 64 << 20, MaxTraceBytes: 64 << 20}
+	}
+	if settings.SpoolDir == "" {
+		settings.SpoolDir = t.TempDir()
+	}
+	c := New(settings, targets, sink, zap.New(core), tel)
+	return c, logs
+}
+
+func receive(t *testing.T, sink chanSink, within time.Duration) recorded {
+	t.Helper()
+	select {
+	case rec := <-sink:
+		return rec
+	case <-time.After(within):
+		t.Fatalf("no window within %v", within)
+		return recorded{}
+	}
+}
+
+func TestScrapeWindowCarriesEveryInput(t *testing.T) {
+	runtime.SetBlockProfileRate(1)
+	runtime.SetMutexProfileFraction(1)
+	t.Cleanup(func() { runtime.SetBlockProfileRate(0); runtime.SetMutexProfileFraction(0) })
+	srv := pprofServer(t)
+	sink := make(chanSink, 4)
+	var resolved []int
+	c, _ := newTestController(t, Settings{
+		Interval: 10 * time.Second, CPUDuration: time.Second, TraceDuration: time.Second,
+		Profiles: []string{"cpu", "heap", "allocs", "goroutine", "block", "mutex"},
+		OnPID:    func(_ string, pid int) { resolved = append(resolved, pid) },
+	}, []TargetSpec{{Name: "self", Endpoint: srv.URL, Client: srv.Client(), Timeout: 5 * time.Second}}, sink)
+	c.Start()
+	rec := receive(t, sink, 20*time.Second)
+	c.Shutdown()
+
+	w := rec.w
+	assert.Equal(t, "self", w.Target.Name)
+	assert.Equal(t, OriginScrape, w.Origin)
+	assert.Equal(t, os.Getpid(), w.Target.PID, "pid resolved from the listening socket")
+	assert.Equal(t, []int{os.Getpid()}, resolved)
+	assert.GreaterOrEqual(t, w.End.Sub(w.Start), time.Second, "the window spans the CPU profile")
+	var kinds []string
+	for _, p := range w.Profiles {
+		kinds = append(kinds, p.Kind)
+		assert.True(t, bytes.HasPrefix(p.Data, []byte{0x1f, 0x8b}), "%s profile is gzip-compressed pprof", p.Kind)
+	}
+	assert.Equal(t, []string{"cpu", "heap", "allocs", "goroutine", "block", "mutex"}, kinds)
+	require.Len(t, rec.traceHead, 1)
+	assert.True(t, bytes.HasPrefix(rec.traceHead[0], []byte("go 1.")), "execution trace header, got %q", rec.traceHead[0])
+	assert.NoFileExists(t, rec.tracePath[0], "spooled trace removed after the window was consumed")
+}
+
+func TestFailingTargetsDoNotStopOthers(t *testing.T) {
+	good := pprofServer(t)
+	html := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		io.WriteString(w, "<html>not pprof</html>")
+	}))
+	defer html.Close()
+	missing := httptest.NewServer(http.NotFoundHandler())
+	defer missing.Close()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	down := "http://" + l.Addr().String()
+	l.Close()
+
+	sink := make(chanSink, 8)
+	c, logs := newTestController(t, Settings{Interval: 10 * time.Second, Profiles: []string{"heap", "goroutine"}},
+		[]TargetSpec{
+			{Name: "down", Endpoint: down, Client: http.DefaultClient, Timeout: 2 * time.Second},
+			{Name: "html", Endpoint: html.URL, Client: html.Client(), Timeout: 2 * time.Second},
+			{Name: "missing", Endpoint: missing.URL, Client: missing.Client(), Timeout: 2 * time.Second},
+			{Name: "good", Endpoint: good.URL, Client: good.Client(), Timeout: 2 * time.Second},
+		}, sink)
+	c.Start()
+	rec := receive(t, sink, 10*time.Second)
+	c.Shutdown()
+	assert.Equal(t, "good", rec.w.Target.Name)
+	assert.Len(t, rec.w.Profiles, 2)
+
+	failures := map[string]string{}
+	for _, e := range logs.FilterMessage("Collection failed").All() {
+		failures[e.ContextMap()["target"].(string)] = e.ContextMap()["error"].(string)
+	}
+	assert.Contains(t, failures["down"], "connection refused")
+	assert.Contains(t, failures["html"], "answered text/html, not profile data")
+	assert.Contains(t, failures["missing"], "status 404 Not Found")
+	assert.NotContains(t, failures, "good")
+}
+
+func TestScrapeTimeoutIsNamed(t *testing.T) {
+	block := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-block:
+		case <-r.Context().Done():
+		}
+	}))
+	defer slow.Close()
+	defer close(block)
+	sink := make(chanSink, 1)
+	c, logs := newTestController(t, Settings{Interval: time.Minute, Profiles: []string{"heap"}},
+		[]TargetSpec{{Name: "slow", Endpoint: slow.URL, Client: slow.Client(), Timeout: 300 * time.Millisecond}}, sink)
+	c.Start()
+	require.Eventually(t, func() bool { return logs.FilterMessage("Collection failed").Len() > 0 }, 10*time.Second, 20*time.Millisecond)
+	c.Shutdown()
+	assert.Contains(t, logs.FilterMessage("Collection failed").All()[0].ContextMap()["error"], "no complete answer within 300ms")
+	assert.Empty(t, sink, "a window with nothing in it is not delivered")
+}
+
+func TestTraceOverLimitIsRejected(t *testing.T) {
+	srv := pprofServer(t)
+	sink := make(chanSink, 1)
+	c, logs := newTestController(t, Settings{Interval: time.Minute, TraceDuration: 500 * time.Millisecond,
+		Limits: Limits{MaxProfileBytes: 1 << 20, MaxTraceBytes: 64}},
+		[]TargetSpec{{Name: "self", Endpoint: srv.URL, Client: srv.Client(), Timeout: 5 * time.Second}}, sink)
+	c.Start()
+	require.Eventually(t, func() bool { return logs.FilterMessage("Collection failed").Len() > 0 }, 10*time.Second, 20*time.Millisecond)
+	c.Shutdown()
+	assert.Contains(t, logs.FilterMessage("Collection failed").All()[0].ContextMap()["error"], "trace larger than limits.max_trace_bytes (64)")
+}
+
+func TestFilesAreReadOnceAndAgainWhenChanged(t *testing.T) {
+	dir := t.TempDir()
+	var buf bytes.Buffer
+	require.NoError(t, rpprof.Lookup("heap").WriteTo(&buf, 0))
+	heap := filepath.Join(dir, "a.pprof")
+	require.NoError(t, os.WriteFile(heap, buf.Bytes(), 0o644))
+	traceFile := filepath.Join(dir, "x.trace")
+	require.NoError(t, os.WriteFile(traceFile, []byte("go 1.26 trace\x00\x00\x00"), 0o644))
+
+	sink := make(chanSink, 4)
+	c, _ := newTestController(t, Settings{Interval: 100 * time.Millisecond},
+		[]TargetSpec{{Name: "offline", PID: 42, PprofFiles: []string{filepath.Join(dir, "*.pprof")}, TraceFiles: []string{filepath.Join(dir, "*.trace")}}}, sink)
+	c.Start()
+	first := receive(t, sink, 5*time.Second)
+	assert.Equal(t, OriginFile, first.w.Origin)
+	assert.Equal(t, 42, first.w.Target.PID)
+	require.Len(t, first.w.Profiles, 1)
+	assert.Equal(t, buf.Bytes(), first.w.Profiles[0].Data)
+	require.Len(t, first.w.Traces, 1)
+	assert.Equal(t, traceFile, first.w.Traces[0].From)
+
+	time.Sleep(300 * time.Millisecond)
+	assert.Empty(t, sink, "unchanged files are not read again")
+
+	require.NoError(t, os.WriteFile(heap, append(buf.Bytes(), buf.Bytes()...), 0o644))
+	second := receive(t, sink, 5*time.Second)
+	c.Shutdown()
+	require.Len(t, second.w.Profiles, 1)
+	assert.Len(t, second.w.Profiles[0].Data, 2*buf.Len())
+	assert.Empty(t, second.w.Traces)
+	assert.FileExists(t, traceFile, "the user's trace file is never removed")
+}
+
+func TestListenerPID(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	pid, err := ListenerPID("/proc", "http://"+l.Addr().String())
+	require.NoError(t, err)
+	assert.Equal(t, os.Getpid(), pid)
+
+	addr := l.Addr().String()
+	l.Close()
+	_, err = ListenerPID("/proc", "http://"+addr)
+	assert.ErrorContains(t, err, "no process listens on TCP port")
+}

@@ -1,0 +1,121 @@
+// Package pprofsrc turns raw pprof bytes into OTLP profiles and metrics: Decode checks and parses
+// the bytes, Convert maps the parsed profile to pprofile and pmetric. No I/O, no configuration.
+package pprofsrc
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/google/pprof/profile"
+	"github.com/klauspost/compress/gzip"
+)
+
+// DefaultMaxSize bounds the decompressed size of a profile when Decode is given no limit.
+const DefaultMaxSize = 256 << 20
+
+// Classes of Decode errors, for callers that count or answer them differently (errors.Is).
+var (
+	// ErrEmpty: no bytes, or a profile without any sample type.
+	ErrEmpty = errors.New("empty profile")
+	// ErrTooLarge: the decompressed profile exceeds the size limit.
+	ErrTooLarge = errors.New("profile too large")
+	// ErrNotPprof: the bytes are something else, such as an HTML or text page.
+	ErrNotPprof = errors.New("not a pprof profile")
+	// ErrMalformed: a damaged gzip stream or an invalid pprof protobuf.
+	ErrMalformed = errors.New("malformed profile")
+)
+
+var gzipMagic = []byte{0x1f, 0x8b}
+
+// Decode parses a pprof profile, gzip-compressed or plain protobuf. At most maxSize bytes are
+// decompressed (DefaultMaxSize when maxSize <= 0). Errors name what is wrong with the bytes;
+// the caller adds where they came from.
+func Decode(data []byte, maxSize int) (*profile.Profile, error) {
+	if maxSize <= 0 {
+		maxSize = DefaultMaxSize
+	}
+	if len(data) == 0 {
+		return nil, fmt.Errorf("%w: no bytes", ErrEmpty)
+	}
+	raw := data
+	if bytes.HasPrefix(data, gzipMagic) {
+		var err error
+		if raw, err = gunzip(data, maxSize); err != nil {
+			return nil, err
+		}
+		if len(raw) == 0 {
+			return nil, fmt.Errorf("%w: the gzip stream holds no data", ErrEmpty)
+		}
+	} else if len(data) > maxSize {
+		return nil, fmt.Errorf("%w: %d bytes, the limit is %d", ErrTooLarge, len(data), maxSize)
+	}
+
+	p, err := profile.ParseUncompressed(raw)
+	if err == nil {
+		err = p.CheckValid()
+	}
+	switch {
+	case err != nil || len(p.SampleType) == 0:
+		if kind := sniff(raw); kind != "" {
+			return nil, fmt.Errorf("%w: got %s starting with %q", ErrNotPprof, kind, prefix(raw))
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: invalid pprof protobuf (%d bytes): %w", ErrMalformed, len(raw), err)
+		}
+		return nil, fmt.Errorf("%w: no sample types (%d bytes)", ErrEmpty, len(raw))
+	}
+	return p, nil
+}
+
+// gunzip decompresses data, reading at most maxSize bytes of output.
+func gunzip(data []byte, maxSize int) ([]byte, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("%w: bad gzip header: %w", ErrMalformed, err)
+	}
+	// The trailer's ISIZE (size mod 2^32) is a good capacity hint; trust it only up to maxSize.
+	hint := min(maxSize, 4*len(data))
+	if len(data) >= 18 {
+		if isize := int(binary.LittleEndian.Uint32(data[len(data)-4:])); isize <= maxSize {
+			hint = isize
+		}
+	}
+	out := bytes.NewBuffer(make([]byte, 0, hint+bytes.MinRead))
+	n, err := out.ReadFrom(io.LimitReader(zr, int64(maxSize)+1))
+	switch {
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return nil, fmt.Errorf("%w: truncated gzip stream (%d compressed bytes, %d decompressed before the end): %w",
+			ErrMalformed, len(data), n, err)
+	case err != nil:
+		return nil, fmt.Errorf("%w: corrupt gzip stream: %w", ErrMalformed, err)
+	case n > int64(maxSize):
+		return nil, fmt.Errorf("%w: decompresses to more than %d bytes", ErrTooLarge, maxSize)
+	}
+	return out.Bytes(), nil
+}
+
+// sniff names what non-pprof bytes look like ("an HTML page", "text"), or returns "".
+func sniff(b []byte) string {
+	ct := http.DetectContentType(b)
+	switch {
+	case strings.HasPrefix(ct, "text/html"):
+		return "an HTML page"
+	case strings.HasPrefix(ct, "text/"):
+		return "text"
+	}
+	return ""
+}
+
+// prefix is the start of b, short enough for an error message.
+func prefix(b []byte) []byte {
+	const n = 40
+	if len(b) > n {
+		return b[:n]
+	}
+	return b
+}

@@ -1,0 +1,74 @@
+// Package selftel reports the receiver's own health through the collector's telemetry:
+// collections by outcome, bytes read, and everything dropped, by reason.
+package selftel
+
+import (
+	"context"
+	"fmt"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/gostitch/gostitch/receiver/internal/metadata"
+)
+
+// Attribute keys of the self-telemetry metrics.
+const (
+	keyTarget = "gostitch.target"
+	keyKind   = "gostitch.kind"
+)
+
+// Telemetry holds the receiver's self-telemetry instruments.
+type Telemetry struct {
+	collections metric.Int64Counter
+	bytesRead   metric.Int64Counter
+	dropped     metric.Int64Counter
+}
+
+// New creates the instruments on the collector's meter provider.
+func New(set component.TelemetrySettings) (*Telemetry, error) {
+	meter := set.MeterProvider.Meter(metadata.ScopeName)
+	var t Telemetry
+	var err error
+	counter := func(info metadata.MetricInfo, dst *metric.Int64Counter) {
+		if err != nil {
+			return
+		}
+		*dst, err = meter.Int64Counter(info.Name, metric.WithDescription(info.Description), metric.WithUnit(info.Unit))
+		if err != nil {
+			err = fmt.Errorf("create self-telemetry counter %s: %w", info.Name, err)
+		}
+	}
+	counter(metadata.TelemetryGostitchReceiverCollections, &t.collections)
+	counter(metadata.TelemetryGostitchReceiverBytesRead, &t.bytesRead)
+	counter(metadata.TelemetryGostitchReceiverDropped, &t.dropped)
+	if err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
+
+// Collection counts one collection step (a scrape of one profile, a file read, a push) of a target.
+func (t *Telemetry) Collection(ctx context.Context, target, kind string, err error) {
+	outcome := metadata.AttributeOutcomeSuccess
+	if err != nil {
+		outcome = metadata.AttributeOutcomeFailure
+	}
+	t.collections.Add(ctx, 1, metric.WithAttributes(
+		attribute.String(keyTarget, target), attribute.String(keyKind, kind), attribute.String(metadata.AttributeOutcome, outcome)))
+}
+
+// BytesRead counts raw input bytes read for a target.
+func (t *Telemetry) BytesRead(ctx context.Context, target, kind string, n int64) {
+	t.bytesRead.Add(ctx, n, metric.WithAttributes(attribute.String(keyTarget, target), attribute.String(keyKind, kind)))
+}
+
+// Dropped counts items a source dropped, with the reason.
+func (t *Telemetry) Dropped(ctx context.Context, source, reason string, n int64) {
+	if n == 0 {
+		return
+	}
+	t.dropped.Add(ctx, n, metric.WithAttributes(
+		attribute.String(metadata.AttributeSource, source), attribute.String(metadata.AttributeDropReason, reason)))
+}

@@ -1,0 +1,116 @@
+package gostitchreceiver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componentstatus"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/consumer/xconsumer"
+	"go.opentelemetry.io/collector/receiver"
+	"go.opentelemetry.io/collector/receiver/receiverhelper"
+	"go.uber.org/zap"
+
+	"github.com/gostitch/gostitch/receiver/internal/collect"
+	"github.com/gostitch/gostitch/receiver/internal/selftel"
+)
+
+// defaultRequestTimeout is added to each scrape's own duration when a target sets no timeout.
+const defaultRequestTimeout = 10 * time.Second
+
+// consumers are the next components of each signal; nil when no pipeline of that signal uses the receiver.
+type consumers struct {
+	traces   consumer.Traces
+	metrics  consumer.Metrics
+	profiles xconsumer.Profiles
+}
+
+// gostitchReceiver is one running receiver: the collection controller, the sources and the emitters.
+type gostitchReceiver struct {
+	cfg       *Config
+	settings  receiver.Settings
+	consumers consumers
+	obs       *receiverhelper.ObsReport
+	tel       *selftel.Telemetry
+
+	controller *collect.Controller
+	spoolDir   string
+}
+
+func newReceiver(cfg *Config, set receiver.Settings) (*gostitchReceiver, error) {
+	obs, err := receiverhelper.NewObsReport(receiverhelper.ObsReportSettings{
+		ReceiverID:             set.ID,
+		Transport:              "http",
+		ReceiverCreateSettings: set,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create obsreport: %w", err)
+	}
+	tel, err := selftel.New(set.TelemetrySettings)
+	if err != nil {
+		return nil, err
+	}
+	return &gostitchReceiver{cfg: cfg, settings: set, obs: obs, tel: tel}, nil
+}
+
+// Start builds the HTTP clients of the targets and starts collecting.
+func (r *gostitchReceiver) Start(ctx context.Context, host component.Host) error {
+	specs := make([]collect.TargetSpec, 0, len(r.cfg.Targets))
+	for _, t := range r.cfg.Targets {
+		spec := collect.TargetSpec{Name: t.Name, Endpoint: t.Endpoint, PID: t.PID,
+			PprofFiles: t.PprofFiles, TraceFiles: t.TraceFiles, Timeout: t.Timeout}
+		if spec.Timeout <= 0 {
+			spec.Timeout = defaultRequestTimeout
+		}
+		if t.Endpoint != "" {
+			// The per-request deadline depends on the profile's duration: the client has none of its own.
+			clientCfg := t.ClientConfig
+			clientCfg.Timeout = 0
+			client, err := clientCfg.ToClient(ctx, host.GetExtensions(), r.settings.TelemetrySettings)
+			if err != nil {
+				return fmt.Errorf("target %q: create HTTP client: %w", t.Name, err)
+			}
+			spec.Client = client
+		}
+		specs = append(specs, spec)
+	}
+	spool, err := os.MkdirTemp("", "gostitch-spool-")
+	if err != nil {
+		return fmt.Errorf("create spool directory for traces: %w", err)
+	}
+	r.spoolDir = spool
+	hostname, _ := os.Hostname()
+	r.controller = collect.New(collect.Settings{
+		Interval:      r.cfg.CollectionInterval,
+		CPUDuration:   r.cfg.Pprof.CPUDuration,
+		TraceDuration: r.cfg.Trace.Duration,
+		Profiles:      r.cfg.Pprof.Profiles,
+		Limits:        collect.Limits{MaxProfileBytes: r.cfg.Limits.MaxProfileBytes, MaxTraceBytes: r.cfg.Limits.MaxTraceBytes},
+		SpoolDir:      spool,
+		Host:          hostname,
+	}, specs, r, r.settings.Logger, r.tel)
+	r.controller.Start()
+	componentstatus.ReportStatus(host, componentstatus.NewEvent(componentstatus.StatusOK))
+	return nil
+}
+
+// Shutdown stops collecting and removes the spool directory.
+func (r *gostitchReceiver) Shutdown(context.Context) error {
+	if r.controller == nil {
+		return nil
+	}
+	r.controller.Shutdown()
+	r.controller = nil
+	return errors.Join(os.RemoveAll(r.spoolDir))
+}
+
+// ConsumeWindow converts one window of a target and sends the result on.
+func (r *gostitchReceiver) ConsumeWindow(ctx context.Context, w *collect.Window) error {
+	r.settings.Logger.Debug("Window collected", zap.String("target", w.Target.Name),
+		zap.Int("profiles", len(w.Profiles)), zap.Int("traces", len(w.Traces)), zap.Duration("length", w.End.Sub(w.Start)))
+	return nil
+}
