@@ -146,6 +146,8 @@ func TestFailingTargetsDoNotStopOthers(t *testing.T) {
 		}, sink)
 	c.Start()
 	rec := receive(t, sink, 10*time.Second)
+	// Two profiles of each of the three failing targets.
+	require.Eventually(t, func() bool { return logs.FilterMessage("Collection failed").Len() == 6 }, 10*time.Second, 20*time.Millisecond)
 	c.Shutdown()
 	assert.Equal(t, "good", rec.w.Target.Name)
 	assert.Len(t, rec.w.Profiles, 2)

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"net/http"
+	"os"
+	"runtime"
+	"sync"
+	"time"
+)
+
+// node is the whole process: the pprof endpoint, the chain producer, the peers, the syncer
+// and its outputs. close releases whatever start managed to set up.
+type node struct {
+	out     *log.Logger
+	pprof   *http.Server
+	tracing *Tracing
+	peers   []*Peer
+	store   *BlockStore
+	truth   *TruthWriter
+	syncer  *Syncer
+	stats   LatencyStats
+
+	stopBG context.CancelFunc // stops the chain producer and the GC pressure
+	bg     sync.WaitGroup
+}
+
+// startNode sets up everything but does not sync yet. On error the caller still calls close.
+func startNode(ctx context.Context, cfg config, out *log.Logger) (*node, error) {
+	n := &node{out: out}
+	runtime.SetBlockProfileRate(cfg.blockProfileRate)
+	runtime.SetMutexProfileFraction(cfg.mutexProfileFraction)
+
+	srv, addr, err := startPprof(cfg.pprofAddr)
+	if err != nil {
+		return n, err
+	}
+	n.pprof = srv
+	out.Printf("pprof listening on http://%s", addr)
+
+	if cfg.otlpEndpoint != "" {
+		if n.tracing, err = NewTracing(ctx, cfg.otlpEndpoint); err != nil {
+			return n, err
+		}
+	}
+
+	chain := NewChain(cfg.seed, cfg.txs, cfg.blocks)
+	bgCtx, stop := context.WithCancel(context.Background())
+	n.stopBG = stop
+	n.bg.Go(func() { chain.Run(bgCtx) })
+	if cfg.gcPressure {
+		n.bg.Go(func() { runGCPressure(bgCtx) })
+	}
+
+	addrs := make([]string, 0, cfg.peers)
+	for i := range cfg.peers {
+		var delay time.Duration
+		if i == cfg.slowPeer {
+			delay = cfg.slowPeerDelay
+		}
+		p, err := StartPeer(i, chain, delay)
+		if err != nil {
+			return n, err
+		}
+		n.peers = append(n.peers, p)
+		addrs = append(addrs, p.Addr())
+		if delay > 0 {
+			out.Printf("peer %d listening on %s (slow: +%s per reply)", i, p.Addr(), delay)
+		} else {
+			out.Printf("peer %d listening on %s", i, p.Addr())
+		}
+	}
+
+	if n.store, err = OpenBlockStore(cfg.fsyncEvery); err != nil {
+		return n, err
+	}
+	if cfg.truthPath != "" {
+		if n.truth, err = CreateTruth(cfg.truthPath); err != nil {
+			return n, err
+		}
+	}
+	n.syncer = &Syncer{
+		Genesis:    GenesisHeader(cfg.seed),
+		Blocks:     cfg.blocks,
+		Queue:      cfg.queue,
+		VerifyCost: cfg.verifyCost,
+		Interval:   cfg.blockInterval,
+		LogEvery:   cfg.logEvery,
+		Store:      n.store,
+		Truth:      n.truth,
+		Tracing:    n.tracing,
+		Stats:      &n.stats,
+		Log:        out,
+	}
+	if err := n.syncer.Connect(addrs); err != nil {
+		return n, err
+	}
+	out.Printf("syncnode pid %d: syncing from %d peers, storing blocks in %s", os.Getpid(), len(addrs), n.store.Dir())
+	return n, nil
+}
+
+// close stops everything in reverse order of start and returns every error met.
+func (n *node) close() error {
+	var errs []error
+	for _, p := range n.peers {
+		p.Close()
+	}
+	if n.stopBG != nil {
+		n.stopBG()
+		n.bg.Wait()
+	}
+	if n.store != nil {
+		errs = append(errs, n.store.Close())
+	}
+	if n.truth != nil {
+		errs = append(errs, n.truth.Close())
+	}
+	if n.tracing != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		errs = append(errs, n.tracing.Shutdown(ctx))
+	}
+	if n.pprof != nil {
+		if err := n.pprof.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("closing pprof server: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// announcedHeight returns the lowest height announced to any peer.
+func (n *node) announcedHeight() uint64 {
+	var low uint64
+	for i, p := range n.peers {
+		if h := p.Announced(); i == 0 || h < low {
+			low = h
+		}
+	}
+	return low
+}

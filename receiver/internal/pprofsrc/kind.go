@@ -1,0 +1,88 @@
+package pprofsrc
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/google/pprof/profile"
+
+	"github.com/gostitch/gostitch/receiver/internal/metadata"
+)
+
+// metricSpec says which sample type of a kind of profile feeds which metric.
+type metricSpec struct {
+	sampleType string
+	info       metadata.MetricInfo
+	// gauge: a gauge; otherwise a sum, cumulative unless delta.
+	gauge, delta bool
+	// seconds: the sample type is a duration, emitted as a double in seconds.
+	seconds bool
+}
+
+// kindMetrics lists the metrics each kind of profile feeds.
+var kindMetrics = map[string][]metricSpec{
+	metadata.AttributeProfileTypeCPU: {
+		{sampleType: "cpu", info: metadata.MetricGostitchCPUTime, delta: true, seconds: true},
+	},
+	metadata.AttributeProfileTypeHeap: {
+		{sampleType: "inuse_space", info: metadata.MetricGoMemoryUsed, gauge: true},
+	},
+	metadata.AttributeProfileTypeAllocs: {
+		{sampleType: "alloc_space", info: metadata.MetricGostitchMemoryAllocated},
+		{sampleType: "alloc_objects", info: metadata.MetricGostitchMemoryAllocations},
+	},
+	metadata.AttributeProfileTypeGoroutine: {
+		{sampleType: "goroutine", info: metadata.MetricGoGoroutineCount, gauge: true},
+	},
+	metadata.AttributeProfileTypeBlock: {
+		{sampleType: "delay", info: metadata.MetricGostitchContentionDelay, seconds: true},
+	},
+	metadata.AttributeProfileTypeMutex: {
+		{sampleType: "delay", info: metadata.MetricGostitchContentionDelay, seconds: true},
+	},
+}
+
+// inferKind names the kind of a profile from its sample types, for profiles that arrive without
+// one (files). It returns "" when the kind cannot be told; such profiles feed no metric.
+func inferKind(p *profile.Profile) string {
+	has := func(t string) bool {
+		return slices.ContainsFunc(p.SampleType, func(v *profile.ValueType) bool { return v.Type == t })
+	}
+	switch {
+	case has("cpu"):
+		return metadata.AttributeProfileTypeCPU
+	case has("alloc_space") && strings.HasPrefix(p.DefaultSampleType, "alloc_"):
+		return metadata.AttributeProfileTypeAllocs
+	case has("inuse_space"):
+		return metadata.AttributeProfileTypeHeap
+	case has("goroutine"):
+		return metadata.AttributeProfileTypeGoroutine
+	case has("contentions") && has("delay"):
+		return contentionKind(p)
+	}
+	return ""
+}
+
+// contentionKind tells a mutex profile from a block profile, which have the same sample types:
+// the runtime records mutex contention where the lock is released, so every leaf frame of a
+// mutex profile is an unlock. Without samples there is no telling.
+func contentionKind(p *profile.Profile) string {
+	if len(p.Sample) == 0 {
+		return ""
+	}
+	for _, s := range p.Sample {
+		if !leafIsUnlock(s) {
+			return metadata.AttributeProfileTypeBlock
+		}
+	}
+	return metadata.AttributeProfileTypeMutex
+}
+
+// leafIsUnlock reports whether the innermost frame of s is an unlock function.
+func leafIsUnlock(s *profile.Sample) bool {
+	if len(s.Location) == 0 || len(s.Location[0].Line) == 0 {
+		return false
+	}
+	name := s.Location[0].Line[0].Function.Name
+	return strings.HasSuffix(strings.ToLower(name), "unlock")
+}
