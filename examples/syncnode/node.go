@@ -121,7 +121,10 @@ func (n *node) close() error {
 	if n.tracing != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		errs = append(errs, n.tracing.Shutdown(ctx))
+		// An unreachable collector must not fail the node: report and go on.
+		if err := n.tracing.Shutdown(ctx); err != nil {
+			log.Printf("warning: %v", err)
+		}
 	}
 	if n.pprof != nil {
 		if err := n.pprof.Close(); err != nil {

@@ -134,7 +134,7 @@ func (t *targetLoop) collect(ctx context.Context) {
 	}
 	w.End = time.Now()
 	w.Target.PID = t.pid
-	defer removeSpooled(w, t.logger)
+	defer w.Release(t.logger)
 	if ctx.Err() != nil || (len(w.Profiles) == 0 && len(w.Traces) == 0) {
 		return
 	}
@@ -250,17 +250,5 @@ func (t *targetLoop) record(ctx context.Context, kind string, n int64, err error
 func (t *targetLoop) recordErr(ctx context.Context, kind string, err error) {
 	if err != nil {
 		t.record(ctx, kind, 0, err)
-	}
-}
-
-// removeSpooled deletes the spool files of a window; files the user gave are never touched.
-func removeSpooled(w *Window, logger *zap.Logger) {
-	for _, tr := range w.Traces {
-		if !tr.spooled {
-			continue
-		}
-		if err := os.Remove(tr.path); err != nil {
-			logger.Warn("Cannot remove spooled trace", zap.String("path", tr.path), zap.Error(err))
-		}
 	}
 }

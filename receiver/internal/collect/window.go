@@ -9,6 +9,8 @@ import (
 	"os"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/gostitch/gostitch/receiver/internal/target"
 )
 
@@ -63,6 +65,18 @@ func NewFileTrace(path string, size int64) Trace { return Trace{From: path, Size
 // push handler removes it after the window is consumed.
 func NewSpooledTrace(from, path string, size int64) Trace {
 	return Trace{From: from, Size: size, path: path, spooled: true}
+}
+
+// Release removes the window's spooled traces; files the user gave are never touched.
+func (w *Window) Release(logger *zap.Logger) {
+	for _, tr := range w.Traces {
+		if !tr.spooled {
+			continue
+		}
+		if err := os.Remove(tr.path); err != nil {
+			logger.Warn("Cannot remove spooled trace", zap.String("path", tr.path), zap.Error(err))
+		}
+	}
 }
 
 // Sink consumes windows. ConsumeWindow must not keep the window's traces open after it returns:

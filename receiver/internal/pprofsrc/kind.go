@@ -17,6 +17,8 @@ type metricSpec struct {
 	gauge, delta bool
 	// seconds: the sample type is a duration, emitted as a double in seconds.
 	seconds bool
+	// typed: data points carry gostitch.profile.type (block and mutex share a metric).
+	typed bool
 }
 
 // kindMetrics lists the metrics each kind of profile feeds.
@@ -35,10 +37,10 @@ var kindMetrics = map[string][]metricSpec{
 		{sampleType: "goroutine", info: metadata.MetricGoGoroutineCount, gauge: true},
 	},
 	metadata.AttributeProfileTypeBlock: {
-		{sampleType: "delay", info: metadata.MetricGostitchContentionDelay, seconds: true},
+		{sampleType: "delay", info: metadata.MetricGostitchContentionDelay, seconds: true, typed: true},
 	},
 	metadata.AttributeProfileTypeMutex: {
-		{sampleType: "delay", info: metadata.MetricGostitchContentionDelay, seconds: true},
+		{sampleType: "delay", info: metadata.MetricGostitchContentionDelay, seconds: true, typed: true},
 	},
 }
 

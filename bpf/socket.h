@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Records socket.bpf.c hands to userspace. The layouts are an ABI with the
+ * decoder in receiver/internal/ebpfsrc (decode.go): change both together.
+ */
+#ifndef GOSTITCH_SOCKET_H
+#define GOSTITCH_SOCKET_H
+
+/* log2 histogram buckets, in microseconds (a power of two). */
+#define HIST_BUCKETS 32
+
+enum event_kind {
+	EV_OPEN = 1,           /* first use of a socket by a target */
+	EV_CONNECT = 2,        /* SYN sent */
+	EV_ESTABLISHED = 3,    /* connect completed; since_ns = connect start */
+	EV_CLOSE = 4,          /* close_record; since_ns = connect start */
+	EV_RETRANSMIT = 5,
+	EV_RESET_RECEIVED = 6,
+	EV_RESET_SENT = 7,     /* value = enum sk_rst_reason */
+	EV_READ_WAIT = 8,      /* since_ns = data ready; value = bytes read */
+	EV_SNAPSHOT = 9,       /* iterator record: event + sock_stats */
+};
+
+/* event is 80 bytes; ports in host order, addresses in network order
+ * (IPv4 in the first 4 bytes). */
+struct event {
+	__u64 mono_ns;
+	__u64 cookie;
+	__u64 since_ns;
+	__s64 value;
+	__u32 pid;
+	__u32 tid;
+	__u8 kind;
+	__u8 family;
+	__u8 old_state;
+	__u8 new_state;
+	__u16 lport;
+	__u16 rport;
+	__u8 laddr[16];
+	__u8 raddr[16];
+};
+
+/* sock_stats is the per-socket state, 336 bytes; counters are cumulative. */
+struct sock_stats {
+	__u64 cookie;
+	__u64 bytes_sent;
+	__u64 bytes_recv;
+	__u64 retrans;
+	__u64 ready_ns;      /* first data ready since the last read, 0 if none */
+	__u64 connect_ns;    /* SYN sent, 0 if the socket was not connected by a target */
+	__u64 rtt_sum_us;
+	__u64 qdelay_sum_ns;
+	__u32 pid;
+	__u32 connect_tid;
+	__u32 srtt_us;       /* latest smoothed RTT */
+	__u32 closed;
+	__u32 rtt_hist[HIST_BUCKETS];    /* srtt per tcp_probe, microseconds */
+	__u32 qdelay_hist[HIST_BUCKETS]; /* kernel queue delay per read, microseconds */
+};
+
+struct close_record {
+	struct event e;
+	struct sock_stats stats;
+};
+
+#endif
