@@ -33,9 +33,6 @@ type Config struct {
 	Push    PushConfig     `mapstructure:"push"`
 	// Limits bound every input read from outside.
 	Limits LimitsConfig `mapstructure:"limits"`
-
-	// prevent unkeyed literal initialization
-	_ struct{}
 }
 
 // TargetConfig is one Go process: a net/http/pprof endpoint to scrape, files to read, or both.
@@ -95,6 +92,7 @@ type LimitsConfig struct {
 func createDefaultConfig() *Config {
 	push := confighttp.NewDefaultServerConfig()
 	push.NetAddr.Endpoint = ""
+	push.ReadTimeout = time.Minute // a slow or stalled upload is cut off
 	return &Config{
 		CollectionInterval: 30 * time.Second,
 		Pprof: PprofConfig{
@@ -123,8 +121,9 @@ func (cfg *Config) Validate() error {
 		add("targets: at least one target is required")
 	}
 	names := map[string]bool{}
+	pushOn := cfg.Push.NetAddr.Endpoint != ""
 	for i, t := range cfg.Targets {
-		errs = append(errs, t.validate(i, names)...)
+		errs = append(errs, t.validate(i, names, pushOn)...)
 	}
 	for _, p := range cfg.Pprof.Profiles {
 		if !slices.Contains(knownProfiles, p) {
@@ -158,7 +157,7 @@ func (cfg *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-func (t TargetConfig) validate(i int, seen map[string]bool) []error {
+func (t TargetConfig) validate(i int, seen map[string]bool, pushOn bool) []error {
 	var errs []error
 	where := fmt.Sprintf("targets[%d]", i)
 	if t.Name == "" {
@@ -170,8 +169,8 @@ func (t TargetConfig) validate(i int, seen map[string]bool) []error {
 		}
 		seen[t.Name] = true
 	}
-	if t.Endpoint == "" && len(t.PprofFiles) == 0 && len(t.TraceFiles) == 0 {
-		errs = append(errs, fmt.Errorf("%s: needs an endpoint, pprof_files or trace_files", where))
+	if t.Endpoint == "" && len(t.PprofFiles) == 0 && len(t.TraceFiles) == 0 && !pushOn {
+		errs = append(errs, fmt.Errorf("%s: needs an endpoint, pprof_files or trace_files (or push.endpoint for uploads)", where))
 	}
 	if t.Endpoint != "" {
 		u, err := url.Parse(t.Endpoint)

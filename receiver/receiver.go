@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"time"
 
@@ -16,7 +17,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/gostitch/gostitch/receiver/internal/collect"
+	"github.com/gostitch/gostitch/receiver/internal/push"
 	"github.com/gostitch/gostitch/receiver/internal/selftel"
+	"github.com/gostitch/gostitch/receiver/internal/target"
 )
 
 // defaultRequestTimeout is added to each scrape's own duration when a target sets no timeout.
@@ -38,6 +41,8 @@ type gostitchReceiver struct {
 	tel       *selftel.Telemetry
 
 	controller *collect.Controller
+	pushServer *http.Server
+	pushDone   chan struct{}
 	spoolDir   string
 }
 
@@ -94,18 +99,63 @@ func (r *gostitchReceiver) Start(ctx context.Context, host component.Host) error
 		Host:          hostname,
 	}, specs, r, r.settings.Logger, r.tel)
 	r.controller.Start()
+	if r.cfg.Push.NetAddr.Endpoint != "" {
+		if err := r.startPush(ctx, host, hostname); err != nil {
+			r.controller.Shutdown()
+			return err
+		}
+	}
 	componentstatus.ReportStatus(host, componentstatus.NewEvent(componentstatus.StatusOK))
 	return nil
 }
 
-// Shutdown stops collecting and removes the spool directory.
-func (r *gostitchReceiver) Shutdown(context.Context) error {
+// startPush serves uploads of profiles and traces on push.endpoint.
+func (r *gostitchReceiver) startPush(ctx context.Context, host component.Host, hostname string) error {
+	targets := make(map[string]target.Identity, len(r.cfg.Targets))
+	for _, t := range r.cfg.Targets {
+		targets[t.Name] = target.Identity{Name: t.Name, PID: t.PID, Host: hostname}
+	}
+	handler := &push.Handler{
+		Targets:  targets,
+		Sink:     r,
+		Limits:   collect.Limits{MaxProfileBytes: r.cfg.Limits.MaxProfileBytes, MaxTraceBytes: r.cfg.Limits.MaxTraceBytes},
+		SpoolDir: r.spoolDir,
+		Logger:   r.settings.Logger,
+		Tel:      r.tel,
+	}
+	ln, err := r.cfg.Push.ToListener(ctx)
+	if err != nil {
+		return fmt.Errorf("push endpoint %s: listen: %w", r.cfg.Push.NetAddr.Endpoint, err)
+	}
+	srv, err := r.cfg.Push.ToServer(ctx, host.GetExtensions(), r.settings.TelemetrySettings, handler)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("push endpoint %s: %w", r.cfg.Push.NetAddr.Endpoint, err)
+	}
+	r.pushServer, r.pushDone = srv, make(chan struct{})
+	r.settings.Logger.Info("Accepting pushed profiles and traces", zap.String("endpoint", ln.Addr().String()))
+	go func() {
+		defer close(r.pushDone)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			componentstatus.ReportStatus(host, componentstatus.NewFatalErrorEvent(fmt.Errorf("push endpoint: %w", err)))
+		}
+	}()
+	return nil
+}
+
+// Shutdown stops the push endpoint and collecting, and removes the spool directory.
+func (r *gostitchReceiver) Shutdown(ctx context.Context) error {
 	if r.controller == nil {
 		return nil
 	}
+	var errs []error
+	if r.pushServer != nil {
+		errs = append(errs, r.pushServer.Shutdown(ctx))
+		<-r.pushDone
+	}
 	r.controller.Shutdown()
 	r.controller = nil
-	return errors.Join(os.RemoveAll(r.spoolDir))
+	return errors.Join(append(errs, os.RemoveAll(r.spoolDir))...)
 }
 
 // ConsumeWindow converts one window of a target and sends the result on.

@@ -1,0 +1,177 @@
+// Package e2e tests the collector distribution built by ocb (dist/otelcol-gostitch) with real
+// processes: the syncnode demo as the target, the collector as users run it.
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// distBinary is the collector under test; `make test` builds it and sets GOSTITCH_DIST.
+func distBinary(t *testing.T) string {
+	t.Helper()
+	bin := os.Getenv("GOSTITCH_DIST")
+	if bin == "" {
+		t.Skip("GOSTITCH_DIST is not set: run `make test`, which builds dist/otelcol-gostitch first")
+	}
+	_, err := os.Stat(bin)
+	require.NoError(t, err, "GOSTITCH_DIST=%s", bin)
+	return bin
+}
+
+func TestDistributionListsItsComponents(t *testing.T) {
+	out, err := exec.Command(distBinary(t), "components").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	for _, name := range []string{"gostitch", "otlp", "batch", "memory_limiter", "debug", "otlp_grpc", "otlp_http", "pprof", "health_check"} {
+		assert.Contains(t, string(out), "name: "+name+"\n", "components lists %s", name)
+	}
+}
+
+func TestDistributionRunsTheDemoConfig(t *testing.T) {
+	bin := distBinary(t)
+	node := startSyncnode(t, "-peers", "3", "-slow-peer", "1")
+	ports := freePorts(t, 3)
+	var log syncBuffer
+	cmd := exec.Command(bin, "--config", "../examples/demo.yaml", "--feature-gates=service.profilesSupport")
+	cmd.Env = append(os.Environ(),
+		"SYNCNODE_PPROF="+node,
+		"DEMO_OTLP_GRPC=127.0.0.1:"+ports[0],
+		"DEMO_HEALTH=127.0.0.1:"+ports[1],
+		"DEMO_TELEMETRY_PORT="+ports[2],
+	)
+	cmd.Stdout, cmd.Stderr = &log, &log
+	require.NoError(t, cmd.Start())
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			<-exited
+		}
+		if t.Failed() {
+			t.Logf("collector log:\n%s", log.String())
+		}
+	})
+
+	require.Eventually(t, func() bool { return httpOK("http://127.0.0.1:" + ports[1] + "/") }, 60*time.Second, 200*time.Millisecond,
+		"health_check reports ready")
+
+	// The first window ends after the 10s CPU profile and trace; the receiver's own telemetry
+	// then counts successful collections of the syncnode target.
+	metricsURL := "http://127.0.0.1:" + ports[2] + "/metrics"
+	require.Eventually(t, func() bool {
+		body := httpBody(metricsURL)
+		return strings.Contains(body, `gostitch_receiver_collections{`) &&
+			containsLine(body, `gostitch_kind="trace"`, `gostitch_outcome="success"`, `gostitch_target="syncnode"`) &&
+			containsLine(body, `gostitch_kind="cpu"`, `gostitch_outcome="success"`)
+	}, 40*time.Second, 500*time.Millisecond, "self-telemetry counts the scrapes")
+	assert.Contains(t, log.String(), `Resolved target pid`)
+
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case err := <-exited:
+		require.NoError(t, err, "collector exits cleanly on SIGTERM")
+	case <-time.After(30 * time.Second):
+		t.Fatal("collector did not stop within 30s of SIGTERM")
+	}
+	assert.Contains(t, log.String(), "Shutdown complete")
+	assert.NotContains(t, log.String(), "panic")
+}
+
+// startSyncnode builds and starts the demo workload and returns its pprof base URL.
+func startSyncnode(t *testing.T, args ...string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "syncnode")
+	out, err := exec.Command("go", "build", "-o", bin, "../examples/syncnode").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	cmd := exec.Command(bin, append([]string{"-pprof-addr", "127.0.0.1:0"}, args...)...)
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGINT)
+		cmd.Wait()
+	})
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if a, ok := strings.CutPrefix(sc.Text(), "pprof listening on "); ok {
+				addr <- a
+			}
+		}
+	}()
+	select {
+	case a := <-addr:
+		return a
+	case <-time.After(30 * time.Second):
+		t.Fatal("syncnode did not print its pprof address")
+		return ""
+	}
+}
+
+func freePorts(t *testing.T, n int) []string {
+	t.Helper()
+	var ports []string
+	var listeners []net.Listener
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		listeners = append(listeners, l)
+		ports = append(ports, fmt.Sprint(l.Addr().(*net.TCPAddr).Port))
+	}
+	for _, l := range listeners {
+		l.Close()
+	}
+	return ports
+}
+
+func httpOK(url string) bool {
+	resp, err := http.Get(url)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+func httpBody(url string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+// containsLine reports whether one line of text holds every part.
+func containsLine(text string, parts ...string) bool {
+	for _, line := range strings.Split(text, "\n") {
+		all := true
+		for _, p := range parts {
+			all = all && strings.Contains(line, p)
+		}
+		if all {
+			return true
+		}
+	}
+	return false
+}
