@@ -3,4 +3,4 @@
 // `go generate ./bpf/...` regenerates them with clang and llvm-strip.
 package bpf
 
-//go:generate go run github.com/cilium/ebpf/cmd/bpf2go -go-package bpf -target bpfel -type event -type close_record -cflags "-O2 -mcpu=v3 -Wall -Werror" Socket socket.bpf.c
+//go:generate go run github.com/cilium/ebpf/cmd/bpf2go -go-package bpf -target bpfel -cflags "-O2 -mcpu=v3 -Wall -Werror" Socket socket.bpf.c

@@ -6,6 +6,9 @@
 #ifndef GOSTITCH_SOCKET_H
 #define GOSTITCH_SOCKET_H
 
+/* Words of the target_pids bitmap: PID_MAX_LIMIT (4M) bits. */
+#define PID_WORDS (4194304 / 64)
+
 /* log2 histogram buckets, in microseconds (a power of two). */
 #define HIST_BUCKETS 32
 
@@ -40,19 +43,22 @@ struct event {
 	__u8 raddr[16];
 };
 
-/* sock_stats is the per-socket state, 336 bytes; counters are cumulative. */
+/* sock_stats is the per-socket state, 336 bytes; counters are cumulative. The
+ * kernel keeps it 8 bytes into a cache line, after the pointer the lookup
+ * reads: the fields every send, receive, data ready and probe touches come
+ * first, in the same line. */
 struct sock_stats {
-	__u64 cookie;
 	__u64 bytes_sent;
 	__u64 bytes_recv;
-	__u64 retrans;
 	__u64 ready_ns;      /* first data ready since the last read, 0 if none */
-	__u64 connect_ns;    /* SYN sent, 0 if the socket was not connected by a target */
 	__u64 rtt_sum_us;
 	__u64 qdelay_sum_ns;
-	__u32 pid;
-	__u32 connect_tid;
 	__u32 srtt_us;       /* latest smoothed RTT */
+	__u32 pid;
+	__u64 cookie;
+	__u64 retrans;
+	__u64 connect_ns;    /* SYN sent, 0 if the socket was not connected by a target */
+	__u32 connect_tid;
 	__u32 closed;
 	__u32 rtt_hist[HIST_BUCKETS];    /* srtt per tcp_probe, microseconds */
 	__u32 qdelay_hist[HIST_BUCKETS]; /* kernel queue delay per read, microseconds */
@@ -62,5 +68,8 @@ struct close_record {
 	struct event e;
 	struct sock_stats stats;
 };
+
+_Static_assert(sizeof(struct event) == 80, "event layout is an ABI");
+_Static_assert(sizeof(struct sock_stats) == 336, "sock_stats layout is an ABI");
 
 #endif

@@ -9,10 +9,10 @@ import (
 
 const (
 	// gcBurstEvery and gcBurstNodes shape -gc-pressure: every 100ms, build and drop a linked
-	// list of 256k nodes (16 MiB of pointerful memory), so collections with mark assists and
+	// list of 128k nodes (8 MiB of pointerful memory), so collections with mark assists and
 	// stop-the-world phases keep landing in the middle of imports.
 	gcBurstEvery = 100 * time.Millisecond
-	gcBurstNodes = 1 << 18
+	gcBurstNodes = 1 << 17
 )
 
 // garbage is a node of the lists -gc-pressure allocates: pointerful, so the collector must

@@ -12,6 +12,9 @@ import (
 	"time"
 )
 
+// otelShutdownTimeout bounds the final span flush, which waits on an unreachable collector.
+const otelShutdownTimeout = 2 * time.Second
+
 // node is the whole process: the pprof endpoint, the chain producer, the peers, the syncer
 // and its outputs. close releases whatever start managed to set up.
 type node struct {
@@ -119,7 +122,7 @@ func (n *node) close() error {
 		errs = append(errs, n.truth.Close())
 	}
 	if n.tracing != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), otelShutdownTimeout)
 		defer cancel()
 		// An unreachable collector must not fail the node: report and go on.
 		if err := n.tracing.Shutdown(ctx); err != nil {

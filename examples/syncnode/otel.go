@@ -3,10 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
+	"log"
 	"net"
 	"strconv"
+	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
@@ -45,6 +48,7 @@ func NewTracing(ctx context.Context, endpoint string) (*Tracing, error) {
 	if err != nil {
 		return nil, fmt.Errorf("building OTel resource: %w", err)
 	}
+	otel.SetErrorHandler(&quietErrors{})
 	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
 	return &Tracing{tp: tp, tracer: tp.Tracer("github.com/gostitch/gostitch/examples/syncnode")}, nil
 }
@@ -86,4 +90,31 @@ func endSpan(span oteltrace.Span, err error) {
 		span.SetStatus(codes.Error, err.Error())
 	}
 	span.End()
+}
+
+// otelErrorEvery is the least time between two OTel error lines on stderr.
+const otelErrorEvery = 30 * time.Second
+
+// quietErrors reports OTel SDK errors (failed exports, mostly) on stderr at most once per
+// otelErrorEvery, with the count of those held back, so a missing collector cannot flood the log.
+type quietErrors struct {
+	mu   sync.Mutex
+	last time.Time
+	held int
+}
+
+// Handle implements otel.ErrorHandler.
+func (q *quietErrors) Handle(err error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if !q.last.IsZero() && time.Since(q.last) < otelErrorEvery {
+		q.held++
+		return
+	}
+	if q.held > 0 {
+		log.Printf("opentelemetry: %v (%d more errors since the last report)", err, q.held)
+	} else {
+		log.Printf("opentelemetry: %v", err)
+	}
+	q.last, q.held = time.Now(), 0
 }

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -108,7 +109,7 @@ func (p *Peer) serveConn(conn net.Conn) {
 	for {
 		t, payload, err := ReadFrame(r)
 		if err != nil {
-			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && p.ctx.Err() == nil {
+			if !disconnected(err) && p.ctx.Err() == nil {
 				log.Printf("peer %s: %v", p.id, err)
 			}
 			return
@@ -153,6 +154,12 @@ func (p *Peer) answer(ctx context.Context, dst []byte, t MsgType, payload []byte
 	default:
 		return AppendFrame(dst, MsgBlock, eb.Block)
 	}
+}
+
+// disconnected reports whether err only says that the other side went away, which peers see
+// all the time: the syncer closing a connection with replies still unread resets it.
+func disconnected(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.ECONNRESET)
 }
 
 func (p *Peer) noteAnnounce(h uint64) {

@@ -32,9 +32,6 @@ func (s *LatencyStats) Add(d time.Duration) {
 	s.buckets[i]++
 }
 
-// Count returns the number of latencies recorded.
-func (s *LatencyStats) Count() uint64 { return s.count }
-
 // Quantile returns the q-quantile (0 < q ≤ 1): the upper bound of the bucket holding it,
 // capped at the maximum.
 func (s *LatencyStats) Quantile(q float64) time.Duration {
@@ -60,7 +57,7 @@ func (s *LatencyStats) Summary(elapsed time.Duration) string {
 		avg = s.sum / time.Duration(s.count)
 	}
 	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-	return fmt.Sprintf("summary: imported %d blocks in %.1fs (%.1f blocks/s); import ms avg %.2f p95 %.2f max %.2f",
+	return fmt.Sprintf("summary: imported %d blocks in %.1fs (%.1f blocks/s); importBlock task ms avg %.2f p95 %.2f max %.2f",
 		s.count, elapsed.Seconds(), float64(s.count)/max(elapsed.Seconds(), 1e-9),
 		ms(avg), ms(s.Quantile(0.95)), ms(s.max))
 }

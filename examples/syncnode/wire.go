@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -83,14 +84,34 @@ func ReadFrame(r io.Reader) (MsgType, []byte, error) {
 	if !t.valid() {
 		return 0, nil, fmt.Errorf("unknown message type %d: %w", uint8(t), ErrProtocol)
 	}
-	payload := make([]byte, n-1)
-	if _, err := io.ReadFull(r, payload); err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
-		}
+	payload, err := readPayload(r, int(n-1))
+	if err != nil {
 		return 0, nil, fmt.Errorf("reading %s payload of %d bytes: %w", t, n-1, err)
 	}
 	return t, payload, nil
+}
+
+// readPayload reads exactly n bytes. Past 64 KiB it grows the buffer as bytes arrive instead
+// of trusting n up front, so a peer cannot make the reader allocate megabytes with 5 bytes.
+func readPayload(r io.Reader, n int) ([]byte, error) {
+	const trusted = 64 << 10
+	if n <= trusted {
+		p := make([]byte, n)
+		if _, err := io.ReadFull(r, p); err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+		return p, nil
+	}
+	var b bytes.Buffer
+	b.Grow(trusted)
+	m, err := b.ReadFrom(io.LimitReader(r, int64(n)))
+	if err == nil && m < int64(n) {
+		err = io.ErrUnexpectedEOF
+	}
+	return b.Bytes(), err
 }
 
 // AppendHeight appends the payload of a get_header or get_block request.

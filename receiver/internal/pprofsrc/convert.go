@@ -23,9 +23,11 @@ type Options struct {
 	StartTime pcommon.Timestamp
 }
 
-// Convert maps a decoded profile of the given kind (cpu, heap, allocs, goroutine, block, mutex;
-// "" to infer it from the sample types) to OTLP profiles, one per sample type, and to the
-// metrics that kind feeds. Labels become sample attributes, trace-context labels links.
+// Convert maps a profile from Decode (valid; Convert does not modify it) of the given kind (cpu,
+// heap, allocs, goroutine, block, mutex; "" to infer it from the sample types) to OTLP profiles,
+// one per sample type, and to the metrics that kind feeds (none for other kinds). Labels become
+// sample attributes, trace-context labels links. It fails when the profile lacks the sample
+// type a metric of its kind reads.
 func Convert(p *profile.Profile, kind string, id target.Identity, opts Options) (pprofile.Profiles, pmetric.Metrics, error) {
 	if kind == "" {
 		kind = inferKind(p)
@@ -44,72 +46,84 @@ type sampleRef struct {
 	attrsFrom, attrsTo int32
 }
 
+// profilesBuilder holds the dictionary and the samples' shared parts while it fills one OTLP
+// profile per sample type.
+type profilesBuilder struct {
+	p        *profile.Profile
+	id       target.Identity
+	t        *dictionary
+	refs     []sampleRef
+	attrs    []int32
+	kindAttr int32
+}
+
 func buildProfiles(p *profile.Profile, kind string, id target.Identity) pprofile.Profiles {
 	out := pprofile.NewProfiles()
-	t := newDictionary(out.Dictionary(), p)
+	b := &profilesBuilder{p: p, id: id, t: newDictionary(out.Dictionary(), p), refs: make([]sampleRef, len(p.Sample))}
+	lb := newLabeler(b.t)
+	for i, s := range p.Sample {
+		from := len(b.attrs)
+		var l link
+		b.attrs, l = lb.appendLabels(b.attrs, s)
+		b.refs[i] = sampleRef{stack: b.t.stackOf(s.Location), link: b.t.link(l), attrsFrom: int32(from), attrsTo: int32(len(b.attrs))}
+	}
+	if _, known := kindMetrics[kind]; known {
+		b.kindAttr = b.t.attr(attrKey{kind: attrStr, key: b.t.str(metadata.AttributeProfileType), str: kind})
+	}
+
 	rp := out.ResourceProfiles().AppendEmpty()
 	id.FillResource(rp.Resource())
 	sp := rp.ScopeProfiles().AppendEmpty()
 	target.FillScope(sp.Scope(), metadata.AttributeSourcePprof)
-
-	refs := make([]sampleRef, len(p.Sample))
-	var attrs []int32
-	lb := labeler{t: t}
-	for i, s := range p.Sample {
-		l, used := sampleLink(s)
-		from := len(attrs)
-		attrs = lb.appendAttrs(attrs, s, used)
-		refs[i] = sampleRef{stack: t.stack(s.Location), link: t.link(l), attrsFrom: int32(from), attrsTo: int32(len(attrs))}
-	}
-
-	var kindAttr int32
-	if _, known := kindMetrics[kind]; known {
-		kindAttr = t.attr(attrKey{kind: attrStr, key: t.str(metadata.AttributeProfileType), str: kind})
-	}
 	profiles := sp.Profiles()
 	profiles.EnsureCapacity(len(p.SampleType))
 	for _, vi := range sampleTypeOrder(p) {
-		dp := profiles.AppendEmpty()
-		st := p.SampleType[vi]
-		dp.SampleType().SetTypeStrindex(t.str(st.Type))
-		dp.SampleType().SetUnitStrindex(t.str(st.Unit))
-		if p.PeriodType != nil {
-			dp.PeriodType().SetTypeStrindex(t.str(p.PeriodType.Type))
-			dp.PeriodType().SetUnitStrindex(t.str(p.PeriodType.Unit))
-		}
-		dp.SetPeriod(p.Period)
-		dp.SetTime(pcommon.Timestamp(max(p.TimeNanos, 0)))
-		dp.SetDurationNano(uint64(max(p.DurationNanos, 0)))
-		if kindAttr != 0 {
-			dp.AttributeIndices().Append(kindAttr)
-		}
-
-		var n, total int64
-		for _, s := range p.Sample {
-			if v := s.Value[vi]; v != 0 {
-				n++
-				total += v
-			}
-		}
-		samples := dp.Samples()
-		samples.EnsureCapacity(int(n))
-		for i, s := range p.Sample {
-			v := s.Value[vi]
-			if v == 0 {
-				continue
-			}
-			ref := refs[i]
-			ds := samples.AppendEmpty()
-			ds.SetStackIndex(ref.stack)
-			ds.SetLinkIndex(ref.link)
-			ds.Values().Append(v)
-			if ref.attrsTo > ref.attrsFrom {
-				ds.AttributeIndices().FromRaw(attrs[ref.attrsFrom:ref.attrsTo])
-			}
-		}
-		dp.SetProfileID(profileID(id, p, st, n, total))
+		b.fill(profiles.AppendEmpty(), vi)
 	}
 	return out
+}
+
+// fill makes dp the profile of sample type vi: the samples whose value of that type is not 0.
+func (b *profilesBuilder) fill(dp pprofile.Profile, vi int) {
+	p, t := b.p, b.t
+	st := p.SampleType[vi]
+	dp.SampleType().SetTypeStrindex(t.str(st.Type))
+	dp.SampleType().SetUnitStrindex(t.str(st.Unit))
+	if p.PeriodType != nil {
+		dp.PeriodType().SetTypeStrindex(t.str(p.PeriodType.Type))
+		dp.PeriodType().SetUnitStrindex(t.str(p.PeriodType.Unit))
+	}
+	dp.SetPeriod(p.Period)
+	dp.SetTime(pcommon.Timestamp(max(p.TimeNanos, 0)))
+	dp.SetDurationNano(uint64(max(p.DurationNanos, 0)))
+	if b.kindAttr != 0 {
+		dp.AttributeIndices().Append(b.kindAttr)
+	}
+
+	var n, total int64
+	for _, s := range p.Sample {
+		if v := s.Value[vi]; v != 0 {
+			n++
+			total += v
+		}
+	}
+	samples := dp.Samples()
+	samples.EnsureCapacity(int(n))
+	for i, s := range p.Sample {
+		v := s.Value[vi]
+		if v == 0 {
+			continue
+		}
+		ref := b.refs[i]
+		ds := samples.AppendEmpty()
+		ds.SetStackIndex(ref.stack)
+		ds.SetLinkIndex(ref.link)
+		ds.Values().Append(v)
+		if ref.attrsTo > ref.attrsFrom {
+			ds.AttributeIndices().FromRaw(b.attrs[ref.attrsFrom:ref.attrsTo])
+		}
+	}
+	dp.SetProfileID(profileID(b.id, p, st, n, total))
 }
 
 // sampleTypeOrder lists the sample type indices with the default sample type first, since

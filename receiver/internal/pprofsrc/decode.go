@@ -16,7 +16,7 @@ import (
 )
 
 // DefaultMaxSize bounds the decompressed size of a profile when Decode is given no limit.
-const DefaultMaxSize = 256 << 20
+const DefaultMaxSize = 64 << 20
 
 // Classes of Decode errors, for callers that count or answer them differently (errors.Is).
 var (
@@ -33,8 +33,9 @@ var (
 var gzipMagic = []byte{0x1f, 0x8b}
 
 // Decode parses a pprof profile, gzip-compressed or plain protobuf. At most maxSize bytes are
-// decompressed (DefaultMaxSize when maxSize <= 0). Errors name what is wrong with the bytes;
-// the caller adds where they came from.
+// decompressed (DefaultMaxSize when maxSize <= 0); parsing allocates up to some 25 times the
+// decompressed size, for real and hostile input alike. Errors name what is wrong with the
+// bytes; the caller adds where they came from.
 func Decode(data []byte, maxSize int) (*profile.Profile, error) {
 	if maxSize <= 0 {
 		maxSize = DefaultMaxSize
@@ -55,21 +56,26 @@ func Decode(data []byte, maxSize int) (*profile.Profile, error) {
 		return nil, fmt.Errorf("%w: %d bytes, the limit is %d", ErrTooLarge, len(data), maxSize)
 	}
 
+	if err := checkDensity(raw); err != nil {
+		return nil, err
+	}
 	p, err := profile.ParseUncompressed(raw)
 	if err == nil {
 		err = p.CheckValid()
 	}
-	switch {
-	case err != nil || len(p.SampleType) == 0:
-		if kind := sniff(raw); kind != "" {
-			return nil, fmt.Errorf("%w: got %s starting with %q", ErrNotPprof, kind, prefix(raw))
+	if err == nil && len(p.SampleType) > 0 {
+		if err := checkValues(p, len(raw)); err != nil {
+			return nil, err
 		}
-		if err != nil {
-			return nil, fmt.Errorf("%w: invalid pprof protobuf (%d bytes): %w", ErrMalformed, len(raw), err)
-		}
-		return nil, fmt.Errorf("%w: no sample types (%d bytes)", ErrEmpty, len(raw))
+		return p, nil
 	}
-	return p, nil
+	if kind := sniff(raw); kind != "" {
+		return nil, fmt.Errorf("%w: got %s starting with %q", ErrNotPprof, kind, prefix(raw))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: invalid pprof protobuf (%d bytes): %w", ErrMalformed, len(raw), err)
+	}
+	return nil, fmt.Errorf("%w: no sample types (%d bytes)", ErrEmpty, len(raw))
 }
 
 // gunzip decompresses data, reading at most maxSize bytes of output.
@@ -101,8 +107,9 @@ func gunzip(data []byte, maxSize int) ([]byte, error) {
 
 // sniff names what non-pprof bytes look like ("an HTML page", "text"), or returns "".
 func sniff(b []byte) string {
-	ct := http.DetectContentType(b)
-	switch {
+	switch ct := http.DetectContentType(b); {
+	case !strings.HasSuffix(ct, "charset=utf-8"):
+		return ""
 	case strings.HasPrefix(ct, "text/html"):
 		return "an HTML page"
 	case strings.HasPrefix(ct, "text/"):

@@ -2,14 +2,12 @@ package pprofsrc
 
 import (
 	"encoding/binary"
+	"hash/maphash"
 
 	"github.com/google/pprof/profile"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pprofile"
 )
-
-// buildIDKey is the semantic-conventions attribute for a mapping's GNU build id.
-const buildIDKey = "process.executable.build_id.gnu"
 
 // dictionary fills a pprofile dictionary, storing each distinct string, mapping, function,
 // location, stack, attribute and link once. Index 0 of every table is the zero value, as OTLP
@@ -21,16 +19,22 @@ type dictionary struct {
 	mappings  map[mappingKey]int32
 	functions map[functionKey]int32
 	locations map[string]int32
-	stacks    map[string]int32
-	attrs     map[attrKey]int32
-	links     map[link]int32
+	// stacks indexes stacks by a hash of their location indices, checked on a hit; in the
+	// unlikely case of a collision the second stack is stored again.
+	stacks map[uint64]int32
+	seed   maphash.Seed
+	attrs  map[attrKey]int32
+	links  map[link]int32
 
-	// Per input profile: dictionary index of each of its mappings, functions and locations.
+	// Dictionary index of each of the input profile's mappings and functions; of its
+	// locations by ID, in a slice for the dense IDs Go writes and a map for the others.
 	mappingOf  map[*profile.Mapping]int32
 	functionOf map[*profile.Function]int32
-	locationOf map[*profile.Location]int32
+	locByID    []int32
+	locByIDMap map[uint64]int32
 
-	buf []byte
+	buf   []byte
+	stack []int32
 }
 
 type mappingKey struct {
@@ -74,12 +78,14 @@ func newDictionary(d pprofile.ProfilesDictionary, p *profile.Profile) *dictionar
 		mappings:   make(map[mappingKey]int32, len(p.Mapping)),
 		functions:  make(map[functionKey]int32, len(p.Function)),
 		locations:  make(map[string]int32, len(p.Location)),
-		stacks:     make(map[string]int32),
+		stacks:     make(map[uint64]int32, len(p.Sample)),
+		seed:       maphash.MakeSeed(),
 		attrs:      make(map[attrKey]int32),
 		links:      make(map[link]int32),
 		mappingOf:  make(map[*profile.Mapping]int32, len(p.Mapping)),
 		functionOf: make(map[*profile.Function]int32, len(p.Function)),
-		locationOf: make(map[*profile.Location]int32, len(p.Location)),
+		locByID:    make([]int32, 2*len(p.Location)+1),
+		locByIDMap: make(map[uint64]int32),
 	}
 	t.str("")
 	d.MappingTable().AppendEmpty()
@@ -98,9 +104,14 @@ func newDictionary(d pprofile.ProfilesDictionary, p *profile.Profile) *dictionar
 	for _, f := range p.Function {
 		t.functionOf[f] = t.function(f)
 	}
+	d.StackTable().EnsureCapacity(len(p.Sample) + 1)
 	d.LocationTable().EnsureCapacity(len(p.Location) + 1)
 	for _, l := range p.Location {
-		t.locationOf[l] = t.location(l)
+		if i := t.location(l); l.ID < uint64(len(t.locByID)) {
+			t.locByID[l.ID] = i
+		} else {
+			t.locByIDMap[l.ID] = i
+		}
 	}
 	return t
 }
@@ -114,101 +125,6 @@ func (t *dictionary) str(s string) int32 {
 	i := int32(table.Len())
 	table.Append(s)
 	t.strings[s] = i
-	return i
-}
-
-func (t *dictionary) mapping(m *profile.Mapping) int32 {
-	k := mappingKey{start: m.Start, limit: m.Limit, offset: m.Offset, file: t.str(m.File)}
-	if m.BuildID != "" {
-		k.buildID = t.attr(attrKey{kind: attrStr, key: t.str(buildIDKey), str: m.BuildID})
-	}
-	if i, ok := t.mappings[k]; ok {
-		return i
-	}
-	table := t.d.MappingTable()
-	i := int32(table.Len())
-	dm := table.AppendEmpty()
-	dm.SetMemoryStart(m.Start)
-	dm.SetMemoryLimit(m.Limit)
-	dm.SetFileOffset(m.Offset)
-	dm.SetFilenameStrindex(k.file)
-	if k.buildID != 0 {
-		dm.AttributeIndices().Append(k.buildID)
-	}
-	t.mappings[k] = i
-	return i
-}
-
-func (t *dictionary) function(f *profile.Function) int32 {
-	k := functionKey{name: t.str(f.Name), systemName: t.str(f.SystemName), file: t.str(f.Filename), startLine: f.StartLine}
-	if i, ok := t.functions[k]; ok {
-		return i
-	}
-	table := t.d.FunctionTable()
-	i := int32(table.Len())
-	df := table.AppendEmpty()
-	df.SetNameStrindex(k.name)
-	df.SetSystemNameStrindex(k.systemName)
-	df.SetFilenameStrindex(k.file)
-	df.SetStartLine(k.startLine)
-	t.functions[k] = i
-	return i
-}
-
-func (t *dictionary) location(l *profile.Location) int32 {
-	var mapping int32
-	if l.Mapping != nil {
-		mapping = t.mappingOf[l.Mapping]
-	}
-	b := binary.AppendUvarint(t.buf[:0], uint64(mapping))
-	b = binary.AppendUvarint(b, l.Address)
-	for _, ln := range l.Line {
-		b = binary.AppendUvarint(b, uint64(t.functionOf[ln.Function]))
-		b = binary.AppendVarint(b, ln.Line)
-		b = binary.AppendVarint(b, ln.Column)
-	}
-	t.buf = b
-	if i, ok := t.locations[string(b)]; ok {
-		return i
-	}
-	table := t.d.LocationTable()
-	i := int32(table.Len())
-	dl := table.AppendEmpty()
-	dl.SetMappingIndex(mapping)
-	dl.SetAddress(l.Address)
-	lines := dl.Lines()
-	lines.EnsureCapacity(len(l.Line))
-	for _, ln := range l.Line {
-		dln := lines.AppendEmpty()
-		dln.SetFunctionIndex(t.functionOf[ln.Function])
-		dln.SetLine(ln.Line)
-		dln.SetColumn(ln.Column)
-	}
-	t.locations[string(b)] = i
-	return i
-}
-
-// stack returns the index of the stack of the given locations, leaf first.
-func (t *dictionary) stack(locs []*profile.Location) int32 {
-	if len(locs) == 0 {
-		return 0
-	}
-	b := t.buf[:0]
-	for _, l := range locs {
-		b = binary.AppendUvarint(b, uint64(t.locationOf[l]))
-	}
-	t.buf = b
-	if i, ok := t.stacks[string(b)]; ok {
-		return i
-	}
-	table := t.d.StackTable()
-	i := int32(table.Len())
-	indices := table.AppendEmpty().LocationIndices()
-	indices.EnsureCapacity(len(locs))
-	for _, l := range locs {
-		indices.Append(t.locationOf[l])
-	}
-	t.stacks[string(b)] = i
 	return i
 }
 

@@ -66,25 +66,26 @@ func inferKind(p *profile.Profile) string {
 }
 
 // contentionKind tells a mutex profile from a block profile, which have the same sample types:
-// the runtime records mutex contention where the lock is released, so every leaf frame of a
-// mutex profile is an unlock. Without samples there is no telling.
+// the runtime records mutex contention where the lock is released, so mutex profiles have
+// unlocks (or runtime._LostContendedRuntimeLock) as leaf frames, and block profiles, which record
+// where goroutines blocked, never do. Without samples there is no telling.
 func contentionKind(p *profile.Profile) string {
 	if len(p.Sample) == 0 {
 		return ""
 	}
 	for _, s := range p.Sample {
-		if !leafIsUnlock(s) {
-			return metadata.AttributeProfileTypeBlock
+		if leafIsUnlock(s) {
+			return metadata.AttributeProfileTypeMutex
 		}
 	}
-	return metadata.AttributeProfileTypeMutex
+	return metadata.AttributeProfileTypeBlock
 }
 
-// leafIsUnlock reports whether the innermost frame of s is an unlock function.
+// leafIsUnlock reports whether the innermost frame of s releases a lock.
 func leafIsUnlock(s *profile.Sample) bool {
 	if len(s.Location) == 0 || len(s.Location[0].Line) == 0 {
 		return false
 	}
 	name := s.Location[0].Line[0].Function.Name
-	return strings.HasSuffix(strings.ToLower(name), "unlock")
+	return strings.HasSuffix(strings.ToLower(name), "unlock") || name == "runtime._LostContendedRuntimeLock"
 }

@@ -5,7 +5,7 @@ import (
 	"encoding/hex"
 	"strconv"
 
-	"github.com/google/pprof/profile"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 )
 
 // linkLabel is a pprof label key that carries a sample's trace context.
@@ -27,67 +27,73 @@ var linkLabels = [...]linkLabel{
 	{key: "local root span id", decimal: true},
 }
 
-// usedLabels is a set of indices into linkLabels.
-type usedLabels uint8
-
-// has reports whether key is one of the labels in the set.
-func (u usedLabels) has(key string) bool {
-	for i := range linkLabels {
-		if u&(1<<i) != 0 && linkLabels[i].key == key {
-			return true
-		}
-	}
-	return false
-}
-
-// sampleLink reads the trace and span a sample belongs to from its labels, and which labels it
-// used; labels it did not use (invalid, or outranked) stay ordinary attributes.
-func sampleLink(s *profile.Sample) (link, usedLabels) {
-	var l link
-	var used usedLabels
-	if len(s.Label) == 0 {
-		return l, 0
-	}
-	var haveTrace, haveSpan bool
-	for i, ll := range linkLabels {
-		if ll.trace && haveTrace || !ll.trace && haveSpan {
+// linkOf reads the trace and span a sample belongs to from its string labels, and the
+// positions of the labels it used (-1 for none); the others, invalid or outranked, stay
+// attributes.
+func linkOf(labels []strLabel) (l link, traceAt, spanAt int) {
+	traceAt, spanAt = -1, -1
+	traceRank, spanRank := len(linkLabels), len(linkLabels)
+	for i, kv := range labels {
+		rank := linkRank(kv.key)
+		if rank < 0 || len(kv.vals) != 1 {
 			continue
 		}
-		v := s.Label[ll.key]
-		if len(v) != 1 {
-			continue
-		}
-		switch {
+		switch ll, v := linkLabels[rank], kv.vals[0]; {
 		case ll.trace:
-			haveTrace = decodeHex(l.trace[:], v[0])
-		case ll.decimal:
-			n, err := strconv.ParseUint(v[0], 10, 64)
-			if haveSpan = err == nil && n != 0; haveSpan {
-				binary.BigEndian.PutUint64(l.span[:], n)
+			if rank < traceRank && decodeHex(l.trace[:], v) {
+				traceAt, traceRank = i, rank
 			}
-		default:
-			haveSpan = decodeHex(l.span[:], v[0])
-		}
-		if ll.trace && haveTrace || !ll.trace && haveSpan {
-			used |= 1 << i
+		case rank < spanRank && decodeSpanID(&l.span, v, ll.decimal):
+			spanAt, spanRank = i, rank
 		}
 	}
-	return l, used
+	return l, traceAt, spanAt
 }
 
-// decodeHex fills dst from exactly 2*len(dst) hex digits that are not all zero.
+// decodeSpanID sets dst from a non-zero span id in decimal or in 16 hex digits, and reports
+// whether it did; otherwise dst is unchanged.
+func decodeSpanID(dst *pcommon.SpanID, s string, decimal bool) bool {
+	if !decimal {
+		return decodeHex(dst[:], s)
+	}
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil || n == 0 {
+		return false
+	}
+	binary.BigEndian.PutUint64(dst[:], n)
+	return true
+}
+
+// linkRank is the index of key in linkLabels, or -1.
+func linkRank(key string) int {
+	for i, ll := range linkLabels {
+		if ll.key == key {
+			return i
+		}
+	}
+	return -1
+}
+
+// decodeHex sets dst from exactly 2*len(dst) hex digits that are not all zero, and reports
+// whether it did; otherwise dst is unchanged.
 func decodeHex(dst []byte, s string) bool {
 	if len(s) != 2*len(dst) {
 		return false
 	}
-	if _, err := hex.Decode(dst, []byte(s)); err != nil {
-		clear(dst)
+	var buf [16]byte
+	b := buf[:len(dst)]
+	if _, err := hex.Decode(b, []byte(s)); err != nil || isZero(b) {
 		return false
 	}
-	for _, b := range dst {
-		if b != 0 {
-			return true
+	copy(dst, b)
+	return true
+}
+
+func isZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
 		}
 	}
-	return false
+	return true
 }

@@ -58,32 +58,16 @@ func buildMetrics(p *profile.Profile, kind string, id target.Identity, opts Opti
 	target.FillScope(sm.Scope(), metadata.AttributeSourcePprof)
 	end := pcommon.Timestamp(max(p.TimeNanos, 0) + max(p.DurationNanos, 0))
 	for mi, in := range inputs {
-		m := sm.Metrics().AppendEmpty()
-		m.SetName(in.spec.info.Name)
-		m.SetDescription(in.spec.info.Description)
-		m.SetUnit(in.spec.info.Unit)
-		var points pmetric.NumberDataPointSlice
-		start := opts.StartTime
-		switch {
-		case in.spec.gauge:
-			points = m.SetEmptyGauge().DataPoints()
-		case in.spec.delta:
-			sum := m.SetEmptySum()
-			sum.SetAggregationTemporality(pmetric.AggregationTemporalityDelta)
-			points = sum.DataPoints()
-			start = pcommon.Timestamp(max(p.TimeNanos, 0))
-		default:
-			sum := m.SetEmptySum()
-			sum.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
-			sum.SetIsMonotonic(true)
-			points = sum.DataPoints()
-		}
+		points := newMetric(sm.Metrics().AppendEmpty(), in.spec)
 		points.EnsureCapacity(len(groups))
 		for _, g := range groups {
 			dp := points.AppendEmpty()
 			dp.SetTimestamp(end)
-			if !in.spec.gauge {
-				dp.SetStartTimestamp(start)
+			switch {
+			case in.spec.delta:
+				dp.SetStartTimestamp(pcommon.Timestamp(max(p.TimeNanos, 0)))
+			case !in.spec.gauge:
+				dp.SetStartTimestamp(opts.StartTime)
 			}
 			if in.spec.seconds {
 				dp.SetDoubleValue(float64(g.sums[mi]) * in.scale)
@@ -104,6 +88,24 @@ func buildMetrics(p *profile.Profile, kind string, id target.Identity, opts Opti
 		}
 	}
 	return out, nil
+}
+
+// newMetric names m and makes it the gauge or sum spec says; it returns its data points.
+func newMetric(m pmetric.Metric, spec metricSpec) pmetric.NumberDataPointSlice {
+	m.SetName(spec.info.Name)
+	m.SetDescription(spec.info.Description)
+	m.SetUnit(spec.info.Unit)
+	if spec.gauge {
+		return m.SetEmptyGauge().DataPoints()
+	}
+	sum := m.SetEmptySum()
+	if spec.delta {
+		sum.SetAggregationTemporality(pmetric.AggregationTemporalityDelta)
+	} else {
+		sum.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+		sum.SetIsMonotonic(true)
+	}
+	return sum.DataPoints()
 }
 
 // metricInputs finds the sample types the metrics of kind read.

@@ -20,6 +20,12 @@ func newIDHash(namespace string) *idHash {
 	return h.str(namespace)
 }
 
+// reset starts a new derivation in h, reusing its buffer, for hot paths that derive an id per span.
+func (h *idHash) reset(namespace string) *idHash {
+	h.buf = h.buf[:0]
+	return h.str(namespace)
+}
+
 // str appends a length-prefixed string.
 func (h *idHash) str(s string) *idHash {
 	h.buf = binary.AppendUvarint(h.buf, uint64(len(s)))

@@ -1,0 +1,134 @@
+package stitch
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"golang.org/x/exp/trace"
+
+	"github.com/gostitch/gostitch/receiver/internal/target"
+	"github.com/gostitch/gostitch/receiver/internal/tracesrc"
+)
+
+// Defaults of TraceOptions.
+const (
+	DefaultBatchSpans      = 8192
+	DefaultCPUSamplePeriod = 10 * time.Millisecond // runtime/pprof's 100 Hz
+)
+
+// TraceOptions configure the conversion of execution traces.
+type TraceOptions struct {
+	// MinSpanDuration is the shortest blocking or syscall episode that becomes a span.
+	MinSpanDuration time.Duration
+	// StackDepth is how many top frames code.stacktrace holds; 0 means tracesrc.DefaultStackDepth.
+	StackDepth int
+	// BatchSpans is how many spans are handed to emit at a time; 0 means DefaultBatchSpans.
+	BatchSpans int
+	// CPUSamplePeriod is the CPU time one CPU profile sample stands for; 0 means DefaultCPUSamplePeriod.
+	CPUSamplePeriod time.Duration
+	// Threads selects the goroutine intervals kept per OS thread (for the eBPF join).
+	Threads tracesrc.ThreadIntervals
+}
+
+// TraceConverter turns the execution traces of one target into spans and metrics. It carries
+// the tasks still open at the end of one trace into the next, so that a task spanning two
+// consecutive collection windows keeps its type, start and trace. Traces that do not follow
+// each other (FlightRecorder snapshots, which overlap, or unrelated files) each want a fresh
+// converter. It is not safe for concurrent use.
+type TraceConverter struct {
+	id    target.Identity
+	opts  TraceOptions
+	carry map[trace.TaskID]carried
+	// blockedKeys caches the breakdown attribute key of each block reason.
+	blockedKeys map[string]string
+	// ids is the buffer of id derivations.
+	ids idHash
+}
+
+// NewTraceConverter returns a converter for the traces of the process id.
+func NewTraceConverter(id target.Identity, opts TraceOptions) *TraceConverter {
+	if opts.BatchSpans <= 0 {
+		opts.BatchSpans = DefaultBatchSpans
+	}
+	if opts.CPUSamplePeriod <= 0 {
+		opts.CPUSamplePeriod = DefaultCPUSamplePeriod
+	}
+	return &TraceConverter{id: id, opts: opts, blockedKeys: make(map[string]string)}
+}
+
+// TraceResult is what one execution trace yields besides its spans.
+type TraceResult struct {
+	// Metrics holds the trace's histograms (delta temporality over the trace's time range).
+	Metrics pmetric.Metrics
+	// Timeline holds the trace's clock, counts and per-thread goroutine intervals.
+	Timeline *tracesrc.Timeline
+	// Spans counts the spans handed to emit.
+	Spans int
+}
+
+// Convert reads one execution trace and hands its spans to emit in batches as their tasks
+// complete, so memory stays bounded by the open tasks. A truncated or corrupt trace yields
+// everything read before the damage and an error; so does a failing emit, after which no
+// more spans are emitted.
+func (c *TraceConverter) Convert(r io.Reader, emit func(ptrace.Traces) error) (TraceResult, error) {
+	conv := &conversion{c: c, next: make(map[trace.TaskID]carried)}
+	conv.batch = spanBatch{id: c.id, size: c.opts.BatchSpans, emit: emit}
+	tl, readErr := tracesrc.Read(r, tracesrc.Options{
+		MinSpanDuration: c.opts.MinSpanDuration,
+		StackDepth:      c.opts.StackDepth,
+		Threads:         c.opts.Threads,
+		Earlier:         c.earlier(),
+	}, conv)
+	if tl == nil {
+		return TraceResult{}, readErr
+	}
+	conv.runtimeRoot()
+	conv.batch.flush()
+	res := TraceResult{Metrics: conv.metrics.build(c, tl), Timeline: tl, Spans: conv.batch.emitted}
+	c.carry = conv.next
+	if conv.batch.err != nil {
+		return res, errors.Join(readErr, fmt.Errorf("emitting execution-trace spans: %w", conv.batch.err))
+	}
+	return res, readErr
+}
+
+// conversion is the state of one Convert call; it receives the model from tracesrc.
+type conversion struct {
+	c       *TraceConverter
+	tl      *tracesrc.Timeline
+	batch   spanBatch
+	metrics traceMetrics
+	// stws counts the stop-the-world spans of the runtime trace.
+	stws int
+	// regionIDs is reused for the region span ids of each task.
+	regionIDs []pcommon.SpanID
+	// stacks caches rendered episode stacks by their first frame.
+	stacks map[*trace.StackFrame]renderedStack
+	// next collects the tasks to carry into the next trace.
+	next map[trace.TaskID]carried
+}
+
+// Begin implements tracesrc.Handler.
+func (conv *conversion) Begin(tl *tracesrc.Timeline) { conv.tl = tl }
+
+// Task implements tracesrc.Handler: the task's spans are built and its duration observed.
+func (conv *conversion) Task(t *tracesrc.Task) {
+	conv.taskSpans(t)
+	conv.observeTask(t)
+	conv.carryTask(t)
+}
+
+// STW implements tracesrc.Handler.
+func (conv *conversion) STW(s tracesrc.STW) {
+	conv.stwSpan(s)
+}
+
+// Wait implements tracesrc.Handler.
+func (conv *conversion) Wait(w tracesrc.Wait) {
+	conv.observeWait(w)
+}

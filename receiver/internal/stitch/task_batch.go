@@ -1,0 +1,58 @@
+package stitch
+
+import (
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/gostitch/gostitch/receiver/internal/metadata"
+	"github.com/gostitch/gostitch/receiver/internal/target"
+)
+
+// spanBatch collects execution-trace spans and hands them on in batches of about size spans,
+// keeping each task's spans in one batch.
+type spanBatch struct {
+	id    target.Identity
+	size  int
+	emit  func(ptrace.Traces) error
+	td    ptrace.Traces
+	spans ptrace.SpanSlice
+	n     int
+	// spans counts all spans emitted; err is emit's first error.
+	emitted int
+	err     error
+}
+
+// span appends a new span to the current batch.
+func (b *spanBatch) span() ptrace.Span {
+	if b.n == 0 {
+		b.td = ptrace.NewTraces()
+		rs := b.td.ResourceSpans().AppendEmpty()
+		b.id.FillResource(rs.Resource())
+		ss := rs.ScopeSpans().AppendEmpty()
+		target.FillScope(ss.Scope(), metadata.AttributeSourceGoTrace)
+		b.spans = ss.Spans()
+	}
+	b.n++
+	return b.spans.AppendEmpty()
+}
+
+// boundary marks a point between tasks: a full batch is handed on.
+func (b *spanBatch) boundary() {
+	if b.n >= b.size {
+		b.flush()
+	}
+}
+
+// flush hands on the current batch, if any.
+func (b *spanBatch) flush() {
+	if b.n == 0 {
+		return
+	}
+	if b.err == nil {
+		b.err = b.emit(b.td)
+		if b.err == nil {
+			b.emitted += b.n
+		}
+	}
+	b.n = 0
+	b.td = ptrace.Traces{}
+}

@@ -1,0 +1,98 @@
+package stitch
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/gostitch/gostitch/receiver/internal/target"
+)
+
+// traceFixtures are the real execution traces of the tracesrc tests (generators there).
+const traceFixtures = "../tracesrc/testdata"
+
+var testIdentity = target.Identity{Name: "syncnode", PID: 4242, Host: "testhost"}
+
+func traceFixture(t testing.TB, name string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(traceFixtures, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// converted is one Convert call's output, with the spans indexed.
+type converted struct {
+	batches []ptrace.Traces
+	spans   []ptrace.Span
+	byID    map[pcommon.SpanID]ptrace.Span
+	res     TraceResult
+}
+
+func convert(t testing.TB, c *TraceConverter, data []byte) (*converted, error) {
+	t.Helper()
+	out := &converted{byID: map[pcommon.SpanID]ptrace.Span{}}
+	res, err := c.Convert(bytes.NewReader(data), func(td ptrace.Traces) error {
+		out.batches = append(out.batches, td)
+		return nil
+	})
+	out.res = res
+	for _, td := range out.batches {
+		rss := td.ResourceSpans()
+		for i := range rss.Len() {
+			sss := rss.At(i).ScopeSpans()
+			for j := range sss.Len() {
+				spans := sss.At(j).Spans()
+				for k := range spans.Len() {
+					sp := spans.At(k)
+					if _, dup := out.byID[sp.SpanID()]; dup {
+						t.Errorf("span id %s used twice (%s)", sp.SpanID(), sp.Name())
+					}
+					out.byID[sp.SpanID()] = sp
+					out.spans = append(out.spans, sp)
+				}
+			}
+		}
+	}
+	return out, err
+}
+
+func mustConvert(t testing.TB, name string, opts TraceOptions) *converted {
+	t.Helper()
+	out, err := convert(t, NewTraceConverter(testIdentity, opts), traceFixture(t, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// taskSpans returns the spans that carry a task id (task spans).
+func (out *converted) taskSpans() []ptrace.Span {
+	var tasks []ptrace.Span
+	for _, sp := range out.spans {
+		if _, ok := sp.Attributes().Get("gostitch.task.id"); ok {
+			tasks = append(tasks, sp)
+		}
+	}
+	return tasks
+}
+
+func intAttr(sp ptrace.Span, key string) int64 {
+	v, _ := sp.Attributes().Get(key)
+	return v.Int()
+}
+
+func boolAttr(sp ptrace.Span, key string) bool {
+	v, _ := sp.Attributes().Get(key)
+	return v.Bool()
+}
+
+func spanDuration(sp ptrace.Span) time.Duration {
+	return time.Duration(sp.EndTimestamp() - sp.StartTimestamp())
+}

@@ -1,0 +1,202 @@
+package stitch
+
+import (
+	"slices"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"golang.org/x/exp/trace"
+
+	"github.com/gostitch/gostitch/receiver/internal/metadata"
+	"github.com/gostitch/gostitch/receiver/internal/target"
+	"github.com/gostitch/gostitch/receiver/internal/tracesrc"
+)
+
+// durationBounds are the explicit bucket bounds of the duration histograms.
+var durationBounds = []time.Duration{
+	1 * time.Microsecond, 2500 * time.Nanosecond, 5 * time.Microsecond,
+	10 * time.Microsecond, 25 * time.Microsecond, 50 * time.Microsecond,
+	100 * time.Microsecond, 250 * time.Microsecond, 500 * time.Microsecond,
+	1 * time.Millisecond, 2500 * time.Microsecond, 5 * time.Millisecond,
+	10 * time.Millisecond, 25 * time.Millisecond, 50 * time.Millisecond,
+	100 * time.Millisecond, 250 * time.Millisecond, 500 * time.Millisecond,
+	1 * time.Second, 2500 * time.Millisecond, 5 * time.Second, 10 * time.Second,
+}
+
+// traceMetrics aggregates the histograms of one execution trace.
+type traceMetrics struct {
+	sched, gcPause  histogram
+	block, taskDur  map[string]*histogram
+	blockOrder, typ []string
+}
+
+// observeWait records a scheduling or blocking wait, with the span that best shows it.
+func (conv *conversion) observeWait(w tracesrc.Wait) {
+	ref := spanRef{task: w.Task, episode: -1}
+	if w.Task != nil && w.Episode >= 0 {
+		ref.episode = w.Episode
+	}
+	d := w.End.Sub(w.Start)
+	if w.Kind == tracesrc.Scheduling {
+		conv.metrics.sched.observe(d, w.End, ref)
+		return
+	}
+	conv.metrics.series(&conv.metrics.block, &conv.metrics.blockOrder, w.Reason).observe(d, w.End, ref)
+}
+
+// observeTask records the duration of a task whose start and end are both known.
+func (conv *conversion) observeTask(t *tracesrc.Task) {
+	if !t.Ended || t.Began == 0 {
+		return
+	}
+	m := &conv.metrics
+	m.series(&m.taskDur, &m.typ, t.Type).observe(t.End.Sub(t.Began), t.End, spanRef{task: t, episode: -1})
+}
+
+// series returns the histogram of one attribute value, creating it in first-seen order.
+func (m *traceMetrics) series(hs *map[string]*histogram, order *[]string, key string) *histogram {
+	if h, ok := (*hs)[key]; ok {
+		return h
+	}
+	if *hs == nil {
+		*hs = make(map[string]*histogram)
+	}
+	h := &histogram{}
+	(*hs)[key] = h
+	*order = append(*order, key)
+	return h
+}
+
+// build renders the histograms that saw observations.
+func (m *traceMetrics) build(c *TraceConverter, tl *tracesrc.Timeline) pmetric.Metrics {
+	md := pmetric.NewMetrics()
+	rm := md.ResourceMetrics().AppendEmpty()
+	c.id.FillResource(rm.Resource())
+	sm := rm.ScopeMetrics().AppendEmpty()
+	target.FillScope(sm.Scope(), metadata.AttributeSourceGoTrace)
+	w := histogramWriter{c: c, tl: tl, metrics: sm.Metrics()}
+	w.write(metadata.MetricGoScheduleDuration, "", []string{""}, map[string]*histogram{"": &m.sched})
+	w.write(metadata.MetricGoMemoryGCPauseDuration, "", []string{""}, map[string]*histogram{"": &m.gcPause})
+	w.write(metadata.MetricGostitchGoroutineBlockDuration, metadata.AttributeBlockReason, m.blockOrder, m.block)
+	w.write(metadata.MetricGostitchTaskDuration, metadata.AttributeTaskType, m.typ, m.taskDur)
+	return md
+}
+
+// histogram is an explicit-bucket histogram over durationBounds that keeps, per bucket, the
+// slowest observation that has a span as its exemplar.
+type histogram struct {
+	counts    []uint64
+	exemplars []slowest
+	sum       time.Duration
+	n         uint64
+	min, max  time.Duration
+}
+
+// slowest is the slowest observation of a bucket that has a span, the bucket's exemplar.
+type slowest struct {
+	value time.Duration
+	at    trace.Time
+	ref   spanRef
+}
+
+// spanRef points at a span: a task span or one of its episode spans (ids resolved when the
+// metrics are built, once every root task has decided its trace), or resolved ids.
+type spanRef struct {
+	task    *tracesrc.Task
+	episode int
+	trace   pcommon.TraceID
+	span    pcommon.SpanID
+}
+
+func (r spanRef) valid() bool { return r.task != nil || !r.span.IsEmpty() }
+
+// observe adds one duration.
+func (h *histogram) observe(d time.Duration, at trace.Time, ref spanRef) {
+	if h.counts == nil {
+		h.counts = make([]uint64, len(durationBounds)+1)
+		h.exemplars = make([]slowest, len(durationBounds)+1)
+	}
+	i, _ := slices.BinarySearch(durationBounds, d)
+	h.counts[i]++
+	if h.n == 0 || d < h.min {
+		h.min = d
+	}
+	if d > h.max {
+		h.max = d
+	}
+	h.n++
+	h.sum += d
+	if ex := &h.exemplars[i]; ref.valid() && (!ex.ref.valid() || d > ex.value) {
+		*ex = slowest{value: d, at: at, ref: ref}
+	}
+}
+
+// histogramWriter renders histograms as pmetric data points.
+type histogramWriter struct {
+	c       *TraceConverter
+	tl      *tracesrc.Timeline
+	metrics pmetric.MetricSlice
+}
+
+// write adds one metric with a data point per series (attribute key attr, values in order).
+func (w histogramWriter) write(info metadata.MetricInfo, attr string, order []string, series map[string]*histogram) {
+	var hist pmetric.Histogram
+	for _, v := range order {
+		h := series[v]
+		if h.n == 0 {
+			continue
+		}
+		if hist == (pmetric.Histogram{}) {
+			m := w.metrics.AppendEmpty()
+			m.SetName(info.Name)
+			m.SetDescription(info.Description)
+			m.SetUnit(info.Unit)
+			hist = m.SetEmptyHistogram()
+			hist.SetAggregationTemporality(pmetric.AggregationTemporalityDelta)
+		}
+		dp := hist.DataPoints().AppendEmpty()
+		if attr != "" {
+			dp.Attributes().PutStr(attr, v)
+		}
+		w.point(dp, h)
+	}
+}
+
+// point fills one data point.
+func (w histogramWriter) point(dp pmetric.HistogramDataPoint, h *histogram) {
+	dp.SetStartTimestamp(pcommon.Timestamp(w.tl.UnixNano(w.tl.Start)))
+	dp.SetTimestamp(pcommon.Timestamp(w.tl.UnixNano(w.tl.End)))
+	dp.SetCount(h.n)
+	dp.SetSum(h.sum.Seconds())
+	dp.SetMin(h.min.Seconds())
+	dp.SetMax(h.max.Seconds())
+	dp.ExplicitBounds().EnsureCapacity(len(durationBounds))
+	for _, b := range durationBounds {
+		dp.ExplicitBounds().Append(b.Seconds())
+	}
+	dp.BucketCounts().FromRaw(h.counts)
+	for _, ex := range h.exemplars {
+		if !ex.ref.valid() {
+			continue
+		}
+		e := dp.Exemplars().AppendEmpty()
+		e.SetTimestamp(pcommon.Timestamp(w.tl.UnixNano(ex.at)))
+		e.SetDoubleValue(ex.value.Seconds())
+		tid, sid := w.c.resolve(ex.ref)
+		e.SetTraceID(tid)
+		e.SetSpanID(sid)
+	}
+}
+
+// resolve returns the trace and span ids a reference points at.
+func (c *TraceConverter) resolve(r spanRef) (pcommon.TraceID, pcommon.SpanID) {
+	if r.task == nil {
+		return r.trace, r.span
+	}
+	tid, _ := c.taskIDs(r.task)
+	if r.episode >= 0 {
+		return tid, c.episodeSpanID(r.task, r.episode)
+	}
+	return tid, c.taskSpanID(r.task)
+}

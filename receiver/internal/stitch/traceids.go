@@ -1,0 +1,167 @@
+package stitch
+
+import (
+	"encoding/hex"
+	"strings"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"golang.org/x/exp/trace"
+
+	"github.com/gostitch/gostitch/receiver/internal/tracesrc"
+)
+
+// Log keys (trace.Log categories) by which an application hands its own trace context to a task.
+const (
+	logTraceID     = "otel.trace_id"
+	logSpanID      = "otel.span_id"
+	logTraceparent = "traceparent"
+)
+
+// Id namespaces of the execution-trace spans.
+const (
+	nsTaskTrace    = "go.trace/task-trace"
+	nsTaskSpan     = "go.trace/task"
+	nsRegionSpan   = "go.trace/region"
+	nsEpisodeSpan  = "go.trace/episode"
+	nsRuntimeTrace = "go.trace/runtime-trace"
+	nsRuntimeSpan  = "go.trace/runtime"
+	nsSTWSpan      = "go.trace/stw"
+)
+
+// taskIDs decides the trace of a task span and its parent span (DESIGN.md rule 1). A task
+// that logged otel.trace_id / traceparent (and otel.span_id) is in that trace, under that
+// span: the application's own span. A task that logged nothing is in its parent task's trace,
+// under the parent's span (or the region it began in). A root task that logged nothing gets a
+// trace derived from the process, the task id and its start, and no parent. A task that began
+// in the previous trace keeps what was decided for it there.
+//
+// Rule 1 speaks of root tasks; a task below a root may log ids too, because the OTel SDK begins
+// a task for every span it starts, so the application's task is the child of the SDK's.
+func (c *TraceConverter) taskIDs(t *tracesrc.Task) (pcommon.TraceID, pcommon.SpanID) {
+	if tid, sid, ok := loggedIDs(t.Logs); ok {
+		return tid, sid
+	}
+	if e, ok := c.carry[t.ID]; ok && t.Continued && (e.own || t.Parent == nil) {
+		return e.traceID, e.parentSpan
+	}
+	if t.Parent != nil {
+		tid, _ := c.taskIDs(t.Parent)
+		return tid, c.parentSpanID(t.Parent, t.ParentRegion)
+	}
+	return c.hash(nsTaskTrace).u64(uint64(t.ID)).u64(uint64(t.Began)).traceID(), pcommon.SpanID{}
+}
+
+// ownIDs reports whether a task's trace and parent come from itself rather than its parent task.
+func (c *TraceConverter) ownIDs(t *tracesrc.Task) bool {
+	if _, _, ok := loggedIDs(t.Logs); ok || t.Parent == nil {
+		return true
+	}
+	e, ok := c.carry[t.ID]
+	return ok && t.Continued && e.own
+}
+
+// loggedIDs finds the first valid trace id and span id logged under the otel keys; a
+// traceparent supplies both, an otel.span_id overrides its span id.
+func loggedIDs(logs []tracesrc.Log) (pcommon.TraceID, pcommon.SpanID, bool) {
+	var tid pcommon.TraceID
+	var sid, tpSpan pcommon.SpanID
+	for _, l := range logs {
+		switch l.Category {
+		case logTraceID:
+			if tid.IsEmpty() {
+				tid = parseTraceID(l.Message)
+			}
+		case logSpanID:
+			if sid.IsEmpty() {
+				sid = parseSpanID(l.Message)
+			}
+		case logTraceparent:
+			if t, s, ok := parseTraceparent(l.Message); ok && tid.IsEmpty() {
+				tid, tpSpan = t, s
+			}
+		}
+	}
+	if sid.IsEmpty() {
+		sid = tpSpan
+	}
+	return tid, sid, !tid.IsEmpty()
+}
+
+// parseTraceID decodes 32 hex digits; the empty id on anything else.
+func parseTraceID(s string) pcommon.TraceID {
+	var id pcommon.TraceID
+	if len(s) != 2*len(id) {
+		return pcommon.TraceID{}
+	}
+	if _, err := hex.Decode(id[:], []byte(s)); err != nil {
+		return pcommon.TraceID{}
+	}
+	return id
+}
+
+// parseSpanID decodes 16 hex digits; the empty id on anything else.
+func parseSpanID(s string) pcommon.SpanID {
+	var id pcommon.SpanID
+	if len(s) != 2*len(id) {
+		return pcommon.SpanID{}
+	}
+	if _, err := hex.Decode(id[:], []byte(s)); err != nil {
+		return pcommon.SpanID{}
+	}
+	return id
+}
+
+// parseTraceparent decodes a W3C traceparent header value: version-traceid-spanid-flags.
+func parseTraceparent(s string) (pcommon.TraceID, pcommon.SpanID, bool) {
+	parts := strings.Split(strings.TrimSpace(s), "-")
+	if len(parts) < 4 || len(parts[0]) != 2 || parts[0] == "ff" || len(parts[3]) != 2 {
+		return pcommon.TraceID{}, pcommon.SpanID{}, false
+	}
+	tid, sid := parseTraceID(parts[1]), parseSpanID(parts[2])
+	return tid, sid, !tid.IsEmpty() && !sid.IsEmpty()
+}
+
+// hash starts an id derivation for this converter's process. It reuses one buffer: each
+// derivation must be finished (traceID or spanID) before the next starts.
+func (c *TraceConverter) hash(namespace string) *idHash {
+	return c.ids.reset(namespace).str(c.id.Name).str(c.id.Host).u64(uint64(c.id.PID))
+}
+
+// taskKey appends what identifies one task span: a task seen in two traces gets one span per
+// trace, told apart by its start within the trace.
+func taskKey(h *idHash, t *tracesrc.Task) *idHash {
+	return h.u64(uint64(t.ID)).u64(uint64(t.Began)).u64(uint64(t.Start))
+}
+
+func (c *TraceConverter) taskSpanID(t *tracesrc.Task) pcommon.SpanID {
+	return taskKey(c.hash(nsTaskSpan), t).spanID()
+}
+
+func (c *TraceConverter) regionSpanID(t *tracesrc.Task, region int) pcommon.SpanID {
+	return taskKey(c.hash(nsRegionSpan), t).u64(uint64(region)).spanID()
+}
+
+func (c *TraceConverter) episodeSpanID(t *tracesrc.Task, episode int) pcommon.SpanID {
+	return taskKey(c.hash(nsEpisodeSpan), t).u64(uint64(episode)).spanID()
+}
+
+// parentSpanID is the span a task's child span (region or episode) hangs from.
+func (c *TraceConverter) parentSpanID(t *tracesrc.Task, region int) pcommon.SpanID {
+	if region >= 0 {
+		return c.regionSpanID(t, region)
+	}
+	return c.taskSpanID(t)
+}
+
+// runtimeTraceID is the trace of a window's runtime spans (stop-the-world phases).
+func (c *TraceConverter) runtimeTraceID(start trace.Time) pcommon.TraceID {
+	return c.hash(nsRuntimeTrace).u64(uint64(start)).traceID()
+}
+
+func (c *TraceConverter) runtimeSpanID(start trace.Time) pcommon.SpanID {
+	return c.hash(nsRuntimeSpan).u64(uint64(start)).spanID()
+}
+
+func (c *TraceConverter) stwSpanID(s tracesrc.STW) pcommon.SpanID {
+	return c.hash(nsSTWSpan).u64(uint64(s.Start)).spanID()
+}

@@ -1,0 +1,215 @@
+package tracesrc
+
+import (
+	"golang.org/x/exp/trace"
+)
+
+// gState is what the model keeps per live goroutine.
+type gState struct {
+	id    trace.GoID
+	state trace.GoState
+	// since is when the goroutine entered its state; partial is set when that was before the trace.
+	since   trace.Time
+	partial bool
+	// reason indexes state.reasons while the goroutine is blocked.
+	reason int
+	assist bool
+	// m is the thread the goroutine executes on; runStart is when its current run interval began.
+	m        trace.ThreadID
+	runStart trace.Time
+	// scopes is the goroutine's stack of task and region scopes; cur is the task it works for.
+	scopes []scope
+	cur    *taskState
+	// The task, region and stack when the current block or syscall began (cur was set).
+	waitTask   *taskState
+	waitRegion int
+	waitStack  []trace.StackFrame
+}
+
+// class is the goroutine's contribution to a task's breakdown.
+func (g *gState) class() class {
+	switch g.state {
+	case trace.GoRunning:
+		if g.assist {
+			return classAssist
+		}
+		return classRunning
+	case trace.GoSyscall:
+		return classSyscall
+	case trace.GoRunnable:
+		return classRunnable
+	default:
+		return classBlocked
+	}
+}
+
+func (g *gState) executing() bool { return g.state.Executing() }
+
+// transition applies a goroutine state transition.
+func (s *state) transition(ev *trace.Event, st *trace.StateTransition) {
+	from, to := st.Goroutine()
+	id := st.Resource.Goroutine()
+	now := ev.Time()
+	g := s.gs.get(id)
+	if g == nil {
+		if to == trace.GoNotExist {
+			return
+		}
+		s.newGoroutine(id, to, from != trace.GoNotExist, ev, st)
+		return
+	}
+	if from == to {
+		return // a status repeated at a generation boundary
+	}
+	old := g.class()
+	s.leave(g, to, now)
+	if to == trace.GoNotExist {
+		s.detach(g, now)
+		s.destroy(g)
+		return
+	}
+	s.enter(g, to, now, ev, st)
+	s.reclass(g, old, now)
+}
+
+// newGoroutine starts tracking a goroutine that was created or first appears in the trace.
+func (s *state) newGoroutine(id trace.GoID, to trace.GoState, seenBefore bool, ev *trace.Event, st *trace.StateTransition) {
+	g := &gState{id: id}
+	s.gs.put(g)
+	for _, ts := range s.creators[id] {
+		if ts.open {
+			g.scopes = append(g.scopes, scope{task: ts})
+			ts.creator = g
+		}
+	}
+	delete(s.creators, id)
+	g.cur = g.currentTask()
+	s.enter(g, to, ev.Time(), ev, st)
+	g.partial = seenBefore
+	s.attach(g, ev.Time())
+}
+
+// destroy forgets a goroutine that exited; the tasks it began have no goroutine left.
+func (s *state) destroy(g *gState) {
+	for _, sc := range g.scopes {
+		if !sc.isRegion && sc.task.creator == g {
+			sc.task.creator = nil
+		}
+	}
+	g.state, g.scopes, g.cur = trace.GoNotExist, nil, nil
+	s.gs.delete(g.id)
+}
+
+// leave ends the goroutine's current state at now for state to, reporting the wait it ends.
+func (s *state) leave(g *gState, to trace.GoState, now trace.Time) {
+	switch g.state {
+	case trace.GoRunnable:
+		if !g.partial {
+			s.h.Wait(Wait{Kind: Scheduling, Goroutine: g.id, Start: g.since, End: now, Task: g.cur.model(), Episode: -1})
+		}
+	case trace.GoWaiting, trace.GoSyscall:
+		s.endWait(g, now, false)
+	}
+	if g.executing() && !to.Executing() {
+		s.endRun(g, now)
+	}
+}
+
+// enter puts the goroutine into state to at now.
+func (s *state) enter(g *gState, to trace.GoState, now trace.Time, ev *trace.Event, st *trace.StateTransition) {
+	wasExecuting := g.executing()
+	g.state, g.since, g.partial = to, now, false
+	if to.Executing() && !wasExecuting {
+		g.m, g.runStart = ev.Thread(), now
+	}
+	if to == trace.GoWaiting || to == trace.GoSyscall {
+		if to == trace.GoWaiting {
+			g.reason = s.reason(st.Reason)
+		}
+		g.waitTask, g.waitRegion, g.waitStack = g.cur, -1, nil
+		if g.cur != nil {
+			g.waitRegion = g.innermostRegion(g.cur)
+			g.waitStack = s.stacks.frames(st.Stack)
+		}
+	}
+}
+
+// endWait ends a block or syscall at now, recording it as an episode of its task when long
+// enough and reporting a block to the handler. cut marks a wait still going at the trace's end.
+func (s *state) endWait(g *gState, now trace.Time, cut bool) {
+	ts, stack := g.waitTask, g.waitStack
+	g.waitTask, g.waitStack = nil, nil
+	blocked := g.state == trace.GoWaiting
+	w := Wait{Kind: Blocking, Goroutine: g.id, Start: g.since, End: now, Task: ts.model(), Episode: -1}
+	if blocked {
+		w.Reason = s.reasons[g.reason]
+	}
+	if ts != nil && !ts.emitted && now.Sub(g.since) >= s.opts.MinSpanDuration {
+		end := now
+		if !ts.open && ts.t.End < end {
+			end = ts.t.End
+		}
+		ep := Episode{Kind: Syscall, Reason: w.Reason, Goroutine: g.id, Thread: g.m, Start: g.since, End: end,
+			Region: g.waitRegion, Stack: stack, Partial: g.partial || cut}
+		if blocked {
+			ep.Kind = Blocked
+		}
+		w.Episode = len(ts.t.Episodes)
+		ts.t.Episodes = append(ts.t.Episodes, ep)
+	}
+	if blocked && !g.partial && !cut {
+		s.h.Wait(w)
+	}
+}
+
+// endOpenWait records a block or syscall still going at the end of the trace.
+func (s *state) endOpenWait(g *gState, now trace.Time) {
+	if g.state == trace.GoWaiting || g.state == trace.GoSyscall {
+		s.endWait(g, now, true)
+	}
+}
+
+// reason interns a block reason. The runtime has a couple dozen, so a slice beats a map.
+func (s *state) reason(r string) int {
+	if r == "" {
+		r = "unknown"
+	}
+	for i, known := range s.reasons {
+		if known == r {
+			return i
+		}
+	}
+	s.reasons = append(s.reasons, r)
+	return len(s.reasons) - 1
+}
+
+// goroutines holds the live goroutines. Nearly every event looks one up, so a small
+// direct-mapped cache sits in front of the map.
+type goroutines struct {
+	m     map[trace.GoID]*gState
+	cache [256]*gState
+}
+
+func (gs *goroutines) get(id trace.GoID) *gState {
+	c := &gs.cache[uint64(id)%uint64(len(gs.cache))]
+	if *c != nil && (*c).id == id {
+		return *c
+	}
+	g := gs.m[id]
+	if g != nil {
+		*c = g
+	}
+	return g
+}
+
+func (gs *goroutines) put(g *gState) {
+	gs.m[g.id] = g
+	gs.cache[uint64(g.id)%uint64(len(gs.cache))] = g
+}
+
+func (gs *goroutines) delete(id trace.GoID) {
+	delete(gs.m, id)
+	if c := &gs.cache[uint64(id)%uint64(len(gs.cache))]; *c != nil && (*c).id == id {
+		*c = nil
+	}
+}

@@ -1,0 +1,144 @@
+package tracesrc
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+
+	"golang.org/x/exp/trace"
+)
+
+// Read reads one execution trace from r and hands its tasks, stop-the-world phases and waits
+// to h as they complete. It returns the timeline and, for a trace that is truncated or
+// corrupt, an error after handing over everything read up to that point: tasks still open
+// are handed over with Ended unset. An unsupported trace version is named in the error.
+func Read(r io.Reader, opts Options, h Handler) (*Timeline, error) {
+	tr, err := trace.NewReader(r)
+	if err != nil {
+		return nil, fmt.Errorf("execution trace: %w", err)
+	}
+	s := newState(opts, h)
+	for {
+		ev, err := tr.ReadEvent()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			s.finish()
+			return s.tl, fmt.Errorf("execution trace cut short after %d events (%v of trace time): %w",
+				s.tl.Events, s.tl.End.Sub(s.tl.Start), err)
+		}
+		s.event(&ev)
+	}
+	s.finish()
+	return s.tl, nil
+}
+
+// state is the streaming model while a trace is read.
+type state struct {
+	opts   Options
+	h      Handler
+	tl     *Timeline
+	stacks stackCache
+	// gs holds the live goroutines.
+	gs goroutines
+	// open holds the open tasks.
+	open map[trace.TaskID]*taskState
+	// minBegun is the lowest task id begun in this trace (task ids only grow), so a reference
+	// to an unknown task below it is to a task that began before the trace.
+	minBegun trace.TaskID
+	// endedEarlier holds the tasks that began before the trace and ended in it.
+	endedEarlier map[trace.TaskID]bool
+	// creators maps goroutines not yet seen to the earlier tasks they began.
+	creators map[trace.GoID][]*taskState
+	// reasons interns block reasons; reason indexes are used in per-task accounting.
+	reasons   []string
+	stw       bool
+	stwStart  trace.Time
+	stwReason string
+	gcs       int
+	started   bool
+}
+
+func newState(opts Options, h Handler) *state {
+	if opts.StackDepth <= 0 {
+		opts.StackDepth = DefaultStackDepth
+	}
+	tl := &Timeline{wallOffset: hostWallOffset()}
+	if opts.Threads != NoThreadIntervals {
+		tl.Threads = make(map[trace.ThreadID][]RunInterval)
+	}
+	return &state{
+		opts:         opts,
+		h:            h,
+		tl:           tl,
+		stacks:       stackCache{depth: opts.StackDepth},
+		gs:           goroutines{m: make(map[trace.GoID]*gState)},
+		open:         make(map[trace.TaskID]*taskState),
+		minBegun:     trace.NoTask,
+		endedEarlier: make(map[trace.TaskID]bool),
+	}
+}
+
+// event updates the model with one event.
+func (s *state) event(ev *trace.Event) {
+	now := ev.Time()
+	s.tl.End = now
+	s.tl.Events++
+	switch ev.Kind() {
+	case trace.EventSync:
+		s.sync(ev)
+	case trace.EventStateTransition:
+		if st := ev.StateTransition(); st.Resource.Kind == trace.ResourceGoroutine {
+			s.transition(ev, &st)
+		}
+	case trace.EventRangeBegin, trace.EventRangeActive, trace.EventRangeEnd:
+		s.rangeEvent(ev)
+	case trace.EventTaskBegin:
+		s.taskBegin(ev)
+	case trace.EventTaskEnd:
+		s.taskEnd(ev)
+	case trace.EventRegionBegin:
+		s.regionBegin(ev)
+	case trace.EventRegionEnd:
+		s.regionEnd(ev)
+	case trace.EventLog:
+		s.log(ev)
+	case trace.EventStackSample:
+		s.cpuSample(ev)
+	}
+}
+
+// sync starts a generation: stacks of the previous one are dropped.
+func (s *state) sync(ev *trace.Event) {
+	s.tl.Generations++
+	s.stacks.reset()
+	sync := ev.Sync()
+	s.tl.setClock(sync.ClockSnapshot)
+	if !s.started {
+		s.started = true
+		s.tl.Start = ev.Time()
+		s.h.Begin(s.tl)
+		s.restoreEarlier()
+	}
+}
+
+// finish closes what is still open at the end of the trace and hands it over.
+func (s *state) finish() {
+	if !s.started {
+		return
+	}
+	now := s.tl.End
+	for _, id := range slices.Sorted(maps.Keys(s.gs.m)) { // episode order makes span ids
+		g := s.gs.m[id]
+		s.endOpenWait(g, now)
+		if g.executing() {
+			s.endRun(g, now)
+		}
+	}
+	for _, ts := range s.openTasksDescending() {
+		s.closeTask(ts, now, false)
+	}
+}

@@ -1,0 +1,132 @@
+package tracesrc
+
+import (
+	"golang.org/x/exp/trace"
+)
+
+// scope is one entry of a goroutine's scope stack: a region (of a task, or of none when task
+// is nil) or a task the goroutine began.
+type scope struct {
+	task     *taskState
+	isRegion bool
+	// region indexes task.t.Regions for a region of a task.
+	region int
+}
+
+// currentTask is the task of the innermost scope that has one: the task the goroutine works for.
+func (g *gState) currentTask() *taskState {
+	for i := len(g.scopes) - 1; i >= 0; i-- {
+		if ts := g.scopes[i].task; ts != nil {
+			return ts
+		}
+	}
+	return nil
+}
+
+// innermostRegion indexes the goroutine's innermost region of task ts, -1 when none.
+func (g *gState) innermostRegion(ts *taskState) int {
+	for i := len(g.scopes) - 1; i >= 0; i-- {
+		if sc := g.scopes[i]; sc.task == ts && sc.isRegion {
+			return sc.region
+		}
+	}
+	return -1
+}
+
+// setCurrent moves g to the task its scopes now say it works for.
+func (s *state) setCurrent(g *gState, now trace.Time) {
+	next := g.currentTask()
+	if next == g.cur {
+		return
+	}
+	s.detach(g, now)
+	if g.executing() {
+		s.endRun(g, now)
+		g.runStart = now
+	}
+	g.cur = next
+	s.attach(g, now)
+}
+
+// regionBegin opens a region in the scope of the goroutine that began it.
+func (s *state) regionBegin(ev *trace.Event) {
+	g := s.gs.get(ev.Goroutine())
+	if g == nil {
+		return
+	}
+	r, now := ev.Region(), ev.Time()
+	sc := scope{isRegion: true}
+	if r.Task != trace.BackgroundTask {
+		sc.task = s.taskRef(r.Task, g, now)
+	}
+	if ts := sc.task; ts != nil {
+		sc.region = len(ts.t.Regions)
+		if ts.t.Regions == nil {
+			ts.t.Regions = make([]Region, 0, 8) // one allocation for a typical task
+		}
+		ts.t.Regions = append(ts.t.Regions, Region{Type: r.Type, Goroutine: g.id, Start: now, Parent: g.innermostRegion(ts)})
+	}
+	g.scopes = append(g.scopes, sc)
+	s.setCurrent(g, now)
+}
+
+// regionEnd closes the goroutine's innermost region. A region that began before the trace is
+// added to its task, enclosing the goroutine's outermost regions of the task so far.
+func (s *state) regionEnd(ev *trace.Event) {
+	g := s.gs.get(ev.Goroutine())
+	if g == nil {
+		return
+	}
+	r, now := ev.Region(), ev.Time()
+	for i := len(g.scopes) - 1; i >= 0; i-- {
+		sc := g.scopes[i]
+		if !sc.isRegion {
+			continue
+		}
+		if ts := sc.task; ts != nil && ts.open {
+			reg := &ts.t.Regions[sc.region]
+			reg.End, reg.Ended = now, true
+		}
+		g.scopes = append(g.scopes[:i], g.scopes[i+1:]...)
+		s.setCurrent(g, now)
+		return
+	}
+	if r.Task == trace.BackgroundTask {
+		return
+	}
+	ts := s.taskRef(r.Task, g, now)
+	if ts == nil {
+		return
+	}
+	idx := len(ts.t.Regions)
+	for i := range ts.t.Regions {
+		if reg := &ts.t.Regions[i]; reg.Goroutine == g.id && reg.Parent < 0 && reg.End != 0 {
+			reg.Parent = idx
+		}
+	}
+	ts.t.Regions = append(ts.t.Regions, Region{Type: r.Type, Goroutine: g.id, Start: ts.t.Start, End: now,
+		Parent: -1, Continued: true, Ended: true})
+}
+
+// log adds a trace.Log call to its task.
+func (s *state) log(ev *trace.Event) {
+	l := ev.Log()
+	if l.Task == trace.BackgroundTask {
+		return
+	}
+	now := ev.Time()
+	if ts := s.taskRef(l.Task, s.gs.get(ev.Goroutine()), now); ts != nil {
+		if ts.t.Logs == nil {
+			ts.t.Logs = make([]Log, 0, 4)
+		}
+		ts.t.Logs = append(ts.t.Logs, Log{Time: now, Goroutine: ev.Goroutine(), Category: l.Category, Message: l.Message})
+	}
+}
+
+// cpuSample counts a CPU profile sample for the task its goroutine works for.
+func (s *state) cpuSample(ev *trace.Event) {
+	s.tl.CPUSamples++
+	if g := s.gs.get(ev.Goroutine()); g != nil && g.cur != nil && !g.cur.emitted {
+		g.cur.t.CPUSamples++
+	}
+}
