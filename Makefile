@@ -8,6 +8,11 @@ DIST := dist/otelcol-gostitch
 SYNCNODE := bin/syncnode
 DEMO_SECONDS ?= 60
 
+FUZZTIME ?= 30s
+# package:target of every fuzz target (decoders of outside bytes)
+FUZZ_TARGETS := ./receiver/internal/pprofsrc:FuzzDecodeConvert ./receiver/internal/tracesrc:FuzzRead \
+	./receiver/internal/ebpfsrc:FuzzDecodeRecord ./examples/syncnode:FuzzReadMessage
+
 .PHONY: build demo test setup generate bpf bpf-check fuzz bench
 
 ## build: the collector distribution (dist/otelcol-gostitch) and the syncnode demo (bin/syncnode)
@@ -29,10 +34,35 @@ demo: setup build
 	@DEMO_SECONDS=$(DEMO_SECONDS) bash scripts/demo.sh
 
 ## test: everything, as CI runs it
-test: setup build
+test: setup build bpf-check
 	$(GO) vet ./...
 	GOSTITCH_DIST=$(CURDIR)/$(DIST) $(GO) test -count=1 -timeout 30m ./...
+	$(MAKE) --no-print-directory fuzz FUZZTIME=10s
 
 ## generate: receiver/internal/metadata and documentation.md from metadata.yaml
 generate:
 	$(GO) generate ./receiver/internal/metadata
+
+## bpf: regenerate the eBPF object and its Go bindings (needs clang, llvm-strip, libbpf-dev)
+bpf:
+	$(GO) generate ./bpf/...
+
+## bpf-check: the committed eBPF object and bindings are what the C sources compile to
+bpf-check:
+	@tmp=$$(mktemp -d) && cp bpf/socket_bpfel.o bpf/socket_bpfel.go $$tmp/ && \
+	$(GO) generate ./bpf/... && \
+	if cmp -s $$tmp/socket_bpfel.o bpf/socket_bpfel.o && cmp -s $$tmp/socket_bpfel.go bpf/socket_bpfel.go; then \
+		echo "bpf-check: committed eBPF output is current"; rm -rf $$tmp; \
+	else echo "bpf-check: bpf/ output differs from its sources: run make bpf and commit" >&2; rm -rf $$tmp; exit 1; fi
+
+## fuzz: each fuzz target for FUZZTIME (seed corpora under each package's testdata/fuzz)
+fuzz:
+	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "== $$name ($$pkg, $(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -parallel 2 $$pkg || exit 1; done
+
+## bench: the benchmarks behind BENCHMARKS.md (long: about 30 minutes)
+bench:
+	$(GO) test -run '^$$' -bench Convert -count 6 ./receiver/internal/pprofsrc/ | tee $(CACHE)/bench-pprof.txt
+	$(GO) test -run '^$$' -bench Trace -count 6 -timeout 60m ./receiver/internal/stitch/ | tee $(CACHE)/bench-trace.txt
+	$(GO) test -run '^$$' -bench Loopback -benchtime 500ms ./receiver/internal/ebpfsrc/ | tee $(CACHE)/bench-ebpf.txt

@@ -52,6 +52,7 @@ func TestDistributionRunsTheDemoConfig(t *testing.T) {
 		"DEMO_OTLP_GRPC=127.0.0.1:"+ports[0],
 		"DEMO_HEALTH=127.0.0.1:"+ports[1],
 		"DEMO_TELEMETRY_PORT="+ports[2],
+		"DEMO_VERBOSITY=detailed",
 	)
 	cmd.Stdout, cmd.Stderr = &log, &log
 	require.NoError(t, cmd.Start())
@@ -80,6 +81,17 @@ func TestDistributionRunsTheDemoConfig(t *testing.T) {
 			containsLine(body, `gostitch_kind="cpu"`, `gostitch_outcome="success"`)
 	}, 40*time.Second, 500*time.Millisecond, "self-telemetry counts the scrapes")
 	assert.Contains(t, log.String(), `Resolved target pid`)
+
+	// What the debug exporter printed: spans from the execution trace and the kernel, metrics
+	// from all three sources and profiles, all with the target's service.name.
+	require.Eventually(t, func() bool {
+		out := log.String()
+		return strings.Contains(out, "gostitch.source: Str(go.trace)") && strings.Contains(out, "Name           : importBlock") &&
+			strings.Contains(out, "gostitch.source: Str(ebpf)") && strings.Contains(out, "Name           : tcp connection") &&
+			strings.Contains(out, "-> Name: go.schedule.duration") && strings.Contains(out, "-> Name: gostitch.tcp.bytes") &&
+			strings.Contains(out, "-> Name: go.goroutine.count") && strings.Contains(out, "Sample #")
+	}, 20*time.Second, 500*time.Millisecond, "spans, metrics and profiles of every source reach the exporter")
+	assert.Contains(t, log.String(), "-> service.name: Str(syncnode)")
 
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 	select {

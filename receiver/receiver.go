@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
@@ -17,8 +18,10 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/gostitch/gostitch/receiver/internal/collect"
+	"github.com/gostitch/gostitch/receiver/internal/ebpfsrc"
 	"github.com/gostitch/gostitch/receiver/internal/push"
 	"github.com/gostitch/gostitch/receiver/internal/selftel"
+	"github.com/gostitch/gostitch/receiver/internal/stitch"
 	"github.com/gostitch/gostitch/receiver/internal/target"
 )
 
@@ -40,6 +43,11 @@ type gostitchReceiver struct {
 	obs       *receiverhelper.ObsReport
 	tel       *selftel.Telemetry
 
+	converters converters
+	ebpf       *ebpfsrc.Source
+	pidsMu     sync.Mutex
+	pids       map[string]int // target name → current pid, for the eBPF filter
+
 	controller *collect.Controller
 	pushServer *http.Server
 	pushDone   chan struct{}
@@ -59,7 +67,8 @@ func newReceiver(cfg *Config, set receiver.Settings) (*gostitchReceiver, error) 
 	if err != nil {
 		return nil, err
 	}
-	return &gostitchReceiver{cfg: cfg, settings: set, obs: obs, tel: tel}, nil
+	return &gostitchReceiver{cfg: cfg, settings: set, obs: obs, tel: tel,
+		converters: converters{m: map[string]*stitch.TraceConverter{}}, pids: map[string]int{}}, nil
 }
 
 // Start builds the HTTP clients of the targets and starts collecting.
@@ -83,6 +92,16 @@ func (r *gostitchReceiver) Start(ctx context.Context, host component.Host) error
 		}
 		specs = append(specs, spec)
 	}
+	src, err := ebpfsrc.Open(ebpfsrc.Mode(r.cfg.EBPF.Mode), ebpfsrc.Options{ReadWaitThreshold: r.cfg.EBPF.ReadWaitThreshold}, r.settings.Logger)
+	if err != nil {
+		return fmt.Errorf("ebpf.mode is on: %w", err)
+	}
+	r.ebpf = src
+	for _, t := range r.cfg.Targets {
+		if t.PID > 0 {
+			r.setPID(t.Name, t.PID)
+		}
+	}
 	spool, err := os.MkdirTemp("", "gostitch-spool-")
 	if err != nil {
 		return fmt.Errorf("create spool directory for traces: %w", err)
@@ -97,6 +116,7 @@ func (r *gostitchReceiver) Start(ctx context.Context, host component.Host) error
 		Limits:        collect.Limits{MaxProfileBytes: r.cfg.Limits.MaxProfileBytes, MaxTraceBytes: r.cfg.Limits.MaxTraceBytes},
 		SpoolDir:      spool,
 		Host:          hostname,
+		OnPID:         r.setPID,
 	}, specs, r, r.settings.Logger, r.tel)
 	r.controller.Start()
 	if r.cfg.Push.NetAddr.Endpoint != "" {
@@ -155,12 +175,6 @@ func (r *gostitchReceiver) Shutdown(ctx context.Context) error {
 	}
 	r.controller.Shutdown()
 	r.controller = nil
-	return errors.Join(append(errs, os.RemoveAll(r.spoolDir))...)
-}
-
-// ConsumeWindow converts one window of a target and sends the result on.
-func (r *gostitchReceiver) ConsumeWindow(ctx context.Context, w *collect.Window) error {
-	r.settings.Logger.Debug("Window collected", zap.String("target", w.Target.Name),
-		zap.Int("profiles", len(w.Profiles)), zap.Int("traces", len(w.Traces)), zap.Duration("length", w.End.Sub(w.Start)))
-	return nil
+	errs = append(errs, r.ebpf.Close(), os.RemoveAll(r.spoolDir))
+	return errors.Join(errs...)
 }

@@ -43,10 +43,11 @@ stop
 trap - EXIT
 
 echo "== summary"
-grep -m1 '^imported' "$work/syncnode.log" || tail -1 "$work/syncnode.log"
+echo "   syncnode $(grep '^summary:' "$work/syncnode.log" || tail -1 "$work/syncnode.log")"
 for src in go.trace ebpf pprof; do
-  printf '   spans from %-8s %s\n' "$src:" "$(grep -c "gostitch.source: Str($src)" "$work/collector.log" || true)"
+  printf '   spans and scopes tagged gostitch.source=%-9s %s\n' "$src:" "$(grep -c "gostitch.source: Str($src)" "$work/collector.log" || true)"
 done
-grep -o 'Name *: [a-z][^ ]*' "$work/collector.log" | sort | uniq -c | sort -rn | head -12 | sed 's/^/   /'
-grep -i 'warn\|error' "$work/collector.log" | head -5 | sed 's/^/   log: /' || true
+echo "   most frequent span names:"
+sed -n 's/^ *Name *: \(.*\)$/\1/p' "$work/collector.log" | sort | uniq -c | sort -rn | head -10 | sed 's/^/   /'
+grep -P '\t(warn|error)\t' "$work/collector.log" | head -5 | cut -c1-240 | sed 's/^/   log: /' || true
 echo "logs in $work"

@@ -42,10 +42,16 @@ const (
 	AttributeCPUTime = "gostitch.cpu.time"
 	// AttributeDropReason: Why data was dropped.
 	AttributeDropReason = "gostitch.drop.reason"
+	// AttributeExecutableBuildID: GNU build id of a profile mapping's binary.
+	AttributeExecutableBuildID = "process.executable.build_id.gnu"
 	// AttributeGCID: Sequence number of the GC cycle in the window.
 	AttributeGCID = "gostitch.gc.id"
 	// AttributeGoroutineID: Go runtime goroutine id.
 	AttributeGoroutineID = "gostitch.goroutine.id"
+	// AttributeKind: What was collected (cpu, heap, trace, pprof_file, push_trace, ...; self-telemetry).
+	AttributeKind = "gostitch.kind"
+	// AttributeLogMessage: Message of a runtime/trace log; the span event is named by the log's category.
+	AttributeLogMessage = "gostitch.log.message"
 	// AttributeNetworkIODirection: Direction of the bytes counted.
 	AttributeNetworkIODirection         = "network.io.direction"
 	AttributeNetworkIODirectionTransmit = "transmit"
@@ -63,7 +69,7 @@ const (
 	AttributeOutcomeFailure = "failure"
 	// AttributeProcessPID: Process id of the target (on spans, for backends that drop resource attributes).
 	AttributeProcessPID = "process.pid"
-	// AttributeProfileType: pprof profile the value comes from (cpu, heap, allocs, goroutine, block, mutex).
+	// AttributeProfileType: pprof profile a metric value or an OTLP profile comes from (cpu, heap, allocs, goroutine, block, mutex).
 	AttributeProfileType          = "gostitch.profile.type"
 	AttributeProfileTypeCPU       = "cpu"
 	AttributeProfileTypeHeap      = "heap"
@@ -78,10 +84,16 @@ const (
 	AttributeSourcePprof   = "pprof"
 	AttributeSourceGoTrace = "go.trace"
 	AttributeSourceEbpf    = "ebpf"
+	// AttributeSTWReason: Why the runtime stopped the world (on stop-the-world spans and span events).
+	AttributeSTWReason = "gostitch.stw.reason"
+	// AttributeTarget: Target name (self-telemetry).
+	AttributeTarget = "gostitch.target"
 	// AttributeTaskID: runtime/trace task id within the process.
 	AttributeTaskID = "gostitch.task.id"
 	// AttributeTaskType: runtime/trace task type (the task span's name).
 	AttributeTaskType = "gostitch.task.type"
+	// AttributeTCPResetReason: The kernel's reason code for a TCP reset sent or received.
+	AttributeTCPResetReason = "gostitch.tcp.reset.reason"
 	// AttributeThreadID: OS thread id (the Go trace's M) the event ran on.
 	AttributeThreadID = "thread.id"
 	// AttributeTimeBlockedPrefix starts gostitch.time.blocked.<reason>: Time blocked per reason (one attribute per reason, e.g. gostitch.time.blocked.chan_receive), in nanoseconds.
@@ -102,8 +114,12 @@ const (
 	AttributeTimeSTW = "gostitch.time.stw"
 	// AttributeTimeSyscall: Time in system calls, in nanoseconds.
 	AttributeTimeSyscall = "gostitch.time.syscall"
+	// AttributeTimeUntracked: Time no goroutine of the task was known to work for it (e.g. its work waited in a queue), in nanoseconds.
+	AttributeTimeUntracked = "gostitch.time.untracked"
 	// AttributeTruncated: The task was still open when the collection window ended.
 	AttributeTruncated = "gostitch.truncated"
+	// AttributeTruncatedStart: The task or region began before the trace window.
+	AttributeTruncatedStart = "gostitch.truncated.start"
 )
 
 // MetricInfo names and describes one metric.

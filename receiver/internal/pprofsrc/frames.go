@@ -6,10 +6,9 @@ import (
 
 	"github.com/google/pprof/profile"
 	"go.opentelemetry.io/collector/pdata/pcommon"
-)
 
-// buildIDKey is the semantic-conventions attribute for a mapping's GNU build id.
-const buildIDKey = "process.executable.build_id.gnu"
+	"github.com/gostitch/gostitch/receiver/internal/metadata"
+)
 
 // locationOf is the dictionary index of a location of the input profile.
 func (t *dictionary) locationOf(l *profile.Location) int32 {
@@ -24,7 +23,7 @@ func (t *dictionary) locationOf(l *profile.Location) int32 {
 func (t *dictionary) mapping(m *profile.Mapping) int32 {
 	k := mappingKey{start: m.Start, limit: m.Limit, offset: m.Offset, file: t.str(m.File)}
 	if m.BuildID != "" {
-		k.buildID = t.attr(attrKey{kind: attrStr, key: t.str(buildIDKey), str: m.BuildID})
+		k.buildID = t.attr(attrKey{kind: attrStr, key: t.str(metadata.AttributeExecutableBuildID), str: m.BuildID})
 	}
 	if i, ok := t.mappings[k]; ok {
 		return i

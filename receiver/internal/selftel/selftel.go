@@ -13,12 +13,6 @@ import (
 	"github.com/gostitch/gostitch/receiver/internal/metadata"
 )
 
-// Attribute keys of the self-telemetry metrics.
-const (
-	keyTarget = "gostitch.target"
-	keyKind   = "gostitch.kind"
-)
-
 // Telemetry holds the receiver's self-telemetry instruments.
 type Telemetry struct {
 	collections metric.Int64Counter
@@ -56,12 +50,12 @@ func (t *Telemetry) Collection(ctx context.Context, target, kind string, err err
 		outcome = metadata.AttributeOutcomeFailure
 	}
 	t.collections.Add(ctx, 1, metric.WithAttributes(
-		attribute.String(keyTarget, target), attribute.String(keyKind, kind), attribute.String(metadata.AttributeOutcome, outcome)))
+		attribute.String(metadata.AttributeTarget, target), attribute.String(metadata.AttributeKind, kind), attribute.String(metadata.AttributeOutcome, outcome)))
 }
 
 // BytesRead counts raw input bytes read for a target.
 func (t *Telemetry) BytesRead(ctx context.Context, target, kind string, n int64) {
-	t.bytesRead.Add(ctx, n, metric.WithAttributes(attribute.String(keyTarget, target), attribute.String(keyKind, kind)))
+	t.bytesRead.Add(ctx, n, metric.WithAttributes(attribute.String(metadata.AttributeTarget, target), attribute.String(metadata.AttributeKind, kind)))
 }
 
 // Dropped counts items a source dropped, with the reason.

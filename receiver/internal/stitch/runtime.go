@@ -47,7 +47,7 @@ func (conv *conversion) stwSpan(s tracesrc.STW) {
 	conv.setTimes(sp, s.Start, s.End)
 	attrs := sp.Attributes()
 	conv.common(attrs, 0)
-	attrs.PutStr(attrSTWReason, s.Reason)
+	attrs.PutStr(metadata.AttributeSTWReason, s.Reason)
 	if s.GC > 0 {
 		attrs.PutInt(metadata.AttributeGCID, int64(s.GC))
 	}
@@ -64,7 +64,7 @@ func (conv *conversion) stwEvents(sp ptrace.Span, stws []tracesrc.STW) {
 		ev := sp.Events().AppendEmpty()
 		ev.SetName(stwName(s))
 		ev.SetTimestamp(conv.ts(s.Start))
-		ev.Attributes().PutStr(attrSTWReason, s.Reason)
+		ev.Attributes().PutStr(metadata.AttributeSTWReason, s.Reason)
 		ev.Attributes().PutInt(metadata.AttributeTimeSTW, int64(s.End.Sub(s.Start)))
 		if s.GC > 0 {
 			ev.Attributes().PutInt(metadata.AttributeGCID, int64(s.GC))

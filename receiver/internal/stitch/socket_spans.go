@@ -19,7 +19,6 @@ const (
 	eventTCPRetransmit    = "tcp retransmit"
 	eventTCPResetReceived = "tcp reset received"
 	eventTCPResetSent     = "tcp reset sent"
-	attrTCPResetReason    = "gostitch.tcp.reset.reason" // not in metadata.yaml yet
 	statusConnectFailed   = "connection failed"
 )
 
@@ -110,7 +109,7 @@ func addSocketSpans(spans ptrace.SpanSlice, b *ebpfsrc.Batch, c *socketConn) {
 		case ebpfsrc.KindResetReceived:
 			addSocketEvent(parent, b, e, eventTCPResetReceived)
 		case ebpfsrc.KindResetSent:
-			addSocketEvent(parent, b, e, eventTCPResetSent).Attributes().PutInt(attrTCPResetReason, e.Value)
+			addSocketEvent(parent, b, e, eventTCPResetSent).Attributes().PutInt(metadata.AttributeTCPResetReason, e.Value)
 		}
 	}
 }

@@ -12,18 +12,6 @@ import (
 	"github.com/gostitch/gostitch/receiver/internal/tracesrc"
 )
 
-// Attribute keys the execution-trace spans need that metadata.yaml does not define yet.
-const (
-	// attrTimeUntracked: time no goroutine was known to work for the task (e.g. queued), ns.
-	attrTimeUntracked = "gostitch.time.untracked"
-	// attrTruncatedStart: the task or region began before the trace window.
-	attrTruncatedStart = "gostitch.truncated.start"
-	// attrSTWReason: the runtime's reason for a stop-the-world phase.
-	attrSTWReason = "gostitch.stw.reason"
-	// attrLogMessage: the message of a trace.Log span event (the event is named by the category).
-	attrLogMessage = "gostitch.log.message"
-)
-
 // Span names.
 const (
 	unknownTaskName = "unknown task"
@@ -154,7 +142,7 @@ func (conv *conversion) common(attrs pcommon.Map, g trace.GoID) {
 // truncation marks a span cut by the start or the end of the trace.
 func (conv *conversion) truncation(attrs pcommon.Map, start, end bool) {
 	if start {
-		attrs.PutBool(attrTruncatedStart, true)
+		attrs.PutBool(metadata.AttributeTruncatedStart, true)
 	}
 	if end {
 		attrs.PutBool(metadata.AttributeTruncated, true)
@@ -168,7 +156,7 @@ func (conv *conversion) breakdown(attrs pcommon.Map, b tracesrc.Breakdown) {
 	attrs.PutInt(metadata.AttributeTimeSyscall, int64(b.Syscall))
 	attrs.PutInt(metadata.AttributeTimeGCAssist, int64(b.GCAssist))
 	attrs.PutInt(metadata.AttributeTimeSTW, int64(b.STW))
-	attrs.PutInt(attrTimeUntracked, int64(b.Untracked))
+	attrs.PutInt(metadata.AttributeTimeUntracked, int64(b.Untracked))
 	for _, bt := range b.Blocked {
 		attrs.PutInt(conv.blockedKey(bt.Reason), int64(bt.Time))
 	}
@@ -212,7 +200,7 @@ func (conv *conversion) logEvents(sp ptrace.Span, logs []tracesrc.Log) {
 			ev.SetName("log")
 		}
 		ev.SetTimestamp(conv.ts(l.Time))
-		ev.Attributes().PutStr(attrLogMessage, l.Message)
+		ev.Attributes().PutStr(metadata.AttributeLogMessage, l.Message)
 		ev.Attributes().PutInt(metadata.AttributeGoroutineID, int64(l.Goroutine))
 	}
 }

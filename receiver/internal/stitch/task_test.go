@@ -188,7 +188,7 @@ func TestConvertAppIDs(t *testing.T) {
 func eventMessage(sp ptrace.Span, category string) string {
 	for i := range sp.Events().Len() {
 		if ev := sp.Events().At(i); ev.Name() == category {
-			v, _ := ev.Attributes().Get(attrLogMessage)
+			v, _ := ev.Attributes().Get(metadata.AttributeLogMessage)
 			return v.Str()
 		}
 	}
@@ -236,8 +236,8 @@ func TestConvertWindows(t *testing.T) {
 		if a == (ptrace.Span{}) || b == (ptrace.Span{}) {
 			t.Fatalf("%s missing from a window", name)
 		}
-		if !boolAttr(a, metadata.AttributeTruncated) || boolAttr(a, attrTruncatedStart) ||
-			!boolAttr(b, attrTruncatedStart) || boolAttr(b, metadata.AttributeTruncated) {
+		if !boolAttr(a, metadata.AttributeTruncated) || boolAttr(a, metadata.AttributeTruncatedStart) ||
+			!boolAttr(b, metadata.AttributeTruncatedStart) || boolAttr(b, metadata.AttributeTruncated) {
 			t.Errorf("%s: truncation marks wrong", name)
 		}
 		if a.TraceID() != b.TraceID() || a.SpanID() == b.SpanID() {
@@ -313,7 +313,7 @@ func TestConvertMetrics(t *testing.T) {
 	tasks := histogramPoint(t, out.res.Metrics, metadata.MetricGostitchTaskDuration.Name, "importBlock")
 	ended := 0
 	for _, sp := range out.taskSpans() {
-		if sp.Name() == "importBlock" && !boolAttr(sp, metadata.AttributeTruncated) && !boolAttr(sp, attrTruncatedStart) {
+		if sp.Name() == "importBlock" && !boolAttr(sp, metadata.AttributeTruncated) && !boolAttr(sp, metadata.AttributeTruncatedStart) {
 			ended++
 		}
 	}

@@ -1,0 +1,173 @@
+package gostitchreceiver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/pprofile"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.uber.org/zap"
+
+	"github.com/gostitch/gostitch/receiver/internal/collect"
+	"github.com/gostitch/gostitch/receiver/internal/metadata"
+	"github.com/gostitch/gostitch/receiver/internal/pprofsrc"
+	"github.com/gostitch/gostitch/receiver/internal/push"
+	"github.com/gostitch/gostitch/receiver/internal/stitch"
+)
+
+// dataFormat names the receiver's input in the collector's obsreport metrics.
+const dataFormat = "gostitch"
+
+// converters keeps one execution-trace converter per scraped target, so a task open at the
+// end of one window continues in the next with its type, start and trace id.
+type converters struct {
+	mu sync.Mutex
+	m  map[string]*stitch.TraceConverter
+}
+
+// ConsumeWindow converts one window of a target and sends the result on. Inputs that cannot be
+// converted are reported (wrapped in push.ErrBadInput) and the others still go out.
+func (r *gostitchReceiver) ConsumeWindow(ctx context.Context, w *collect.Window) error {
+	var errs []error
+	for _, p := range w.Profiles {
+		if err := r.consumeProfile(ctx, w, p); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, tr := range w.Traces {
+		if err := r.consumeTrace(ctx, w, tr); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if w.Origin == collect.OriginScrape {
+		if err := r.consumeSockets(ctx, w); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (r *gostitchReceiver) consumeProfile(ctx context.Context, w *collect.Window, p collect.Profile) error {
+	prof, err := pprofsrc.Decode(p.Data, int(r.cfg.Limits.MaxProfileBytes))
+	if err == nil {
+		var profiles pprofile.Profiles
+		var metrics pmetric.Metrics
+		profiles, metrics, err = pprofsrc.Convert(prof, p.Kind, w.Target, pprofsrc.Options{LabelAttributes: r.cfg.Pprof.LabelAttributes})
+		if err == nil {
+			return errors.Join(r.emitProfiles(ctx, profiles), r.emitMetrics(ctx, metrics))
+		}
+	}
+	err = fmt.Errorf("target %q: pprof from %s: %w: %w", w.Target.Name, p.From, push.ErrBadInput, err)
+	r.settings.Logger.Warn("Profile not converted", zap.Error(err))
+	r.tel.Dropped(ctx, metadata.AttributeSourcePprof, "bad_input", 1)
+	return err
+}
+
+func (r *gostitchReceiver) consumeTrace(ctx context.Context, w *collect.Window, tr collect.Trace) error {
+	conv := r.traceConverter(w)
+	rc, err := tr.Open()
+	if err != nil {
+		return fmt.Errorf("target %q: open trace %s: %w", w.Target.Name, tr.From, err)
+	}
+	defer rc.Close()
+	res, err := conv.Convert(rc, func(td ptrace.Traces) error { return r.emitTraces(ctx, td) })
+	if err != nil {
+		// What was read before the error has been emitted; the error says where it stopped.
+		err = fmt.Errorf("target %q: execution trace from %s: %w: %w", w.Target.Name, tr.From, push.ErrBadInput, err)
+		r.settings.Logger.Warn("Execution trace not fully converted", zap.Error(err))
+		r.tel.Dropped(ctx, metadata.AttributeSourceGoTrace, "bad_input", 1)
+	}
+	if res.Metrics.DataPointCount() > 0 {
+		err = errors.Join(err, r.emitMetrics(ctx, res.Metrics))
+	}
+	return err
+}
+
+// traceConverter returns the target's converter for scrapes, and a fresh one for files and
+// uploads, which are not continuations of each other.
+func (r *gostitchReceiver) traceConverter(w *collect.Window) *stitch.TraceConverter {
+	opts := stitch.TraceOptions{MinSpanDuration: r.cfg.Trace.MinSpanDuration}
+	if w.Origin != collect.OriginScrape {
+		return stitch.NewTraceConverter(w.Target, opts)
+	}
+	r.converters.mu.Lock()
+	defer r.converters.mu.Unlock()
+	conv, ok := r.converters.m[w.Target.Name]
+	if !ok {
+		conv = stitch.NewTraceConverter(w.Target, opts)
+		r.converters.m[w.Target.Name] = conv
+	}
+	return conv
+}
+
+// consumeSockets drains the kernel's socket events of the target's process for the window.
+func (r *gostitchReceiver) consumeSockets(ctx context.Context, w *collect.Window) error {
+	if r.ebpf == nil || w.Target.PID <= 0 {
+		return nil
+	}
+	b, err := r.ebpf.Collect(uint32(w.Target.PID), w.End)
+	if err != nil {
+		return fmt.Errorf("target %q: collect eBPF socket events: %w", w.Target.Name, err)
+	}
+	r.tel.Dropped(ctx, metadata.AttributeSourceEbpf, "ring_buffer_full", int64(b.Lost))
+	if b.Lost > 0 {
+		r.settings.Logger.Warn("Kernel socket events lost", zap.String("target", w.Target.Name), zap.Uint64("lost", b.Lost))
+	}
+	traces, metrics := stitch.Sockets(&b, w.Target)
+	return errors.Join(r.emitTraces(ctx, traces), r.emitMetrics(ctx, metrics))
+}
+
+// setPID keeps the kernel's pid filter equal to the targets' current pids.
+func (r *gostitchReceiver) setPID(target string, pid int) {
+	r.pidsMu.Lock()
+	defer r.pidsMu.Unlock()
+	r.pids[target] = pid
+	if r.ebpf == nil {
+		return
+	}
+	pids := make([]uint32, 0, len(r.pids))
+	for _, p := range r.pids {
+		if p > 0 {
+			pids = append(pids, uint32(p))
+		}
+	}
+	if err := r.ebpf.SetPIDs(pids); err != nil {
+		r.settings.Logger.Warn("Cannot update the eBPF pid filter", zap.String("target", target), zap.Int("pid", pid), zap.Error(err))
+	}
+}
+
+func (r *gostitchReceiver) emitTraces(ctx context.Context, td ptrace.Traces) error {
+	n := td.SpanCount()
+	if r.consumers.traces == nil || n == 0 {
+		return nil
+	}
+	ctx = r.obs.StartTracesOp(ctx)
+	err := r.consumers.traces.ConsumeTraces(ctx, td)
+	r.obs.EndTracesOp(ctx, dataFormat, n, err)
+	return err
+}
+
+func (r *gostitchReceiver) emitMetrics(ctx context.Context, md pmetric.Metrics) error {
+	n := md.DataPointCount()
+	if r.consumers.metrics == nil || n == 0 {
+		return nil
+	}
+	ctx = r.obs.StartMetricsOp(ctx)
+	err := r.consumers.metrics.ConsumeMetrics(ctx, md)
+	r.obs.EndMetricsOp(ctx, dataFormat, n, err)
+	return err
+}
+
+func (r *gostitchReceiver) emitProfiles(ctx context.Context, pd pprofile.Profiles) error {
+	n := pd.SampleCount()
+	if r.consumers.profiles == nil || n == 0 {
+		return nil
+	}
+	ctx = r.obs.StartProfilesOp(ctx)
+	err := r.consumers.profiles.ConsumeProfiles(ctx, pd)
+	r.obs.EndProfilesOp(ctx, dataFormat, n, err)
+	return err
+}
