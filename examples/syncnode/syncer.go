@@ -12,6 +12,8 @@ import (
 
 	oteltrace "go.opentelemetry.io/otel/trace"
 	"golang.org/x/sys/unix"
+
+	"github.com/gostitch/gostitch/instrument"
 )
 
 // Syncer downloads the chain from its peers and imports it in height order.
@@ -155,6 +157,9 @@ func (s *Syncer) fetch(ctx context.Context, h uint64) (*importJob, error) {
 	pc := s.peers[(h-1)%uint64(len(s.peers))]
 	job := &importJob{height: h, peer: pc, start: monoNow(), tid: unix.Gettid()}
 	ctx, job.span = s.Tracing.StartImport(ctx, h, pc.addr)
+	// The OTel SDK begins a runtime/trace task per span: name the span there too, so that
+	// task joins the span's trace instead of becoming a trace of its own.
+	instrument.LogSpan(ctx)
 	ctx, job.task = trace.NewTask(ctx, "importBlock")
 	job.ctx = ctx
 	height := strconv.FormatUint(h, 10)
