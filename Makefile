@@ -5,6 +5,8 @@ CACHE ?= $(HOME)/.cache/gostitch
 OCB_VERSION := v0.165.0
 OCB := $(CACHE)/bin/builder-$(OCB_VERSION)
 DIST := dist/otelcol-gostitch
+JAEGER_VERSION := v1.76.0
+JAEGER := $(CACHE)/bin/jaeger-$(JAEGER_VERSION)
 SYNCNODE := bin/syncnode
 DEMO_SECONDS ?= 60
 
@@ -13,7 +15,7 @@ FUZZTIME ?= 30s
 FUZZ_TARGETS := ./receiver/internal/pprofsrc:FuzzDecodeConvert ./receiver/internal/tracesrc:FuzzRead \
 	./receiver/internal/ebpfsrc:FuzzDecodeRecord ./examples/syncnode:FuzzReadMessage
 
-.PHONY: build demo test setup generate bpf bpf-check fuzz bench
+.PHONY: build demo test setup generate bpf bpf-check fuzz bench jaeger
 
 ## build: the collector distribution (dist/otelcol-gostitch) and the syncnode demo (bin/syncnode)
 build: $(OCB)
@@ -25,6 +27,14 @@ $(OCB):
 	GOBIN=$(CACHE)/tmpbin $(GO) install go.opentelemetry.io/collector/cmd/builder@$(OCB_VERSION)
 	mv $(CACHE)/tmpbin/builder $(OCB)
 
+## jaeger: Jaeger v1.76.0 for the end-to-end tests, built once from tools/jaeger (about 10 minutes on 2 cores)
+jaeger: $(JAEGER)
+
+$(JAEGER):
+	mkdir -p $(CACHE)/bin
+	cd tools/jaeger && $(GO) build -o $(JAEGER).tmp github.com/jaegertracing/jaeger/cmd/jaeger
+	mv $(JAEGER).tmp $(JAEGER)
+
 ## setup: system packages and mounts the tests need (eBPF as root: tracefs, clang to check generated objects, nftables and iproute2 for network namespaces)
 setup:
 	@bash scripts/setup.sh
@@ -34,9 +44,9 @@ demo: setup build
 	@DEMO_SECONDS=$(DEMO_SECONDS) bash scripts/demo.sh
 
 ## test: everything, as CI runs it
-test: setup build bpf-check
+test: setup build bpf-check $(JAEGER)
 	$(GO) vet ./...
-	GOSTITCH_DIST=$(CURDIR)/$(DIST) $(GO) test -count=1 -timeout 30m ./...
+	GOSTITCH_DIST=$(CURDIR)/$(DIST) GOSTITCH_JAEGER=$(JAEGER) $(GO) test -count=1 -timeout 30m ./...
 	$(MAKE) --no-print-directory fuzz FUZZTIME=20000x
 
 ## generate: receiver/internal/metadata and documentation.md from metadata.yaml
