@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -11,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -19,6 +17,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/gostitch/gostitch/internal/syncnodetest"
 )
 
 // distBinary is the collector under test; `make test` builds it and sets GOSTITCH_DIST.
@@ -43,7 +43,7 @@ func TestDistributionListsItsComponents(t *testing.T) {
 
 func TestDistributionRunsTheDemoConfig(t *testing.T) {
 	bin := distBinary(t)
-	node := startSyncnode(t, "-peers", "3", "-slow-peer", "1")
+	node := "http://" + syncnodetest.Start(t, "-peers", "3", "-slow-peer", "1").Addr
 	ports := freePorts(t, 3)
 	var log syncBuffer
 	cmd := exec.Command(bin, "--config", "../examples/demo.yaml", "--feature-gates=service.profilesSupport")
@@ -102,38 +102,6 @@ func TestDistributionRunsTheDemoConfig(t *testing.T) {
 	}
 	assert.Contains(t, log.String(), "Shutdown complete")
 	assert.NotContains(t, log.String(), "panic")
-}
-
-// startSyncnode builds and starts the demo workload and returns its pprof base URL.
-func startSyncnode(t *testing.T, args ...string) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "syncnode")
-	out, err := exec.Command("go", "build", "-o", bin, "../examples/syncnode").CombinedOutput()
-	require.NoError(t, err, "%s", out)
-	cmd := exec.Command(bin, append([]string{"-pprof-addr", "127.0.0.1:0"}, args...)...)
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGINT)
-		cmd.Wait()
-	})
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if a, ok := strings.CutPrefix(sc.Text(), "pprof listening on "); ok {
-				addr <- a
-			}
-		}
-	}()
-	select {
-	case a := <-addr:
-		return a
-	case <-time.After(30 * time.Second):
-		t.Fatal("syncnode did not print its pprof address")
-		return ""
-	}
 }
 
 func freePorts(t *testing.T, n int) []string {

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/gostitch/gostitch/internal/syncnodetest"
 )
 
 // jaegerTrace is the part of Jaeger's query API answer the tests read.
@@ -93,12 +95,13 @@ func jaegerTraces(query, service, operation string) []jaegerTrace {
 	return resp.Data
 }
 
-// TestJaegerShowsTheAppSpanWithTheRuntimeInside: the app's own importBlock span (OTel SDK) and
-// gostitch's execution-trace spans of the same block land in one Jaeger trace, parent links intact.
+// TestJaegerShowsTheAppSpanWithTheRuntimeInside: the app's own importBlock span (OTel SDK),
+// gostitch's execution-trace spans and the kernel's socket spans of the same block land in one
+// Jaeger trace, parent links intact.
 func TestJaegerShowsTheAppSpanWithTheRuntimeInside(t *testing.T) {
 	query, jaegerOTLP := startJaeger(t)
 	agentPort := freePorts(t, 1)[0]
-	node := startSyncnode(t, "-peers", "3", "-slow-peer", "1", "-otlp-endpoint", "127.0.0.1:"+agentPort)
+	node := "http://" + syncnodetest.Start(t, "-peers", "3", "-slow-peer", "1", "-otlp-endpoint", "127.0.0.1:"+agentPort).Addr
 	// The agent starts after the node so the node's pprof address is known; the node's exporter retries.
 	startAgent(t, node, jaegerOTLP, agentPort)
 
@@ -120,13 +123,18 @@ func TestJaegerShowsTheAppSpanWithTheRuntimeInside(t *testing.T) {
 					}
 				}
 			}
-			if app >= 0 && task >= 0 && tr.parent(task) == app {
-				found, taskSpan = tr, task
-				return true
+			if app < 0 || task < 0 || tr.parent(task) != app {
+				continue
+			}
+			for i, sp := range tr.Spans {
+				if sp.OperationName == "tcp read wait" && tr.tag(i, "gostitch.source") == "ebpf" && tr.underTask(i, task) {
+					found, taskSpan = tr, task
+					return true
+				}
 			}
 		}
 		return false
-	}, 60*time.Second, time.Second, "a Jaeger trace holds the app's importBlock span with gostitch's task span under it")
+	}, 60*time.Second, time.Second, "a Jaeger trace holds the app's importBlock span, gostitch's task span under it and a kernel tcp read wait span under that")
 
 	regions := map[string]bool{}
 	for i, sp := range found.Spans {
@@ -139,6 +147,45 @@ func TestJaegerShowsTheAppSpanWithTheRuntimeInside(t *testing.T) {
 		require.True(t, regions[r], "region span %s under the task span; have %v", r, regions)
 	}
 	require.NotEmpty(t, found.tag(taskSpan, "gostitch.time.running"), "the task span carries its time breakdown")
+}
+
+// underTask reports whether span i descends from span task.
+func (t jaegerTrace) underTask(i, task int) bool {
+	for p := t.parent(i); p >= 0; p = t.parent(p) {
+		if p == task {
+			return true
+		}
+	}
+	return false
+}
+
+// TestJaegerZeroCodeTracePerBlock: without any instrumentation in the app, each block import is
+// one trace holding the execution-trace spans and the kernel's socket spans of that import.
+func TestJaegerZeroCodeTracePerBlock(t *testing.T) {
+	query, jaegerOTLP := startJaeger(t)
+	node := "http://" + syncnodetest.Start(t, "-peers", "3", "-slow-peer", "1").Addr
+	startAgent(t, node, jaegerOTLP, freePorts(t, 1)[0])
+
+	require.Eventually(t, func() bool {
+		for _, tr := range jaegerTraces(query, "syncnode", "importBlock") {
+			task := -1
+			for i, sp := range tr.Spans {
+				if sp.OperationName == "importBlock" && tr.tag(i, "gostitch.source") == "go.trace" && tr.parent(i) == -1 {
+					task = i
+				}
+			}
+			if task < 0 {
+				continue
+			}
+			for i, sp := range tr.Spans {
+				if sp.OperationName == "tcp read wait" && tr.tag(i, "gostitch.source") == "ebpf" && tr.underTask(i, task) &&
+					tr.tag(i, "gostitch.socket.cookie") != "" {
+					return true
+				}
+			}
+		}
+		return false
+	}, 60*time.Second, time.Second, "a block's trace holds its task span and, under it, a tcp read wait span from eBPF")
 }
 
 // startAgent runs the distribution on testdata/collector-jaeger.yaml, receiving the app's OTLP

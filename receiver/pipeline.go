@@ -16,6 +16,7 @@ import (
 	"github.com/gostitch/gostitch/receiver/internal/pprofsrc"
 	"github.com/gostitch/gostitch/receiver/internal/push"
 	"github.com/gostitch/gostitch/receiver/internal/stitch"
+	"github.com/gostitch/gostitch/receiver/internal/tracesrc"
 )
 
 // dataFormat names the receiver's input in the collector's obsreport metrics.
@@ -37,13 +38,19 @@ func (r *gostitchReceiver) ConsumeWindow(ctx context.Context, w *collect.Window)
 			errs = append(errs, err)
 		}
 	}
+	// join indexes the window's execution trace for its eBPF events (a scrape has one trace).
+	var join *stitch.JoinIndex
 	for _, tr := range w.Traces {
-		if err := r.consumeTrace(ctx, w, tr); err != nil {
+		idx, err := r.consumeTrace(ctx, w, tr)
+		if err != nil {
 			errs = append(errs, err)
+		}
+		if idx != nil {
+			join = idx
 		}
 	}
 	if w.Origin == collect.OriginScrape {
-		if err := r.consumeSockets(ctx, w); err != nil {
+		if err := r.consumeSockets(ctx, w, join); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -66,11 +73,13 @@ func (r *gostitchReceiver) consumeProfile(ctx context.Context, w *collect.Window
 	return err
 }
 
-func (r *gostitchReceiver) consumeTrace(ctx context.Context, w *collect.Window, tr collect.Trace) error {
+// consumeTrace converts one execution trace; it returns the trace's join index when the
+// converter keeps one (scrapes with eBPF on).
+func (r *gostitchReceiver) consumeTrace(ctx context.Context, w *collect.Window, tr collect.Trace) (*stitch.JoinIndex, error) {
 	conv := r.traceConverter(w)
 	rc, err := tr.Open()
 	if err != nil {
-		return fmt.Errorf("target %q: open trace %s: %w", w.Target.Name, tr.From, err)
+		return nil, fmt.Errorf("target %q: open trace %s: %w", w.Target.Name, tr.From, err)
 	}
 	defer rc.Close()
 	res, err := conv.Convert(rc, func(td ptrace.Traces) error { return r.emitTraces(ctx, td) })
@@ -83,15 +92,19 @@ func (r *gostitchReceiver) consumeTrace(ctx context.Context, w *collect.Window, 
 	if res.Metrics.DataPointCount() > 0 {
 		err = errors.Join(err, r.emitMetrics(ctx, res.Metrics))
 	}
-	return err
+	return res.Join, err
 }
 
 // traceConverter returns the target's converter for scrapes, and a fresh one for files and
-// uploads, which are not continuations of each other.
+// uploads, which are not continuations of each other. With eBPF on, a scrape's converter keeps
+// the thread intervals of task work, for the join of the window's socket events.
 func (r *gostitchReceiver) traceConverter(w *collect.Window) *stitch.TraceConverter {
 	opts := stitch.TraceOptions{MinSpanDuration: r.cfg.Trace.MinSpanDuration}
 	if w.Origin != collect.OriginScrape {
 		return stitch.NewTraceConverter(w.Target, opts)
+	}
+	if r.ebpf != nil {
+		opts.Threads = tracesrc.TaskThreadIntervals
 	}
 	r.converters.mu.Lock()
 	defer r.converters.mu.Unlock()
@@ -103,8 +116,9 @@ func (r *gostitchReceiver) traceConverter(w *collect.Window) *stitch.TraceConver
 	return conv
 }
 
-// consumeSockets drains the kernel's socket events of the target's process for the window.
-func (r *gostitchReceiver) consumeSockets(ctx context.Context, w *collect.Window) error {
+// consumeSockets drains the kernel's socket events of the target's process for the window and
+// joins them to the tasks of join, the window's execution trace (nil without one).
+func (r *gostitchReceiver) consumeSockets(ctx context.Context, w *collect.Window, join *stitch.JoinIndex) error {
 	if r.ebpf == nil || w.Target.PID <= 0 {
 		return nil
 	}
@@ -116,7 +130,7 @@ func (r *gostitchReceiver) consumeSockets(ctx context.Context, w *collect.Window
 	if b.Lost > 0 {
 		r.settings.Logger.Warn("Kernel socket events lost", zap.String("target", w.Target.Name), zap.Uint64("lost", b.Lost))
 	}
-	traces, metrics := stitch.Sockets(&b, w.Target)
+	traces, metrics := stitch.Sockets(&b, w.Target, join)
 	return errors.Join(r.emitTraces(ctx, traces), r.emitMetrics(ctx, metrics))
 }
 

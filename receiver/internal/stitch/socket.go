@@ -13,12 +13,13 @@ import (
 	"github.com/gostitch/gostitch/receiver/internal/target"
 )
 
-// Sockets turns one window of the eBPF socket source into output for a target that has no
-// trace data (rule 3d): one trace per connection, whose id derives from the socket cookie, and
-// the per-peer TCP metrics.
-func Sockets(b *ebpfsrc.Batch, id target.Identity) (ptrace.Traces, pmetric.Metrics) {
+// Sockets turns one window of the eBPF socket source into spans and the per-peer TCP metrics.
+// With idx, the index of the execution trace of the same window, an event of a task's work
+// becomes a span in the task's trace (DESIGN.md rules 3a–c); the other events, and all of them
+// when idx is nil, make one trace per connection, whose id derives from the socket cookie (3d).
+func Sockets(b *ebpfsrc.Batch, id target.Identity, idx *JoinIndex) (ptrace.Traces, pmetric.Metrics) {
 	conns := groupSocketConns(b)
-	return socketTraces(b, id, conns), socketMetrics(b, id, conns)
+	return socketTraces(b, id, conns, idx), socketMetrics(b, id, conns)
 }
 
 // socketConn is what one window holds about one connection.

@@ -22,16 +22,28 @@ const (
 	statusConnectFailed   = "connection failed"
 )
 
-// socketTraces makes one trace per connection: per window a "tcp connection" span holding
-// retransmits and resets as span events, with "tcp connect" and "tcp read wait" children.
-func socketTraces(b *ebpfsrc.Batch, id target.Identity, conns []*socketConn) ptrace.Traces {
+// socketTraces makes the batch's spans. Events that idx attributes to a task become children of
+// the task's span or region span, in the task's trace; the others make one trace per
+// connection: per window a "tcp connection" span holding retransmits and resets as span
+// events, with "tcp connect" and "tcp read wait" children. idx may be nil.
+func socketTraces(b *ebpfsrc.Batch, id target.Identity, conns []*socketConn, idx *JoinIndex) ptrace.Traces {
 	td := ptrace.NewTraces()
 	rs := td.ResourceSpans().AppendEmpty()
 	id.FillResource(rs.Resource())
 	ss := rs.ScopeSpans().AppendEmpty()
 	target.FillScope(ss.Scope(), metadata.AttributeSourceEbpf)
+	var j *joiner
+	if idx != nil {
+		j = idx.joiner()
+	}
 	for _, c := range conns {
-		if c.notable() && c.peer.IsValid() {
+		if !c.peer.IsValid() {
+			continue
+		}
+		if j != nil {
+			c = j.join(ss.Spans(), b, c)
+		}
+		if c.notable() {
 			addSocketSpans(ss.Spans(), b, c)
 		}
 	}
@@ -77,41 +89,57 @@ func addSocketSpans(spans ptrace.SpanSlice, b *ebpfsrc.Batch, c *socketConn) {
 	parent.SetEndTimestamp(socketTime(b, end))
 	c.putAttributes(parent.Attributes(), b.PID)
 
-	child := func(name string, e *ebpfsrc.Event, from uint64) ptrace.Span {
-		s := spans.AppendEmpty()
-		s.SetTraceID(traceID)
-		s.SetSpanID(socketEventSpanID(b, name, e))
-		s.SetParentSpanID(parentID)
-		s.SetName(name)
-		s.SetStartTimestamp(socketTime(b, from))
-		s.SetEndTimestamp(socketTime(b, e.Mono))
-		c.putAttributes(s.Attributes(), b.PID)
-		putSocketThread(s.Attributes(), e.TID)
-		return s
-	}
 	for i := range c.events {
 		e := &c.events[i]
 		switch e.Kind {
-		case ebpfsrc.KindEstablished:
-			child(spanTCPConnect, e, e.Since).SetKind(ptrace.SpanKindClient)
-		case ebpfsrc.KindClose:
-			if e.OldState == ebpfsrc.StateSynSent && e.Since != 0 {
-				s := child(spanTCPConnect, e, e.Since)
-				s.SetKind(ptrace.SpanKindClient)
-				s.Status().SetCode(ptrace.StatusCodeError)
-				s.Status().SetMessage(statusConnectFailed)
-			}
-		case ebpfsrc.KindReadWait:
-			s := child(spanTCPReadWait, e, e.Since)
-			s.Attributes().PutInt(metadata.AttributeTimeKernelQueue, int64(e.Mono-e.Since))
 		case ebpfsrc.KindRetransmit:
 			addSocketEvent(parent, b, e, eventTCPRetransmit)
 		case ebpfsrc.KindResetReceived:
 			addSocketEvent(parent, b, e, eventTCPResetReceived)
 		case ebpfsrc.KindResetSent:
 			addSocketEvent(parent, b, e, eventTCPResetSent).Attributes().PutInt(metadata.AttributeTCPResetReason, e.Value)
+		default:
+			addEventSpan(spans, b, c, e, traceID, parentID)
 		}
 	}
+}
+
+// addEventSpan adds the span an event makes, a "tcp connect" or "tcp read wait", as a child of
+// parentID in traceID; it returns false for events that make no span.
+func addEventSpan(spans ptrace.SpanSlice, b *ebpfsrc.Batch, c *socketConn, e *ebpfsrc.Event,
+	traceID pcommon.TraceID, parentID pcommon.SpanID) (ptrace.Span, bool) {
+	switch {
+	case e.Kind == ebpfsrc.KindEstablished:
+		s := newSocketSpan(spans, b, c, e, spanTCPConnect, e.Since, traceID, parentID)
+		s.SetKind(ptrace.SpanKindClient)
+		return s, true
+	case e.Kind == ebpfsrc.KindClose && e.OldState == ebpfsrc.StateSynSent && e.Since != 0:
+		s := newSocketSpan(spans, b, c, e, spanTCPConnect, e.Since, traceID, parentID)
+		s.SetKind(ptrace.SpanKindClient)
+		s.Status().SetCode(ptrace.StatusCodeError)
+		s.Status().SetMessage(statusConnectFailed)
+		return s, true
+	case e.Kind == ebpfsrc.KindReadWait:
+		s := newSocketSpan(spans, b, c, e, spanTCPReadWait, e.Since, traceID, parentID)
+		s.Attributes().PutInt(metadata.AttributeTimeKernelQueue, int64(e.Mono-e.Since))
+		return s, true
+	}
+	return ptrace.Span{}, false
+}
+
+// newSocketSpan adds a span of the connection named name, from from to the event's time.
+func newSocketSpan(spans ptrace.SpanSlice, b *ebpfsrc.Batch, c *socketConn, e *ebpfsrc.Event, name string,
+	from uint64, traceID pcommon.TraceID, parentID pcommon.SpanID) ptrace.Span {
+	s := spans.AppendEmpty()
+	s.SetTraceID(traceID)
+	s.SetSpanID(socketEventSpanID(b, name, e))
+	s.SetParentSpanID(parentID)
+	s.SetName(name)
+	s.SetStartTimestamp(socketTime(b, from))
+	s.SetEndTimestamp(socketTime(b, e.Mono))
+	c.putAttributes(s.Attributes(), b.PID)
+	putSocketThread(s.Attributes(), e.TID)
+	return s
 }
 
 // span bounds the connection's span in the window: from the window start or the connection's

@@ -69,6 +69,9 @@ type TraceResult struct {
 	Timeline *tracesrc.Timeline
 	// Spans counts the spans handed to emit.
 	Spans int
+	// Join indexes the trace's tasks for the eBPF join; nil unless TraceOptions.Threads keeps
+	// thread intervals.
+	Join *JoinIndex
 }
 
 // Convert reads one execution trace and hands its spans to emit in batches as their tasks
@@ -78,6 +81,9 @@ type TraceResult struct {
 func (c *TraceConverter) Convert(r io.Reader, emit func(ptrace.Traces) error) (TraceResult, error) {
 	conv := &conversion{c: c, next: make(map[trace.TaskID]carried)}
 	conv.batch = spanBatch{id: c.id, size: c.opts.BatchSpans, emit: emit}
+	if c.opts.Threads != tracesrc.NoThreadIntervals {
+		conv.join = newJoinIndex()
+	}
 	tl, readErr := tracesrc.Read(r, tracesrc.Options{
 		MinSpanDuration: c.opts.MinSpanDuration,
 		StackDepth:      c.opts.StackDepth,
@@ -90,6 +96,10 @@ func (c *TraceConverter) Convert(r io.Reader, emit func(ptrace.Traces) error) (T
 	conv.runtimeRoot()
 	conv.batch.flush()
 	res := TraceResult{Metrics: conv.metrics.build(c, tl), Timeline: tl, Spans: conv.batch.emitted}
+	if conv.join != nil {
+		conv.join.tl = tl
+		res.Join = conv.join
+	}
 	c.carry = conv.next
 	if conv.batch.err != nil {
 		return res, errors.Join(readErr, fmt.Errorf("emitting execution-trace spans: %w", conv.batch.err))
@@ -111,6 +121,8 @@ type conversion struct {
 	stacks map[*trace.StackFrame]renderedStack
 	// next collects the tasks to carry into the next trace.
 	next map[trace.TaskID]carried
+	// join indexes the tasks for the eBPF join, nil when not asked for.
+	join *JoinIndex
 }
 
 // Begin implements tracesrc.Handler.

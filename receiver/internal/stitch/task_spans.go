@@ -62,6 +62,9 @@ func (conv *conversion) taskSpans(t *tracesrc.Task) {
 	for i := range t.Regions {
 		conv.regionSpan(t, traceID, &ids, i)
 	}
+	if conv.join != nil {
+		conv.join.add(t, traceID, &ids)
+	}
 	for i := range t.Episodes {
 		conv.episodeSpan(t, traceID, &ids, i)
 	}

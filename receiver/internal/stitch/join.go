@@ -1,0 +1,152 @@
+package stitch
+
+import (
+	"strconv"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"golang.org/x/exp/trace"
+
+	"github.com/gostitch/gostitch/receiver/internal/ebpfsrc"
+	"github.com/gostitch/gostitch/receiver/internal/tracesrc"
+)
+
+// logSocketCookie is the trace.Log key by which an application names a socket (its SO_COOKIE,
+// in decimal) that a task uses.
+const logSocketCookie = "net.sock.cookie"
+
+// JoinIndex is what the eBPF join (DESIGN.md rule 3) needs of one execution trace: the
+// timeline's per-thread goroutine intervals and, per task, its trace id and the span ids of the
+// task and its regions, computed by the rules the task spans use, so joined spans hang from them.
+// TraceConverter.Convert builds it when TraceOptions.Threads keeps thread intervals.
+type JoinIndex struct {
+	tl    *tracesrc.Timeline
+	tasks map[trace.TaskID]*joinTask
+	// owners holds, per socket cookie, the tasks that logged it.
+	owners map[uint64][]*joinTask
+}
+
+// joinTask is one task of the trace as the join sees it.
+type joinTask struct {
+	id         trace.TaskID
+	traceID    pcommon.TraceID
+	span       pcommon.SpanID
+	start, end trace.Time
+	regions    []joinRegion
+}
+
+// joinRegion is one region of a task: the goroutine in it, its bounds and its span.
+type joinRegion struct {
+	g          trace.GoID
+	start, end trace.Time
+	span       pcommon.SpanID
+}
+
+func newJoinIndex() *JoinIndex {
+	return &JoinIndex{tasks: make(map[trace.TaskID]*joinTask), owners: make(map[uint64][]*joinTask)}
+}
+
+// add records task t, in trace traceID, with the span ids of its task span and regions.
+func (x *JoinIndex) add(t *tracesrc.Task, traceID pcommon.TraceID, ids *taskSpanIDs) {
+	jt := &joinTask{id: t.ID, traceID: traceID, span: ids.task, start: t.Start, end: t.End,
+		regions: make([]joinRegion, len(t.Regions))}
+	for i, r := range t.Regions {
+		jt.regions[i] = joinRegion{g: r.Goroutine, start: r.Start, end: r.End, span: ids.regions[i]}
+	}
+	x.tasks[t.ID] = jt
+	for _, l := range t.Logs {
+		if l.Category != logSocketCookie {
+			continue
+		}
+		if cookie, err := strconv.ParseUint(l.Message, 10, 64); err == nil && cookie != 0 {
+			x.owners[cookie] = append(x.owners[cookie], jt)
+		}
+	}
+}
+
+// attribution is the task span or region span an eBPF event hangs from.
+type attribution struct {
+	task   *joinTask
+	parent pcommon.SpanID
+	// g is the goroutine the event ran on, 0 when the event was not joined by thread.
+	g trace.GoID
+}
+
+// joiner attributes the events of one batch in time order; it remembers per socket the
+// attribution of its last use, for events that run in softirq context.
+type joiner struct {
+	x    *JoinIndex
+	last map[uint64]attribution
+}
+
+func (x *JoinIndex) joiner() *joiner {
+	return &joiner{x: x, last: make(map[uint64]attribution)}
+}
+
+// attribute finds the task of event e, in this order: (a) a task that logged the socket's
+// cookie and was open at the event; for events in the thread's own context, (b) the task of the
+// goroutine running on M = tid at the event's time; for softirq-context events (retransmit,
+// reset received, or no thread of the target), (c) the task that last used the socket. It
+// reports false when none applies: the event stays in its connection's trace (rule 3d).
+func (j *joiner) attribute(e *ebpfsrc.Event) (attribution, bool) {
+	t := j.x.tl.FromMono(int64(e.Mono))
+	a, ok := j.x.byCookie(e.Cookie, t, true)
+	switch {
+	case ok:
+	case softirq(e):
+		if a, ok = j.last[e.Cookie]; !ok {
+			a, ok = j.x.byCookie(e.Cookie, t, false)
+		}
+		return a, ok
+	default:
+		a, ok = j.x.byThread(e, t)
+	}
+	if ok {
+		j.last[e.Cookie] = a
+	}
+	return a, ok
+}
+
+// softirq says whether an event ran in softirq context, on a thread unrelated to the socket's user.
+func softirq(e *ebpfsrc.Event) bool {
+	return e.TID == 0 || e.Kind == ebpfsrc.KindRetransmit || e.Kind == ebpfsrc.KindResetReceived
+}
+
+// byCookie is rule 3a: the latest-begun task that logged the cookie and began by t; open
+// also asks that it had not ended by t.
+func (x *JoinIndex) byCookie(cookie uint64, t trace.Time, open bool) (attribution, bool) {
+	var best *joinTask
+	for _, jt := range x.owners[cookie] {
+		if jt.start <= t && (!open || t <= jt.end) && (best == nil || jt.start > best.start) {
+			best = jt
+		}
+	}
+	if best == nil {
+		return attribution{}, false
+	}
+	return attribution{task: best, parent: best.span}, true
+}
+
+// byThread is rule 3b: the task of the goroutine running on M = tid at t, under its innermost
+// region open at t. A connect completes in softirq context: its thread is the one that called
+// connect, when it began.
+func (x *JoinIndex) byThread(e *ebpfsrc.Event, t trace.Time) (attribution, bool) {
+	if e.Kind == ebpfsrc.KindEstablished && e.Since != 0 {
+		t = x.tl.FromMono(int64(e.Since))
+	}
+	iv, ok := x.tl.RunningOn(trace.ThreadID(e.TID), t)
+	if !ok || iv.Task == trace.NoTask {
+		return attribution{}, false
+	}
+	jt := x.tasks[iv.Task]
+	if jt == nil {
+		return attribution{}, false
+	}
+	a := attribution{task: jt, parent: jt.span, g: iv.Goroutine}
+	// Regions are in the order they began: the last one open at t is the innermost.
+	for i := range jt.regions {
+		if r := &jt.regions[i]; r.g == iv.Goroutine && r.start <= t && t < r.end {
+			a.parent = r.span
+		}
+	}
+	return a, true
+}

@@ -1,0 +1,58 @@
+package stitch
+
+import (
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/gostitch/gostitch/receiver/internal/ebpfsrc"
+	"github.com/gostitch/gostitch/receiver/internal/metadata"
+)
+
+// join makes the spans of c's events that belong to a task, as children of the task's span or
+// region span in the task's trace, and returns c with the events left for its connection's
+// trace: those of no task, and those that only shape the connection span (open, connect, close).
+// A retransmit or reset of a task becomes an instant span named like its span event.
+func (j *joiner) join(spans ptrace.SpanSlice, b *ebpfsrc.Batch, c *socketConn) *socketConn {
+	var rest []ebpfsrc.Event
+	for i := range c.events {
+		e := &c.events[i]
+		a, ok := j.attribute(e)
+		if !ok || !addJoinedSpan(spans, b, c, e, a) {
+			rest = append(rest, *e)
+		}
+	}
+	if len(rest) == len(c.events) {
+		return c
+	}
+	left := *c
+	left.events = rest
+	return &left
+}
+
+// addJoinedSpan adds the span of event e under attribution a; false for events that make none.
+func addJoinedSpan(spans ptrace.SpanSlice, b *ebpfsrc.Batch, c *socketConn, e *ebpfsrc.Event, a attribution) bool {
+	var name string
+	switch e.Kind {
+	case ebpfsrc.KindRetransmit:
+		name = eventTCPRetransmit
+	case ebpfsrc.KindResetReceived:
+		name = eventTCPResetReceived
+	case ebpfsrc.KindResetSent:
+		name = eventTCPResetSent
+	}
+	var s ptrace.Span
+	if name != "" {
+		s = newSocketSpan(spans, b, c, e, name, e.Mono, a.task.traceID, a.parent)
+		if e.Kind == ebpfsrc.KindResetSent {
+			s.Attributes().PutInt(metadata.AttributeTCPResetReason, e.Value)
+		}
+	} else if sp, ok := addEventSpan(spans, b, c, e, a.task.traceID, a.parent); ok {
+		s = sp
+	} else {
+		return false
+	}
+	s.Attributes().PutInt(metadata.AttributeTaskID, int64(a.task.id))
+	if a.g != 0 {
+		s.Attributes().PutInt(metadata.AttributeGoroutineID, int64(a.g))
+	}
+	return true
+}

@@ -1,0 +1,234 @@
+package stitch
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/gostitch/gostitch/receiver/internal/ebpfsrc"
+	"github.com/gostitch/gostitch/receiver/internal/metadata"
+	"github.com/gostitch/gostitch/internal/syncnodetest"
+	"github.com/gostitch/gostitch/receiver/internal/target"
+	"github.com/gostitch/gostitch/receiver/internal/tracesrc"
+)
+
+// truthBlock is the part of a syncnode -truth line the accuracy test reads.
+type truthBlock struct {
+	Height      uint64   `json:"height"`
+	Cookies     []uint64 `json:"cookies"`
+	StartMonoNS uint64   `json:"start_mono_ns"`
+	EndMonoNS   uint64   `json:"end_mono_ns"`
+}
+
+// syncnodeRun is one real window of syncnode: its execution trace, the kernel's socket events
+// over the same time, and its ground truth.
+type syncnodeRun struct {
+	pid    int
+	trace  []byte
+	batch  ebpfsrc.Batch
+	blocks []truthBlock
+}
+
+// runSyncnode starts syncnode without app instrumentation (zero-code), with GC pressure and a
+// slow peer, opens the eBPF source on its pid with a 1µs read-wait threshold (so nearly every
+// read is an event), fetches a 2 s execution trace, collects the socket events and stops it.
+func runSyncnode(t *testing.T) syncnodeRun {
+	if os.Geteuid() != 0 {
+		t.Skip("skipped: loading eBPF programs needs root (CI runs this test as root)")
+	}
+	truthPath := filepath.Join(t.TempDir(), "truth.jsonl")
+	node := syncnodetest.Start(t, "-truth", truthPath, "-fsync-every", "0", "-duration", "30s", "-gc-pressure", "-slow-peer", "1", "-slow-peer-delay", "2ms")
+	run := syncnodeRun{pid: node.PID}
+	src, err := ebpfsrc.Open(ebpfsrc.ModeOn, ebpfsrc.Options{ReadWaitThreshold: time.Microsecond}, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := src.Close(); err != nil {
+			t.Error(err)
+		}
+	}()
+	if err := src.SetPIDs([]uint32{uint32(run.pid)}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get("http://" + node.Addr + "/debug/pprof/trace?seconds=2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	run.trace, err = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("fetching the execution trace: %v (HTTP %d)", err, resp.StatusCode)
+	}
+	if run.batch, err = src.Collect(uint32(run.pid), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := node.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	run.blocks = readTruth(t, truthPath)
+	return run
+}
+
+func readTruth(t *testing.T, path string) []truthBlock {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var blocks []truthBlock
+	dec := json.NewDecoder(bytes.NewReader(data))
+	for dec.More() {
+		var b truthBlock
+		if err := dec.Decode(&b); err != nil {
+			t.Fatal(err)
+		}
+		blocks = append(blocks, b)
+	}
+	return blocks
+}
+
+// accuracy counts the measured events: on the syncer's sockets, inside a block that lies wholly
+// within the trace, in the reading or connecting thread's context (read waits, connects): their
+// block is known. Softirq-context events (retransmits, resets received) are counted apart: the
+// truth does not say which block's write a retransmitted segment carried.
+type accuracy struct {
+	events, right, wrong int
+	// softirq counts the softirq-context events; inTask those of them in a block's trace.
+	softirq, inTask int
+}
+
+func (a accuracy) String() string {
+	return fmt.Sprintf("%d events: %d (%.2f%%) in the right block's trace, %d (%.3f%%) in another's; "+
+		"%d softirq events, %d in a block's trace", a.events, a.right, 100*float64(a.right)/float64(a.events),
+		a.wrong, 100*float64(a.wrong)/float64(a.events), a.softirq, a.inTask)
+}
+
+// measure checks each measured event's span against the truth: its block is the last one
+// whose import began by the event among those that used the socket (fetches are sequential);
+// events whose block is not wholly within the trace are not measured.
+func measure(t *testing.T, run syncnodeRun, spans []ptrace.Span, tl *tracesrc.Timeline) accuracy {
+	heightTrace := map[uint64]pcommon.TraceID{}
+	blockTraces := map[pcommon.TraceID]bool{}
+	byID := map[pcommon.SpanID]ptrace.Span{}
+	for _, sp := range spans {
+		byID[sp.SpanID()] = sp
+		if sp.Name() != "importBlock" {
+			continue
+		}
+		blockTraces[sp.TraceID()] = true
+		for i := range sp.Events().Len() {
+			if ev := sp.Events().At(i); ev.Name() == "height" {
+				v, _ := ev.Attributes().Get(metadata.AttributeLogMessage)
+				var h uint64
+				if _, err := fmt.Sscan(v.Str(), &h); err == nil {
+					heightTrace[h] = sp.TraceID()
+				}
+			}
+		}
+	}
+	from, to := uint64(tl.Mono(tl.Start)), uint64(tl.Mono(tl.End))
+	var a accuracy
+	for i := range run.batch.Events {
+		e := &run.batch.Events[i]
+		name, inThread := measuredSpanName(e.Kind)
+		if name == "" {
+			continue
+		}
+		var want *truthBlock
+		for j := range run.blocks {
+			b := &run.blocks[j]
+			if b.StartMonoNS <= e.Mono && e.Mono <= b.EndMonoNS && slices.Contains(b.Cookies, e.Cookie) &&
+				(want == nil || b.StartMonoNS > want.StartMonoNS) {
+				want = b
+			}
+		}
+		if want == nil || want.StartMonoNS < from || want.EndMonoNS > to {
+			continue
+		}
+		sp, found := byID[socketEventSpanID(&run.batch, name, e)]
+		if !inThread {
+			a.softirq++
+			if found && blockTraces[sp.TraceID()] {
+				a.inTask++
+			}
+			continue
+		}
+		wantTrace, ok := heightTrace[want.Height]
+		if !ok {
+			t.Errorf("block %d lies within the trace but has no importBlock span", want.Height)
+			continue
+		}
+		a.events++
+		switch {
+		case !found: // not a span of its own
+		case sp.TraceID() == wantTrace:
+			a.right++
+		case sp.TraceID() != socketTraceID(&run.batch, e.Cookie):
+			a.wrong++
+		}
+	}
+	return a
+}
+
+// measuredSpanName is the name of the span an event makes in a task's trace, and whether the
+// event runs in the context of the thread that used the socket; empty for events that only
+// shape their connection's span.
+func measuredSpanName(k ebpfsrc.Kind) (string, bool) {
+	switch k {
+	case ebpfsrc.KindReadWait:
+		return spanTCPReadWait, true
+	case ebpfsrc.KindEstablished:
+		return spanTCPConnect, true
+	case ebpfsrc.KindRetransmit:
+		return eventTCPRetransmit, false
+	case ebpfsrc.KindResetReceived:
+		return eventTCPResetReceived, false
+	}
+	return "", false
+}
+
+// TestJoinAccuracyOnSyncnode measures the zero-code join on a real syncnode window against
+// its -truth file: goal ≥ 99% of the socket events in the right block's trace, ≤ 0.1% in another.
+func TestJoinAccuracyOnSyncnode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipped in -short: runs syncnode for a few seconds")
+	}
+	run := runSyncnode(t)
+	id := target.Identity{Name: "syncnode", PID: run.pid, Host: "h"}
+	out, err := convert(t, NewTraceConverter(id, TraceOptions{Threads: tracesrc.TaskThreadIntervals}), run.trace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	td, _ := Sockets(&run.batch, id, out.res.Join)
+	spans := slices.Clone(out.spans)
+	rss := td.ResourceSpans()
+	for i := range rss.Len() {
+		ss := rss.At(i).ScopeSpans().At(0).Spans()
+		for j := range ss.Len() {
+			spans = append(spans, ss.At(j))
+		}
+	}
+	a := measure(t, run, spans, out.res.Timeline)
+	t.Logf("zero-code join on syncnode (%d blocks, %d eBPF events, %d lost): %s",
+		len(run.blocks), len(run.batch.Events), run.batch.Lost, a)
+	if a.events < 100 {
+		t.Fatalf("only %d measured events: too few to measure", a.events)
+	}
+	if float64(a.right) < 0.99*float64(a.events) {
+		t.Errorf("zero-code: %s; goal ≥ 99%% right", a)
+	}
+	if float64(a.wrong) > 0.001*float64(a.events) {
+		t.Errorf("misattributed: %s; goal ≤ 0.1%%", a)
+	}
+}

@@ -1,0 +1,148 @@
+package stitch
+
+import (
+	"bytes"
+	"context"
+	"net/netip"
+	"runtime"
+	rtrace "runtime/trace"
+	"strconv"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"golang.org/x/sys/unix"
+
+	"github.com/gostitch/gostitch/receiver/internal/ebpfsrc"
+	"github.com/gostitch/gostitch/receiver/internal/metadata"
+	"github.com/gostitch/gostitch/receiver/internal/tracesrc"
+)
+
+func monoNow(t testing.TB) uint64 {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		t.Fatal(err)
+	}
+	return uint64(ts.Nano())
+}
+
+// joinTrace is a real execution trace of two tasks: "req" reads in its region "fetch" on a
+// locked thread (tid, at mono), and "owner" logs socket cookie 11 and lasts from ownerStart
+// to ownerEnd.
+type joinTrace struct {
+	data                            []byte
+	tid                             uint32
+	mono, ownerStart, ownerEnd, end uint64
+}
+
+func recordJoinTrace(t *testing.T) joinTrace {
+	var buf bytes.Buffer
+	if err := rtrace.Start(&buf); err != nil {
+		t.Fatal(err)
+	}
+	var jt joinTrace
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		ctx, task := rtrace.NewTask(context.Background(), "req")
+		rtrace.WithRegion(ctx, "fetch", func() {
+			jt.tid = uint32(unix.Gettid())
+			jt.mono = monoNow(t)
+			for monoNow(t) < jt.mono+200_000 { // stay on the thread, running
+			}
+		})
+		task.End()
+	}()
+	<-done
+	ctx, task := rtrace.NewTask(context.Background(), "owner")
+	jt.ownerStart = monoNow(t)
+	rtrace.Log(ctx, logSocketCookie, strconv.Itoa(11))
+	time.Sleep(2 * time.Millisecond)
+	jt.ownerEnd = monoNow(t)
+	task.End()
+	jt.end = monoNow(t)
+	rtrace.Stop()
+	jt.data = buf.Bytes()
+	return jt
+}
+
+func TestJoinAttributesEventsToTasks(t *testing.T) {
+	jt := recordJoinTrace(t)
+	out, err := convert(t, NewTraceConverter(testIdentity, TraceOptions{Threads: tracesrc.TaskThreadIntervals}), jt.data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.res.Join == nil {
+		t.Fatal("no join index with thread intervals on")
+	}
+	named := map[string]ptrace.Span{}
+	for _, sp := range out.spans {
+		named[sp.Name()] = sp
+	}
+	req, fetch, owner := named["req"], named["fetch"], named["owner"]
+
+	peer := netip.MustParseAddrPort("127.0.0.1:30303")
+	ev := func(k ebpfsrc.Kind, cookie uint64, tid uint32, mono uint64) ebpfsrc.Event {
+		return ebpfsrc.Event{Kind: k, Cookie: cookie, PID: 42, TID: tid, Mono: mono, Since: mono - 1000, Peer: peer}
+	}
+	mid := (jt.ownerStart + jt.ownerEnd) / 2
+	// A connect completes in softirq context, after the task; it began on the req goroutine.
+	connected := ev(ebpfsrc.KindEstablished, 12, jt.tid, jt.end+1)
+	connected.Since = jt.mono
+	b := &ebpfsrc.Batch{PID: 42, BootID: "boot", Start: 1, End: jt.end + 1, Events: []ebpfsrc.Event{
+		ev(ebpfsrc.KindReadWait, 9, jt.tid, 1_000), // before the trace: no task
+		ev(ebpfsrc.KindReadWait, 7, jt.tid, jt.mono),
+		ev(ebpfsrc.KindReadWait, 11, 1, mid),     // unrelated thread, logged cookie
+		ev(ebpfsrc.KindRetransmit, 7, 0, jt.end), // softirq: last user of cookie 7
+		connected,
+	}}
+	td, _ := Sockets(b, socketIdentity, out.res.Join)
+	spans := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans()
+	got := map[int64][]ptrace.Span{}
+	for i := range spans.Len() {
+		got[cookieOfSpan(spans.At(i))] = append(got[cookieOfSpan(spans.At(i))], spans.At(i))
+	}
+
+	byThread := got[7]
+	if len(byThread) != 2 || byThread[0].Name() != spanTCPReadWait || byThread[1].Name() != eventTCPRetransmit {
+		t.Fatalf("cookie 7: want a read wait and a retransmit span, got %d spans", len(byThread))
+	}
+	for _, sp := range byThread {
+		if sp.TraceID() != req.TraceID() || sp.ParentSpanID() != fetch.SpanID() {
+			t.Errorf("%s: trace %s parent %s, want the req task's trace %s under its fetch region %s",
+				sp.Name(), sp.TraceID(), sp.ParentSpanID(), req.TraceID(), fetch.SpanID())
+		}
+		if src, _ := sp.Attributes().Get(metadata.AttributeSource); src.Str() != metadata.AttributeSourceEbpf {
+			t.Errorf("%s: source %q", sp.Name(), src.Str())
+		}
+	}
+	if g := intAttr(byThread[0], metadata.AttributeGoroutineID); g != intAttr(fetch, metadata.AttributeGoroutineID) {
+		t.Errorf("read wait on goroutine %d, the fetch region ran on %d", g, intAttr(fetch, metadata.AttributeGoroutineID))
+	}
+
+	if byCookie := got[11]; len(byCookie) != 1 || byCookie[0].TraceID() != owner.TraceID() || byCookie[0].ParentSpanID() != owner.SpanID() {
+		t.Errorf("cookie 11: want one span under the owner task, got %d", len(byCookie))
+	}
+
+	if conn := got[12]; len(conn) != 1 || conn[0].Name() != spanTCPConnect || conn[0].ParentSpanID() != fetch.SpanID() {
+		t.Errorf("cookie 12: want one tcp connect span under the fetch region, got %d", len(conn))
+	}
+
+	unmatched := got[9]
+	if len(unmatched) != 2 || unmatched[0].Name() != spanTCPConnection || unmatched[0].TraceID() != socketTraceID(b, 9) {
+		t.Errorf("cookie 9: want its connection trace, got %d spans", len(unmatched))
+	}
+}
+
+func TestJoinWithoutThreadsKeepsNoIndex(t *testing.T) {
+	jt := recordJoinTrace(t)
+	out, err := convert(t, NewTraceConverter(testIdentity, TraceOptions{}), jt.data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.res.Join != nil {
+		t.Error("join index kept without thread intervals")
+	}
+}

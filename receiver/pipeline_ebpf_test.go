@@ -1,0 +1,70 @@
+package gostitchreceiver
+
+import (
+	"os"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/gostitch/gostitch/internal/syncnodetest"
+)
+
+// TestScrapeJoinsSocketEventsIntoTaskTraces scrapes a real syncnode with eBPF on: the kernel's
+// read waits of a window land in the block import's trace, under its fetch region.
+func TestScrapeJoinsSocketEventsIntoTaskTraces(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("skipped: loading eBPF programs needs root (CI runs this test as root)")
+	}
+	if testing.Short() {
+		t.Skip("skipped in -short: scrapes syncnode for a few seconds")
+	}
+	node := syncnodetest.Start(t, "-fsync-every", "0", "-duration", "60s")
+	cfg := createDefaultConfig()
+	cfg.CollectionInterval = 2 * time.Second
+	cfg.Pprof.Profiles = []string{"goroutine"}
+	cfg.Pprof.CPUDuration = time.Second
+	cfg.Trace.Duration = 2 * time.Second
+	cfg.EBPF.Mode = EBPFModeOn
+	cfg.EBPF.ReadWaitThreshold = time.Microsecond
+	target := TargetConfig{Name: "syncnode", PID: node.PID}
+	target.Endpoint = "http://" + node.Addr
+	cfg.Targets = []TargetConfig{target}
+	s, _ := startReceiver(t, cfg)
+	require.Eventually(t, func() bool { return readWaitInFetch(s.traces.AllTraces()) }, 20*time.Second, 250*time.Millisecond,
+		"no tcp read wait span under an importBlock's fetch region")
+}
+
+// readWaitInFetch says whether a "tcp read wait" span hangs from a "fetch" region span, in the
+// trace of an "importBlock" task span.
+func readWaitInFetch(traces []ptrace.Traces) bool {
+	spans := map[pcommon.SpanID]ptrace.Span{}
+	imports := map[pcommon.TraceID]bool{}
+	var waits []ptrace.Span
+	for _, td := range traces {
+		for i := range td.ResourceSpans().Len() {
+			sss := td.ResourceSpans().At(i).ScopeSpans()
+			for j := range sss.Len() {
+				ss := sss.At(j).Spans()
+				for k := range ss.Len() {
+					sp := ss.At(k)
+					spans[sp.SpanID()] = sp
+					switch sp.Name() {
+					case "importBlock":
+						imports[sp.TraceID()] = true
+					case "tcp read wait":
+						waits = append(waits, sp)
+					}
+				}
+			}
+		}
+	}
+	for _, w := range waits {
+		if p, ok := spans[w.ParentSpanID()]; ok && p.Name() == "fetch" && p.TraceID() == w.TraceID() && imports[w.TraceID()] {
+			return true
+		}
+	}
+	return false
+}
