@@ -39,9 +39,9 @@ $(JAEGER):
 setup:
 	@bash scripts/setup.sh
 
-## demo: syncnode with a slow peer, the collector on examples/demo.yaml, for DEMO_SECONDS seconds
-demo: setup build
-	@DEMO_SECONDS=$(DEMO_SECONDS) bash scripts/demo.sh
+## demo: Jaeger, syncnode with a slow peer, the collector on examples/demo.yaml, for DEMO_SECONDS seconds
+demo: setup build $(JAEGER)
+	@DEMO_SECONDS=$(DEMO_SECONDS) JAEGER=$(JAEGER) bash scripts/demo.sh
 
 ## test: everything, as CI runs it
 test: setup build bpf-check $(JAEGER)

@@ -68,7 +68,7 @@ func startJaeger(t *testing.T) (query, otlpPort string) {
 	}
 	ports := freePorts(t, 3)
 	var log syncBuffer
-	cmd := exec.Command(bin, "--config", "testdata/jaeger.yaml")
+	cmd := exec.Command(bin, "--config", "../examples/jaeger.yaml")
 	cmd.Env = append(os.Environ(), "JAEGER_QUERY_PORT="+ports[0], "JAEGER_QUERY_GRPC_PORT="+ports[1], "JAEGER_OTLP_PORT="+ports[2])
 	cmd.Stdout, cmd.Stderr = &log, &log
 	require.NoError(t, cmd.Start())
@@ -147,6 +147,13 @@ func TestJaegerShowsTheAppSpanWithTheRuntimeInside(t *testing.T) {
 		require.True(t, regions[r], "region span %s under the task span; have %v", r, regions)
 	}
 	require.NotEmpty(t, found.tag(taskSpan, "gostitch.time.running"), "the task span carries its time breakdown")
+
+	// The demo's report finds the slowest import in the same Jaeger.
+	out, err := exec.Command("go", "run", "../examples/demoreport", "-jaeger", query).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	require.Contains(t, string(out), "slowest block import: ")
+	require.Contains(t, string(out), query+"/trace/")
+	require.Regexp(t, `spans by source: map\[app:\d+ ebpf:\d+ go.trace:\d+\]`, string(out))
 }
 
 // underTask reports whether span i descends from span task.

@@ -44,6 +44,7 @@ type config struct {
 	blockProfileRate     int
 	mutexProfileFraction int
 	otlpEndpoint         string
+	logConn              bool
 	truthPath            string
 	logEvery             uint64
 }
@@ -68,6 +69,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.blockProfileRate, "block-profile-rate", 10000, "runtime.SetBlockProfileRate: sample one blocking event per this many ns (0 = off)")
 	fs.IntVar(&c.mutexProfileFraction, "mutex-profile-fraction", 10, "runtime.SetMutexProfileFraction: sample 1 in N contention events (0 = off)")
 	fs.StringVar(&c.otlpEndpoint, "otlp-endpoint", "", "OTLP gRPC host:port (insecure) for importBlock spans; empty = no OpenTelemetry")
+	fs.BoolVar(&c.logConn, "log-conn", false, "log the socket cookie of each conn an import uses into its runtime/trace task (gostitch's instrument helper)")
 	fs.StringVar(&c.truthPath, "truth", "", "write one JSON line of ground truth per imported block to this file")
 	fs.Uint64Var(&c.logEvery, "log-every", 100, "print a progress line every N blocks (0 = none)")
 	if err := fs.Parse(args); err != nil {

@@ -95,6 +95,7 @@ func startNode(ctx context.Context, cfg config, out *log.Logger) (*node, error) 
 		Store:      n.store,
 		Truth:      n.truth,
 		Tracing:    n.tracing,
+		LogConn:    cfg.logConn,
 		Stats:      &n.stats,
 		Log:        out,
 	}

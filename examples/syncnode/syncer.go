@@ -42,6 +42,9 @@ type Syncer struct {
 	Store   *BlockStore
 	Truth   *TruthWriter // nil: no ground truth
 	Tracing *Tracing     // nil: no OpenTelemetry
+	// LogConn logs the socket cookie of the fetch conn into each import's task (instrument.LogConn),
+	// which lets gostitch join the kernel's socket events to the task without guessing.
+	LogConn bool
 	Stats   *LatencyStats
 	Log     *log.Logger
 
@@ -165,6 +168,11 @@ func (s *Syncer) fetch(ctx context.Context, h uint64) (*importJob, error) {
 	height := strconv.FormatUint(h, 10)
 	trace.Log(ctx, "height", height)
 	trace.Log(ctx, "peer", pc.addr)
+	if s.LogConn {
+		if err := instrument.LogConn(ctx, pc.conn); err != nil {
+			s.Log.Printf("block %d: %v", h, err)
+		}
+	}
 	job.labels = []string{"height", height, "peer_id", pc.id}
 	if job.span != nil {
 		sc := job.span.SpanContext()

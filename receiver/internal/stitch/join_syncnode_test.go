@@ -16,9 +16,9 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/gostitch/gostitch/internal/syncnodetest"
 	"github.com/gostitch/gostitch/receiver/internal/ebpfsrc"
 	"github.com/gostitch/gostitch/receiver/internal/metadata"
-	"github.com/gostitch/gostitch/internal/syncnodetest"
 	"github.com/gostitch/gostitch/receiver/internal/target"
 	"github.com/gostitch/gostitch/receiver/internal/tracesrc"
 )
@@ -40,15 +40,15 @@ type syncnodeRun struct {
 	blocks []truthBlock
 }
 
-// runSyncnode starts syncnode without app instrumentation (zero-code), with GC pressure and a
-// slow peer, opens the eBPF source on its pid with a 1µs read-wait threshold (so nearly every
+// runSyncnode starts syncnode with GC pressure, a slow peer and args (none: zero-code), opens the eBPF source on its pid with a 1µs read-wait threshold (so nearly every
 // read is an event), fetches a 2 s execution trace, collects the socket events and stops it.
-func runSyncnode(t *testing.T) syncnodeRun {
+func runSyncnode(t *testing.T, args ...string) syncnodeRun {
 	if os.Geteuid() != 0 {
 		t.Skip("skipped: loading eBPF programs needs root (CI runs this test as root)")
 	}
 	truthPath := filepath.Join(t.TempDir(), "truth.jsonl")
-	node := syncnodetest.Start(t, "-truth", truthPath, "-fsync-every", "0", "-duration", "30s", "-gc-pressure", "-slow-peer", "1", "-slow-peer-delay", "2ms")
+	node := syncnodetest.Start(t, append([]string{"-truth", truthPath, "-fsync-every", "0", "-duration", "30s",
+		"-gc-pressure", "-slow-peer", "1", "-slow-peer-delay", "2ms"}, args...)...)
 	run := syncnodeRun{pid: node.PID}
 	src, err := ebpfsrc.Open(ebpfsrc.ModeOn, ebpfsrc.Options{ReadWaitThreshold: time.Microsecond}, zaptest.NewLogger(t))
 	if err != nil {
@@ -200,11 +200,17 @@ func measuredSpanName(k ebpfsrc.Kind) (string, bool) {
 
 // TestJoinAccuracyOnSyncnode measures the zero-code join on a real syncnode window against
 // its -truth file: goal ≥ 99% of the socket events in the right block's trace, ≤ 0.1% in another.
-func TestJoinAccuracyOnSyncnode(t *testing.T) {
+func TestJoinAccuracyOnSyncnode(t *testing.T) { testJoinAccuracy(t, "zero-code", 0.99) }
+
+// TestJoinAccuracyWithHelper measures the join when the app logs each fetch conn's socket
+// cookie into its task (syncnode -log-conn, instrument.LogConn): goal ≥ 99.9% right.
+func TestJoinAccuracyWithHelper(t *testing.T) { testJoinAccuracy(t, "helper", 0.999, "-log-conn") }
+
+func testJoinAccuracy(t *testing.T, mode string, goal float64, args ...string) {
 	if testing.Short() {
 		t.Skip("skipped in -short: runs syncnode for a few seconds")
 	}
-	run := runSyncnode(t)
+	run := runSyncnode(t, args...)
 	id := target.Identity{Name: "syncnode", PID: run.pid, Host: "h"}
 	out, err := convert(t, NewTraceConverter(id, TraceOptions{Threads: tracesrc.TaskThreadIntervals}), run.trace)
 	if err != nil {
@@ -220,13 +226,13 @@ func TestJoinAccuracyOnSyncnode(t *testing.T) {
 		}
 	}
 	a := measure(t, run, spans, out.res.Timeline)
-	t.Logf("zero-code join on syncnode (%d blocks, %d eBPF events, %d lost): %s",
-		len(run.blocks), len(run.batch.Events), run.batch.Lost, a)
+	t.Logf("%s join on syncnode (%d blocks, %d eBPF events, %d lost): %s",
+		mode, len(run.blocks), len(run.batch.Events), run.batch.Lost, a)
 	if a.events < 100 {
 		t.Fatalf("only %d measured events: too few to measure", a.events)
 	}
-	if float64(a.right) < 0.99*float64(a.events) {
-		t.Errorf("zero-code: %s; goal ≥ 99%% right", a)
+	if float64(a.right) < goal*float64(a.events) {
+		t.Errorf("%s: %s; goal ≥ %.1f%% right", mode, a, 100*goal)
 	}
 	if float64(a.wrong) > 0.001*float64(a.events) {
 		t.Errorf("misattributed: %s; goal ≤ 0.1%%", a)

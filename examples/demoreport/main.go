@@ -1,0 +1,135 @@
+// Command demoreport prints the slowest block import that Jaeger holds: its trace URL, its
+// time breakdown, what the kernel and the runtime contributed, and gostitch's diagnosis.
+//
+//	go run ./examples/demoreport -jaeger http://127.0.0.1:16686
+package main
+
+import (
+	"cmp"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"time"
+)
+
+// jaegerTrace is the part of Jaeger's query API answer the report reads.
+type jaegerTrace struct {
+	TraceID string `json:"traceID"`
+	Spans   []struct {
+		SpanID        string `json:"spanID"`
+		OperationName string `json:"operationName"`
+		Duration      int64  `json:"duration"` // µs
+		Tags          []tag  `json:"tags"`
+		Logs          []struct {
+			Fields []tag `json:"fields"`
+		} `json:"logs"`
+	} `json:"spans"`
+}
+
+type tag struct {
+	Key   string `json:"key"`
+	Value any    `json:"value"`
+}
+
+func main() {
+	base := flag.String("jaeger", "http://127.0.0.1:16686", "Jaeger query base URL")
+	service := flag.String("service", "syncnode", "service whose importBlock tasks to rank")
+	flag.Parse()
+	if err := report(os.Stdout, *base, *service); err != nil {
+		fmt.Fprintln(os.Stderr, "demoreport:", err)
+		os.Exit(1)
+	}
+}
+
+// report writes the slowest importBlock task of service to w.
+func report(w io.Writer, base, service string) error {
+	traces, err := fetch(base, service)
+	if err != nil {
+		return err
+	}
+	var slowest *jaegerTrace
+	task, longest := -1, int64(-1)
+	for ti := range traces {
+		tr := &traces[ti]
+		for i, sp := range tr.Spans {
+			if sp.OperationName == "importBlock" && tagValue(sp.Tags, "gostitch.source") == "go.trace" && sp.Duration > longest {
+				slowest, task, longest = tr, i, sp.Duration
+			}
+		}
+	}
+	if slowest == nil {
+		return fmt.Errorf("no importBlock task spans of %q in Jaeger at %s yet", service, base)
+	}
+	sp := slowest.Spans[task]
+	fmt.Fprintf(w, "slowest block import: %v, trace %s of %d spans\n", time.Duration(sp.Duration)*time.Microsecond, slowest.TraceID, len(slowest.Spans))
+	fmt.Fprintf(w, "  %s/trace/%s\n  %s/api/traces/%s\n", base, slowest.TraceID, base, slowest.TraceID)
+
+	fmt.Fprintln(w, "  where its time went:")
+	var parts []tag
+	for _, t := range sp.Tags {
+		if strings.HasPrefix(t.Key, "gostitch.time.") {
+			parts = append(parts, t)
+		}
+	}
+	slices.SortFunc(parts, func(a, b tag) int { return cmp.Compare(number(b.Value), number(a.Value)) })
+	for _, t := range parts {
+		if ns := number(t.Value); ns > 0 {
+			fmt.Fprintf(w, "    %-36s %10v\n", strings.TrimPrefix(t.Key, "gostitch.time."), time.Duration(ns).Round(time.Microsecond))
+		}
+	}
+	bySource := map[string]int{}
+	for _, s := range slowest.Spans {
+		bySource[cmp.Or(tagValue(s.Tags, "gostitch.source"), "app")]++
+	}
+	fmt.Fprintf(w, "  spans by source: %v\n", bySource)
+	for _, l := range sp.Logs {
+		if tagValue(l.Fields, "event") == "gostitch.diagnosis" {
+			for _, f := range l.Fields {
+				if f.Key != "event" {
+					fmt.Fprintf(w, "  diagnosis: %v\n", f.Value)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func fetch(base, service string) ([]jaegerTrace, error) {
+	q := url.Values{"service": {service}, "operation": {"importBlock"}, "limit": {"1000"}, "lookback": {"1h"}}
+	resp, err := http.Get(base + "/api/traces?" + q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("query Jaeger: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("query Jaeger: %s", resp.Status)
+	}
+	var body struct {
+		Data []jaegerTrace `json:"data"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		return nil, fmt.Errorf("decode Jaeger's answer: %w", err)
+	}
+	return body.Data, nil
+}
+
+func tagValue(tags []tag, key string) string {
+	for _, t := range tags {
+		if t.Key == key {
+			return fmt.Sprint(t.Value)
+		}
+	}
+	return ""
+}
+
+// number reads a numeric tag (Jaeger's JSON gives int64 tags as numbers).
+func number(v any) int64 {
+	f, _ := v.(float64)
+	return int64(f)
+}
