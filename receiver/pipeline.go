@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/gostitch/gostitch/receiver/internal/collect"
+	"github.com/gostitch/gostitch/receiver/internal/ebpfsrc"
 	"github.com/gostitch/gostitch/receiver/internal/metadata"
 	"github.com/gostitch/gostitch/receiver/internal/pprofsrc"
 	"github.com/gostitch/gostitch/receiver/internal/push"
@@ -38,10 +39,20 @@ func (r *gostitchReceiver) ConsumeWindow(ctx context.Context, w *collect.Window)
 			errs = append(errs, err)
 		}
 	}
+	// The window's socket events are drained before its execution trace is converted, so the
+	// diagnosis of slow tasks names the kernel's share; then they are joined to its tasks.
+	var sockets *ebpfsrc.Batch
+	if w.Origin == collect.OriginScrape {
+		b, err := r.collectSockets(ctx, w)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		sockets = b
+	}
 	// join indexes the window's execution trace for its eBPF events (a scrape has one trace).
 	var join *stitch.JoinIndex
 	for _, tr := range w.Traces {
-		idx, err := r.consumeTrace(ctx, w, tr)
+		idx, err := r.consumeTrace(ctx, w, tr, sockets)
 		if err != nil {
 			errs = append(errs, err)
 		}
@@ -49,10 +60,9 @@ func (r *gostitchReceiver) ConsumeWindow(ctx context.Context, w *collect.Window)
 			join = idx
 		}
 	}
-	if w.Origin == collect.OriginScrape {
-		if err := r.consumeSockets(ctx, w, join); err != nil {
-			errs = append(errs, err)
-		}
+	if sockets != nil {
+		traces, metrics := stitch.Sockets(sockets, w.Target, join)
+		errs = append(errs, r.emitTraces(ctx, traces), r.emitMetrics(ctx, metrics))
 	}
 	return errors.Join(errs...)
 }
@@ -73,16 +83,17 @@ func (r *gostitchReceiver) consumeProfile(ctx context.Context, w *collect.Window
 	return err
 }
 
-// consumeTrace converts one execution trace; it returns the trace's join index when the
-// converter keeps one (scrapes with eBPF on).
-func (r *gostitchReceiver) consumeTrace(ctx context.Context, w *collect.Window, tr collect.Trace) (*stitch.JoinIndex, error) {
+// consumeTrace converts one execution trace, with the window's socket events when it has them
+// (nil otherwise); it returns the trace's join index when the converter keeps one (scrapes
+// with eBPF on).
+func (r *gostitchReceiver) consumeTrace(ctx context.Context, w *collect.Window, tr collect.Trace, sockets *ebpfsrc.Batch) (*stitch.JoinIndex, error) {
 	conv := r.traceConverter(w)
 	rc, err := tr.Open()
 	if err != nil {
 		return nil, fmt.Errorf("target %q: open trace %s: %w", w.Target.Name, tr.From, err)
 	}
 	defer rc.Close()
-	res, err := conv.Convert(rc, func(td ptrace.Traces) error { return r.emitTraces(ctx, td) })
+	res, err := conv.ConvertWindow(rc, sockets, func(td ptrace.Traces) error { return r.emitTraces(ctx, td) })
 	if err != nil {
 		// What was read before the error has been emitted; the error says where it stopped.
 		err = fmt.Errorf("target %q: execution trace from %s: %w: %w", w.Target.Name, tr.From, push.ErrBadInput, err)
@@ -116,22 +127,21 @@ func (r *gostitchReceiver) traceConverter(w *collect.Window) *stitch.TraceConver
 	return conv
 }
 
-// consumeSockets drains the kernel's socket events of the target's process for the window and
-// joins them to the tasks of join, the window's execution trace (nil without one).
-func (r *gostitchReceiver) consumeSockets(ctx context.Context, w *collect.Window, join *stitch.JoinIndex) error {
+// collectSockets drains the kernel's socket events of the target's process for the window;
+// nil without eBPF or a pid.
+func (r *gostitchReceiver) collectSockets(ctx context.Context, w *collect.Window) (*ebpfsrc.Batch, error) {
 	if r.ebpf == nil || w.Target.PID <= 0 {
-		return nil
+		return nil, nil
 	}
 	b, err := r.ebpf.Collect(uint32(w.Target.PID), w.End)
 	if err != nil {
-		return fmt.Errorf("target %q: collect eBPF socket events: %w", w.Target.Name, err)
+		return nil, fmt.Errorf("target %q: collect eBPF socket events: %w", w.Target.Name, err)
 	}
 	r.tel.Dropped(ctx, metadata.AttributeSourceEbpf, "ring_buffer_full", int64(b.Lost))
 	if b.Lost > 0 {
 		r.settings.Logger.Warn("Kernel socket events lost", zap.String("target", w.Target.Name), zap.Uint64("lost", b.Lost))
 	}
-	traces, metrics := stitch.Sockets(&b, w.Target, join)
-	return errors.Join(r.emitTraces(ctx, traces), r.emitMetrics(ctx, metrics))
+	return &b, nil
 }
 
 // setPID keeps the kernel's pid filter equal to the targets' current pids.

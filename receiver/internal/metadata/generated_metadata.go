@@ -40,6 +40,10 @@ const (
 	AttributeCodeStacktrace = "code.stacktrace"
 	// AttributeCPUTime: CPU time attributed to the span from CPU samples, in nanoseconds.
 	AttributeCPUTime = "gostitch.cpu.time"
+	// AttributeDiagnosisSummary: On a gostitch.diagnosis span event, the task's dominant causes of time with their shares, e.g. "blocked on chan receive 62% at fetcher.go:88; 3ms GC stop-the-world".
+	AttributeDiagnosisSummary = "gostitch.diagnosis.summary"
+	// AttributeDiagnosisThreshold: On a gostitch.diagnosis span event, the p95 duration of the task's type in the window that the task exceeded, in nanoseconds.
+	AttributeDiagnosisThreshold = "gostitch.diagnosis.threshold"
 	// AttributeDropReason: Why data was dropped.
 	AttributeDropReason = "gostitch.drop.reason"
 	// AttributeExecutableBuildID: GNU build id of a profile mapping's binary.
@@ -102,13 +106,15 @@ const (
 	AttributeTimeGCAssist = "gostitch.time.gc_assist"
 	// AttributeTimeKernelQueue: Time received bytes waited in the kernel socket queue before the read returned them, in nanoseconds.
 	AttributeTimeKernelQueue = "gostitch.time.kernel_queue"
-	// AttributeTimeNetpollWakeup: From data ready in the kernel to the netpoller making the goroutine runnable, in nanoseconds.
+	// AttributeTimeNetpollWakeup: On a tcp read wait, from data ready in the kernel to the netpoller making the reading goroutine runnable (its last unblock from a network block before the read), in nanoseconds; absent when the goroutine was not parked in the netpoller for the data.
 	AttributeTimeNetpollWakeup = "gostitch.time.netpoll_wakeup"
+	// AttributeTimeReadReturn: On a tcp read wait, from the reading goroutine running after its netpoller wakeup (or, without one, from data ready) until the read returned; netpoll_wakeup, sched_wait and read_return add up to the span's duration.
+	AttributeTimeReadReturn = "gostitch.time.read_return"
 	// AttributeTimeRunnable: Time the task's goroutines were runnable and waited for a P (scheduler latency), in nanoseconds.
 	AttributeTimeRunnable = "gostitch.time.runnable"
 	// AttributeTimeRunning: Time the task's goroutines spent running, in nanoseconds.
 	AttributeTimeRunning = "gostitch.time.running"
-	// AttributeTimeSchedWait: From the goroutine becoming runnable to it running, in nanoseconds.
+	// AttributeTimeSchedWait: On a tcp read wait, from the netpoller making the reading goroutine runnable to it running, in nanoseconds; absent with netpoll_wakeup.
 	AttributeTimeSchedWait = "gostitch.time.sched_wait"
 	// AttributeTimeSTW: Time the task was stopped by a stop-the-world phase, in nanoseconds.
 	AttributeTimeSTW = "gostitch.time.stw"

@@ -16,7 +16,7 @@ func (j *joiner) join(spans ptrace.SpanSlice, b *ebpfsrc.Batch, c *socketConn) *
 	for i := range c.events {
 		e := &c.events[i]
 		a, ok := j.attribute(e)
-		if !ok || !addJoinedSpan(spans, b, c, e, a) {
+		if !ok || !j.addJoinedSpan(spans, b, c, e, a) {
 			rest = append(rest, *e)
 		}
 	}
@@ -29,7 +29,7 @@ func (j *joiner) join(spans ptrace.SpanSlice, b *ebpfsrc.Batch, c *socketConn) *
 }
 
 // addJoinedSpan adds the span of event e under attribution a; false for events that make none.
-func addJoinedSpan(spans ptrace.SpanSlice, b *ebpfsrc.Batch, c *socketConn, e *ebpfsrc.Event, a attribution) bool {
+func (j *joiner) addJoinedSpan(spans ptrace.SpanSlice, b *ebpfsrc.Batch, c *socketConn, e *ebpfsrc.Event, a attribution) bool {
 	var name string
 	switch e.Kind {
 	case ebpfsrc.KindRetransmit:
@@ -47,6 +47,9 @@ func addJoinedSpan(spans ptrace.SpanSlice, b *ebpfsrc.Batch, c *socketConn, e *e
 		}
 	} else if sp, ok := addEventSpan(spans, b, c, e, a.task.traceID, a.parent); ok {
 		s = sp
+		if e.Kind == ebpfsrc.KindReadWait {
+			j.x.readLegs(s.Attributes(), e)
+		}
 	} else {
 		return false
 	}

@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"golang.org/x/exp/trace"
 
+	"github.com/gostitch/gostitch/receiver/internal/ebpfsrc"
 	"github.com/gostitch/gostitch/receiver/internal/target"
 	"github.com/gostitch/gostitch/receiver/internal/tracesrc"
 )
@@ -18,6 +19,7 @@ import (
 // Defaults of TraceOptions.
 const (
 	DefaultBatchSpans      = 8192
+	DefaultHoldTasks       = 4096
 	DefaultCPUSamplePeriod = 10 * time.Millisecond // runtime/pprof's 100 Hz
 )
 
@@ -29,6 +31,9 @@ type TraceOptions struct {
 	StackDepth int
 	// BatchSpans is how many spans are handed to emit at a time; 0 means DefaultBatchSpans.
 	BatchSpans int
+	// HoldTasks is how many task spans are held back for their exact diagnosis (about 1.5 KB
+	// each; see diagnosis.go); 0 means DefaultHoldTasks.
+	HoldTasks int
 	// CPUSamplePeriod is the CPU time one CPU profile sample stands for; 0 means DefaultCPUSamplePeriod.
 	CPUSamplePeriod time.Duration
 	// Threads selects the goroutine intervals kept per OS thread (for the eBPF join).
@@ -55,6 +60,9 @@ func NewTraceConverter(id target.Identity, opts TraceOptions) *TraceConverter {
 	if opts.BatchSpans <= 0 {
 		opts.BatchSpans = DefaultBatchSpans
 	}
+	if opts.HoldTasks <= 0 {
+		opts.HoldTasks = DefaultHoldTasks
+	}
 	if opts.CPUSamplePeriod <= 0 {
 		opts.CPUSamplePeriod = DefaultCPUSamplePeriod
 	}
@@ -75,11 +83,20 @@ type TraceResult struct {
 }
 
 // Convert reads one execution trace and hands its spans to emit in batches as their tasks
-// complete, so memory stays bounded by the open tasks. A truncated or corrupt trace yields
-// everything read before the damage and an error; so does a failing emit, after which no
-// more spans are emitted.
+// complete, so memory stays bounded by the open tasks, except for up to TraceOptions.HoldTasks
+// task spans: they are held until the trace is read, so those slower than the p95 of their
+// type get their diagnosis (see diagnosis.go). A truncated or corrupt trace yields everything read before the
+// damage and an error; so does a failing emit, after which no more spans are emitted.
 func (c *TraceConverter) Convert(r io.Reader, emit func(ptrace.Traces) error) (TraceResult, error) {
-	conv := &conversion{c: c, next: make(map[trace.TaskID]carried)}
+	return c.ConvertWindow(r, nil, emit)
+}
+
+// ConvertWindow is Convert with sockets, the eBPF socket events of the same window (nil for
+// none): with TraceOptions.Threads, the diagnosis of a slow task then also names the time its
+// reads' data waited in the kernel, by peer. The events still make their spans by Sockets.
+func (c *TraceConverter) ConvertWindow(r io.Reader, sockets *ebpfsrc.Batch, emit func(ptrace.Traces) error) (TraceResult, error) {
+	conv := &conversion{c: c, next: make(map[trace.TaskID]carried), held: ptrace.NewSpanSlice(),
+		sketches: make(map[string]*durationSketch)}
 	conv.batch = spanBatch{id: c.id, size: c.opts.BatchSpans, emit: emit}
 	if c.opts.Threads != tracesrc.NoThreadIntervals {
 		conv.join = newJoinIndex()
@@ -93,13 +110,13 @@ func (c *TraceConverter) Convert(r io.Reader, emit func(ptrace.Traces) error) (T
 	if tl == nil {
 		return TraceResult{}, readErr
 	}
-	conv.runtimeRoot()
-	conv.batch.flush()
-	res := TraceResult{Metrics: conv.metrics.build(c, tl), Timeline: tl, Spans: conv.batch.emitted}
 	if conv.join != nil {
 		conv.join.tl = tl
-		res.Join = conv.join
 	}
+	conv.runtimeRoot()
+	conv.emitHeld(conv.kernelWaits(sockets))
+	conv.batch.flush()
+	res := TraceResult{Metrics: conv.metrics.build(c, tl), Timeline: tl, Spans: conv.batch.emitted, Join: conv.join}
 	c.carry = conv.next
 	if conv.batch.err != nil {
 		return res, errors.Join(readErr, fmt.Errorf("emitting execution-trace spans: %w", conv.batch.err))
@@ -123,6 +140,14 @@ type conversion struct {
 	next map[trace.TaskID]carried
 	// join indexes the tasks for the eBPF join, nil when not asked for.
 	join *JoinIndex
+	// held holds the task spans until the trace is read, diagnosis their diagnosis inputs;
+	// overflow is set once more than TraceOptions.HoldTasks completed, pending is then the
+	// diagnosis input of the task span being built, sketches the running durations per type.
+	held      ptrace.SpanSlice
+	diagnosis []diagnosisInput
+	overflow  bool
+	pending   diagnosisInput
+	sketches  map[string]*durationSketch
 }
 
 // Begin implements tracesrc.Handler.

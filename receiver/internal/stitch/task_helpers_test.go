@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
+	"github.com/gostitch/gostitch/receiver/internal/ebpfsrc"
 	"github.com/gostitch/gostitch/receiver/internal/target"
 )
 
@@ -37,8 +38,14 @@ type converted struct {
 
 func convert(t testing.TB, c *TraceConverter, data []byte) (*converted, error) {
 	t.Helper()
+	return convertWindow(t, c, data, nil)
+}
+
+// convertWindow is convert with the window's socket events.
+func convertWindow(t testing.TB, c *TraceConverter, data []byte, sockets *ebpfsrc.Batch) (*converted, error) {
+	t.Helper()
 	out := &converted{byID: map[pcommon.SpanID]ptrace.Span{}}
-	res, err := c.Convert(bytes.NewReader(data), func(td ptrace.Traces) error {
+	res, err := c.ConvertWindow(bytes.NewReader(data), sockets, func(td ptrace.Traces) error {
 		out.batches = append(out.batches, td)
 		return nil
 	})

@@ -34,7 +34,7 @@ func (conv *conversion) taskSpans(t *tracesrc.Task) {
 	}
 	conv.regionIDs = ids.regions
 
-	sp := conv.batch.span()
+	sp := conv.taskSpan(t)
 	sp.SetTraceID(traceID)
 	sp.SetSpanID(ids.task)
 	sp.SetParentSpanID(parent)
@@ -68,6 +68,7 @@ func (conv *conversion) taskSpans(t *tracesrc.Task) {
 	for i := range t.Episodes {
 		conv.episodeSpan(t, traceID, &ids, i)
 	}
+	conv.diagnose(sp)
 }
 
 // taskSpanIDs holds the span ids of one task and its regions while its spans are built.
@@ -239,15 +240,18 @@ func (conv *conversion) stack(frames []trace.StackFrame) renderedStack {
 	return st
 }
 
-// relevantFunction is the innermost function outside the runtime package: the runtime's own
-// frames (runtime.chanrecv1, runtime.selectgo) say less than their caller.
-func relevantFunction(stack []trace.StackFrame) string {
+// relevantFunction is the function of the stack's relevantFrame.
+func relevantFunction(stack []trace.StackFrame) string { return relevantFrame(stack).Func }
+
+// relevantFrame is the innermost frame outside the runtime package: the runtime's own frames
+// (runtime.chanrecv1, runtime.selectgo) say less than their caller. stack is not empty.
+func relevantFrame(stack []trace.StackFrame) trace.StackFrame {
 	for _, f := range stack {
 		if !strings.HasPrefix(f.Func, "runtime.") {
-			return f.Func
+			return f
 		}
 	}
-	return stack[0].Func
+	return stack[0]
 }
 
 // stacktrace renders frames one per line as "function file:line".

@@ -24,6 +24,10 @@ type gState struct {
 	waitTask   *taskState
 	waitRegion int
 	waitStack  []trace.StackFrame
+	// netWoken is when the netpoller last woke the goroutine, until it runs (0: none pending);
+	// netOpen is set while its last Timeline.NetWakes entry waits for its next block.
+	netWoken trace.Time
+	netOpen  bool
 }
 
 // class is the goroutine's contribution to a task's breakdown.
@@ -107,7 +111,10 @@ func (s *state) leave(g *gState, to trace.GoState, now trace.Time) {
 		if !g.partial {
 			s.h.Wait(Wait{Kind: Scheduling, Goroutine: g.id, Start: g.since, End: now, Task: g.cur.model(), Episode: -1})
 		}
-	case trace.GoWaiting, trace.GoSyscall:
+	case trace.GoWaiting:
+		s.netUnblock(g, to, now)
+		s.endWait(g, now, false)
+	case trace.GoSyscall:
 		s.endWait(g, now, false)
 	}
 	if g.executing() && !to.Executing() {
@@ -121,10 +128,12 @@ func (s *state) enter(g *gState, to trace.GoState, now trace.Time, ev *trace.Eve
 	g.state, g.since, g.partial = to, now, false
 	if to.Executing() && !wasExecuting {
 		g.m, g.runStart = ev.Thread(), now
+		s.netRun(g, now)
 	}
 	if to == trace.GoWaiting || to == trace.GoSyscall {
 		if to == trace.GoWaiting {
 			g.reason = s.reason(st.Reason)
+			s.netBlock(g, now)
 		}
 		g.waitTask, g.waitRegion, g.waitStack = g.cur, -1, nil
 		if g.cur != nil {

@@ -5,8 +5,8 @@
 //
 // Memory grows with the open tasks and live goroutines, never with the trace's size: every
 // task is handed to a Handler once it and its root task have ended, waits are handed over as
-// they end, and nothing else is kept per event. (Thread intervals, when asked for, are the
-// exception; see ThreadIntervals. Pre-Go 1.22 traces are parsed whole by x/exp/trace.)
+// they end, and nothing else is kept per event. (Thread intervals and netpoller wakeups, when asked
+// for, are the exception; see ThreadIntervals and NetWake. Pre-Go 1.22 traces are parsed whole by x/exp/trace.)
 //
 // # Which goroutines work for a task
 //

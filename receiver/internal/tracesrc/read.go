@@ -69,6 +69,7 @@ func newState(opts Options, h Handler) *state {
 	tl := &Timeline{wallOffset: hostWallOffset()}
 	if opts.Threads != NoThreadIntervals {
 		tl.Threads = make(map[trace.ThreadID][]RunInterval)
+		tl.NetWakes = make(map[trace.GoID][]NetWake)
 	}
 	return &state{
 		opts:         opts,

@@ -21,6 +21,9 @@ type Timeline struct {
 	// Threads holds, per OS thread (the trace's M), the intervals a goroutine executed on it,
 	// sorted by start; filled as Options.Threads asks.
 	Threads map[trace.ThreadID][]RunInterval
+	// NetWakes holds, per goroutine, its wakeups by the netpoller in time order, filled with
+	// Threads: with TaskThreadIntervals only those of goroutines working for a task when woken.
+	NetWakes map[trace.GoID][]NetWake
 
 	// wallOffset converts trace time to Unix nanoseconds, monoOffset to CLOCK_MONOTONIC.
 	wallOffset, monoOffset int64

@@ -1,0 +1,275 @@
+package stitch
+
+import (
+	"cmp"
+	"fmt"
+	"net/netip"
+	"path"
+	"slices"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"golang.org/x/exp/trace"
+
+	"github.com/gostitch/gostitch/receiver/internal/ebpfsrc"
+	"github.com/gostitch/gostitch/receiver/internal/metadata"
+	"github.com/gostitch/gostitch/receiver/internal/tracesrc"
+)
+
+// eventDiagnosis is the span event a task span slower than the p95 of its type gets.
+const eventDiagnosis = "gostitch.diagnosis"
+
+// Diagnosis (issue 6 item 3). A task's span gets a gostitch.diagnosis event when the task
+// lasted longer than the p95 of the tasks of its type in the same execution trace (nearest
+// rank: with fewer than 20 tasks of a type, none is slower than its p95).
+//
+// The p95 needs every task of the window, while task spans are built as their tasks complete.
+// Convert therefore holds back the task spans themselves (one per task; their regions and
+// episodes still go out in batches as before), with a compact diagnosisInput each, and emits
+// them diagnosed once the trace is read: exact, and with the eBPF events of the window
+// (ConvertWindow) the diagnosis also names the data that waited in the kernel. Holding costs
+// about 1.5 KB a task (TestDiagnosisOnFixtures measures it), so at most TraceOptions.HoldTasks
+// are held: when a trace has more, the held ones are diagnosed against the p95 of all tasks so
+// far and emitted, and each later task is diagnosed when it completes against a running p95
+// of its type (durationSketch: bounded memory, within 4.4%), without the kernel's part.
+// Memory then stays flat in the trace's size.
+
+// Dominant causes: the breakdown parts of at least minCauseShare of the task's wall time,
+// largest first, at most maxCauses of them (at least the largest one).
+const (
+	minCauseShare = 0.1
+	maxCauses     = 3
+)
+
+// diagnosisInput is what the diagnosis of one held task span needs.
+type diagnosisInput struct {
+	id   trace.TaskID
+	typ  string
+	dur  time.Duration
+	time tracesrc.Breakdown
+	// longest is the longest blocked episode of the task: its reason and top non-runtime frame.
+	longest struct {
+		reason string
+		frame  trace.StackFrame
+		d      time.Duration
+	}
+	// stw is the wall time stop-the-world phases overlapped the task; gcOnly says they were all GC's.
+	stw    time.Duration
+	gcOnly bool
+}
+
+// newDiagnosisInput summarizes task t for its diagnosis.
+func newDiagnosisInput(t *tracesrc.Task) diagnosisInput {
+	in := diagnosisInput{id: t.ID, typ: t.Type, dur: t.End.Sub(t.Start), time: t.Time, gcOnly: true}
+	for i := range t.Episodes {
+		e := &t.Episodes[i]
+		if d := e.End.Sub(e.Start); e.Kind == tracesrc.Blocked && d > in.longest.d && len(e.Stack) > 0 {
+			in.longest.reason, in.longest.d = e.Reason, d
+			in.longest.frame = appFrame(e.Stack)
+		}
+	}
+	for _, s := range t.STWs {
+		in.stw += min(s.End, t.End).Sub(max(s.Start, t.Start))
+		in.gcOnly = in.gcOnly && s.GC > 0
+	}
+	return in
+}
+
+// appFrame is the innermost frame of the application (a package outside the standard library),
+// or else the stack's relevantFrame: a network read blocks deep in internal/poll and net, while
+// the place to look at is the code that called them.
+func appFrame(stack []trace.StackFrame) trace.StackFrame {
+	for _, f := range stack {
+		pkg, _, _ := strings.Cut(f.Func, "/")
+		if pkg == f.Func {
+			pkg, _, _ = strings.Cut(f.Func, ".")
+		}
+		if pkg == "main" || strings.Contains(pkg, ".") {
+			return f
+		}
+	}
+	return relevantFrame(stack)
+}
+
+// taskSpan returns the span to build task t's span in: held until the end of the conversion,
+// or, past TraceOptions.HoldTasks held tasks, in the current batch; diagnose then finishes it.
+func (conv *conversion) taskSpan(t *tracesrc.Task) ptrace.Span {
+	in := newDiagnosisInput(t)
+	conv.sketch(in.typ).add(in.dur)
+	if conv.overflow {
+		conv.pending = in
+		return conv.batch.span()
+	}
+	conv.diagnosis = append(conv.diagnosis, in)
+	return conv.held.AppendEmpty()
+}
+
+// diagnose finishes the span sp of the task just built by taskSpan: a span not held is
+// diagnosed against the running p95 of its type; the held spans are emitted when there are
+// HoldTasks of them.
+func (conv *conversion) diagnose(sp ptrace.Span) {
+	if conv.overflow {
+		if in, p95 := &conv.pending, conv.sketch(conv.pending.typ).p95(); in.dur > p95 {
+			addDiagnosis(sp, in, p95, kernelWait{})
+		}
+		return
+	}
+	if len(conv.diagnosis) >= conv.c.opts.HoldTasks {
+		conv.emitHeld(nil)
+		conv.overflow = true
+	}
+}
+
+// sketch returns the running duration distribution of a task type.
+func (conv *conversion) sketch(typ string) *durationSketch {
+	s := conv.sketches[typ]
+	if s == nil {
+		s = new(durationSketch)
+		conv.sketches[typ] = s
+	}
+	return s
+}
+
+// kernelWait is the time the data of a task's reads waited in the kernel, on its peer that
+// kept it waiting longest.
+type kernelWait struct {
+	peer netip.AddrPort
+	d    time.Duration
+}
+
+// kernelWaits sums, per task and peer, the kernel queue time (data ready → read) of the read
+// waits in b that the eBPF join attributes to the task, counting time that two reads' waits
+// share once (b's events are in time order), and keeps per task its peer with the most; nil
+// without b or a join index.
+func (conv *conversion) kernelWaits(b *ebpfsrc.Batch) map[trace.TaskID]kernelWait {
+	if b == nil || conv.join == nil {
+		return nil
+	}
+	type key struct {
+		task trace.TaskID
+		peer netip.AddrPort
+	}
+	type sum struct {
+		d    time.Duration
+		last uint64
+	}
+	sums := make(map[key]sum)
+	j := conv.join.joiner()
+	for i := range b.Events {
+		e := &b.Events[i]
+		if e.Kind != ebpfsrc.KindReadWait {
+			continue
+		}
+		if a, ok := j.attribute(e); ok {
+			k := key{a.task.id, e.Peer}
+			s := sums[k]
+			if from := max(e.Since, s.last); from < e.Mono {
+				s.d += time.Duration(e.Mono - from)
+			}
+			s.last = max(s.last, e.Mono)
+			sums[k] = s
+		}
+	}
+	out := make(map[trace.TaskID]kernelWait)
+	for k, s := range sums {
+		if w, d := out[k.task], s.d; d > w.d || d == w.d && k.peer.Compare(w.peer) < 0 {
+			out[k.task] = kernelWait{peer: k.peer, d: d}
+		}
+	}
+	return out
+}
+
+// emitHeld diagnoses the held task spans against the p95 of their types and hands them on;
+// kernel holds the tasks' kernel waits (nil without eBPF events).
+func (conv *conversion) emitHeld(kernel map[trace.TaskID]kernelWait) {
+	p95 := make(map[string]time.Duration)
+	byType := make(map[string][]time.Duration)
+	for i := range conv.diagnosis {
+		in := &conv.diagnosis[i]
+		byType[in.typ] = append(byType[in.typ], in.dur)
+	}
+	for typ, ds := range byType {
+		slices.Sort(ds)
+		p95[typ] = ds[(len(ds)*95+99)/100-1]
+	}
+	for i := range conv.held.Len() {
+		if conv.batch.err != nil {
+			break
+		}
+		conv.batch.boundary()
+		sp := conv.batch.span()
+		conv.held.At(i).MoveTo(sp)
+		if in := &conv.diagnosis[i]; in.dur > p95[in.typ] {
+			addDiagnosis(sp, in, p95[in.typ], kernel[in.id])
+		}
+	}
+	conv.held = ptrace.NewSpanSlice()
+	conv.diagnosis = nil
+}
+
+// addDiagnosis adds the gostitch.diagnosis event to task span sp, slower than p95.
+func addDiagnosis(sp ptrace.Span, in *diagnosisInput, p95 time.Duration, kernel kernelWait) {
+	ev := sp.Events().AppendEmpty()
+	ev.SetName(eventDiagnosis)
+	ev.SetTimestamp(sp.EndTimestamp())
+	ev.Attributes().PutStr(metadata.AttributeDiagnosisSummary, in.summary(kernel))
+	ev.Attributes().PutInt(metadata.AttributeDiagnosisThreshold, int64(p95))
+}
+
+// cause is one part of a task's time in its diagnosis.
+type cause struct {
+	what string
+	d    time.Duration
+	// reason is the block reason of a blocked part.
+	reason string
+}
+
+// summary names the task's dominant causes with their shares of its wall time, then the time
+// its reads' data waited in the kernel and the stop-the-world time that overlapped it, when
+// any: these overlap the breakdown's parts (data waits in the kernel while its reader is
+// blocked on network or busy), so they come without a share. E.g. "blocked on chan receive 62% at fetcher.go:88; running 20%;
+// 25ms data waiting in the kernel on peer 127.0.0.1:30303; 3ms GC stop-the-world".
+func (in *diagnosisInput) summary(kernel kernelWait) string {
+	b := &in.time
+	causes := []cause{{"running", b.Running, ""}, {"GC assist", b.GCAssist, ""}, {"in syscalls", b.Syscall, ""},
+		{"runnable, waiting to run", b.Runnable, ""}, {"no goroutine working for it", b.Untracked, ""}}
+	for _, bt := range b.Blocked {
+		causes = append(causes, cause{"blocked on " + bt.Reason, bt.Time, bt.Reason})
+	}
+	slices.SortStableFunc(causes, func(x, y cause) int { return cmp.Compare(y.d, x.d) })
+	var parts []string
+	for i, c := range causes {
+		share := float64(c.d) / float64(max(in.dur, 1))
+		if i == maxCauses || c.d <= 0 || i > 0 && share < minCauseShare {
+			break
+		}
+		p := fmt.Sprintf("%s %.0f%%", c.what, 100*share)
+		if c.reason != "" && c.reason == in.longest.reason {
+			p += fmt.Sprintf(" at %s:%d", path.Base(in.longest.frame.File), in.longest.frame.Line)
+		}
+		parts = append(parts, p)
+	}
+	if kernel.d > 0 {
+		parts = append(parts, fmt.Sprintf("%v data waiting in the kernel on peer %s", roundDuration(kernel.d), kernel.peer))
+	}
+	if in.stw > 0 {
+		what := "stop-the-world"
+		if in.gcOnly {
+			what = "GC stop-the-world"
+		}
+		parts = append(parts, fmt.Sprintf("%v %s", roundDuration(in.stw), what))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// roundDuration rounds d to three significant digits or so, for reading.
+func roundDuration(d time.Duration) time.Duration {
+	switch {
+	case d >= time.Second:
+		return d.Round(10 * time.Millisecond)
+	case d >= time.Millisecond:
+		return d.Round(10 * time.Microsecond)
+	}
+	return d.Round(time.Microsecond)
+}
