@@ -90,11 +90,9 @@ func report(w io.Writer, base, service string) error {
 	fmt.Fprintf(w, "  spans by source: %v\n", bySource)
 	for _, l := range sp.Logs {
 		if tagValue(l.Fields, "event") == "gostitch.diagnosis" {
-			for _, f := range l.Fields {
-				if f.Key != "event" {
-					fmt.Fprintf(w, "  diagnosis: %v\n", f.Value)
-				}
-			}
+			p95 := time.Duration(number(fieldValue(l.Fields, "gostitch.diagnosis.threshold")))
+			fmt.Fprintf(w, "  diagnosis (slower than the p95 of its type, %v): %s\n",
+				p95.Round(time.Microsecond), tagValue(l.Fields, "gostitch.diagnosis.summary"))
 		}
 	}
 	return nil
@@ -120,12 +118,19 @@ func fetch(base, service string) ([]jaegerTrace, error) {
 }
 
 func tagValue(tags []tag, key string) string {
-	for _, t := range tags {
-		if t.Key == key {
-			return fmt.Sprint(t.Value)
-		}
+	if v := fieldValue(tags, key); v != nil {
+		return fmt.Sprint(v)
 	}
 	return ""
+}
+
+func fieldValue(tags []tag, key string) any {
+	for _, t := range tags {
+		if t.Key == key {
+			return t.Value
+		}
+	}
+	return nil
 }
 
 // number reads a numeric tag (Jaeger's JSON gives int64 tags as numbers).
