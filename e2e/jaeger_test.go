@@ -67,18 +67,8 @@ func startJaeger(t *testing.T) (query, otlpPort string) {
 		t.Skip("GOSTITCH_JAEGER is not set: run `make test`, which builds Jaeger v1.76.0 once into ~/.cache/gostitch")
 	}
 	ports := freePorts(t, 3)
-	var log syncBuffer
-	cmd := exec.Command(bin, "--config", "../examples/jaeger.yaml")
-	cmd.Env = append(os.Environ(), "JAEGER_QUERY_PORT="+ports[0], "JAEGER_QUERY_GRPC_PORT="+ports[1], "JAEGER_OTLP_PORT="+ports[2])
-	cmd.Stdout, cmd.Stderr = &log, &log
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("jaeger log (tail):\n%s", tail(log.String(), 3000))
-		}
-	})
+	startProcess(t, "jaeger", []string{"JAEGER_QUERY_PORT=" + ports[0], "JAEGER_QUERY_GRPC_PORT=" + ports[1], "JAEGER_OTLP_PORT=" + ports[2]},
+		bin, "--config", "../examples/jaeger.yaml")
 	query = "http://127.0.0.1:" + ports[0]
 	require.Eventually(t, func() bool { return httpOK(query + "/api/services") }, 30*time.Second, 200*time.Millisecond, "jaeger query API up")
 	return query, ports[2]
@@ -199,16 +189,24 @@ func TestJaegerZeroCodeTracePerBlock(t *testing.T) {
 // spans on otlpPort and exporting everything to Jaeger.
 func startAgent(t *testing.T, node, jaegerOTLP, otlpPort string) {
 	t.Helper()
+	startProcess(t, "collector", []string{"SYNCNODE_PPROF=" + node, "AGENT_OTLP_PORT=" + otlpPort, "JAEGER_OTLP_PORT=" + jaegerOTLP},
+		distBinary(t), "--config", "testdata/collector-jaeger.yaml")
+}
+
+// startProcess runs a server for the test's duration, stops it with SIGTERM at the end and
+// shows the tail of its output when the test failed.
+func startProcess(t *testing.T, name string, env []string, bin string, args ...string) {
+	t.Helper()
 	var log syncBuffer
-	cmd := exec.Command(distBinary(t), "--config", "testdata/collector-jaeger.yaml")
-	cmd.Env = append(os.Environ(), "SYNCNODE_PPROF="+node, "AGENT_OTLP_PORT="+otlpPort, "JAEGER_OTLP_PORT="+jaegerOTLP)
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = &log, &log
-	require.NoError(t, cmd.Start())
+	require.NoError(t, cmd.Start(), "start %s", name)
 	t.Cleanup(func() {
 		cmd.Process.Signal(syscall.SIGTERM)
 		cmd.Wait()
 		if t.Failed() {
-			t.Logf("collector log (tail):\n%s", tail(log.String(), 3000))
+			t.Logf("%s log (tail):\n%s", name, tail(log.String(), 3000))
 		}
 	})
 }
