@@ -58,7 +58,7 @@ func buildMetrics(p *profile.Profile, kind string, id target.Identity, opts Opti
 	target.FillScope(sm.Scope(), metadata.AttributeSourcePprof)
 	end := pcommon.Timestamp(max(p.TimeNanos, 0) + max(p.DurationNanos, 0))
 	for mi, in := range inputs {
-		points := newMetric(sm.Metrics().AppendEmpty(), in.spec)
+		points := newMetric(sm.Metrics(), in.spec)
 		points.EnsureCapacity(len(groups))
 		for _, g := range groups {
 			dp := points.AppendEmpty()
@@ -90,11 +90,9 @@ func buildMetrics(p *profile.Profile, kind string, id target.Identity, opts Opti
 	return out, nil
 }
 
-// newMetric names m and makes it the gauge or sum spec says; it returns its data points.
-func newMetric(m pmetric.Metric, spec metricSpec) pmetric.NumberDataPointSlice {
-	m.SetName(spec.info.Name)
-	m.SetDescription(spec.info.Description)
-	m.SetUnit(spec.info.Unit)
+// newMetric adds the gauge or sum spec says to ms; it returns its data points.
+func newMetric(ms pmetric.MetricSlice, spec metricSpec) pmetric.NumberDataPointSlice {
+	m := spec.info.AppendTo(ms)
 	if spec.gauge {
 		return m.SetEmptyGauge().DataPoints()
 	}

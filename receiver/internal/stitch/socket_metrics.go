@@ -192,22 +192,14 @@ func mergeSocketHistogram(dst, src *ebpfsrc.Histogram) {
 }
 
 func socketSum(sm pmetric.ScopeMetrics, info metadata.MetricInfo) pmetric.Sum {
-	m := sm.Metrics().AppendEmpty()
-	m.SetName(info.Name)
-	m.SetDescription(info.Description)
-	m.SetUnit(info.Unit)
-	s := m.SetEmptySum()
+	s := info.AppendTo(sm.Metrics()).SetEmptySum()
 	s.SetAggregationTemporality(pmetric.AggregationTemporalityDelta)
 	s.SetIsMonotonic(true)
 	return s
 }
 
 func socketHistogram(sm pmetric.ScopeMetrics, info metadata.MetricInfo) pmetric.Histogram {
-	m := sm.Metrics().AppendEmpty()
-	m.SetName(info.Name)
-	m.SetDescription(info.Description)
-	m.SetUnit(info.Unit)
-	h := m.SetEmptyHistogram()
+	h := info.AppendTo(sm.Metrics()).SetEmptyHistogram()
 	h.SetAggregationTemporality(pmetric.AggregationTemporalityDelta)
 	return h
 }

@@ -148,11 +148,7 @@ func (w histogramWriter) write(info metadata.MetricInfo, attr string, order []st
 			continue
 		}
 		if hist == (pmetric.Histogram{}) {
-			m := w.metrics.AppendEmpty()
-			m.SetName(info.Name)
-			m.SetDescription(info.Description)
-			m.SetUnit(info.Unit)
-			hist = m.SetEmptyHistogram()
+			hist = info.AppendTo(w.metrics).SetEmptyHistogram()
 			hist.SetAggregationTemporality(pmetric.AggregationTemporalityDelta)
 		}
 		dp := hist.DataPoints().AppendEmpty()

@@ -1,6 +1,8 @@
 package tracesrc
 
 import (
+	"sort"
+
 	"golang.org/x/exp/trace"
 )
 
@@ -24,15 +26,7 @@ type NetWake struct {
 // without waiting in the netpoller.
 func (tl *Timeline) NetWakeAt(g trace.GoID, t trace.Time) (NetWake, bool) {
 	ws := tl.NetWakes[g]
-	lo, hi := 0, len(ws)
-	for lo < hi {
-		mid := int(uint(lo+hi) >> 1)
-		if ws[mid].Woken <= t {
-			lo = mid + 1
-		} else {
-			hi = mid
-		}
-	}
+	lo := sort.Search(len(ws), func(i int) bool { return ws[i].Woken > t })
 	if lo == 0 {
 		return NetWake{}, false
 	}

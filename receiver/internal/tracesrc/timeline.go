@@ -1,6 +1,7 @@
 package tracesrc
 
 import (
+	"sort"
 	"time"
 
 	"golang.org/x/exp/trace"
@@ -74,15 +75,7 @@ func (tl *Timeline) FromMono(ns int64) trace.Time {
 // RunningOn returns the interval in which a goroutine executed on thread m at time t.
 func (tl *Timeline) RunningOn(m trace.ThreadID, t trace.Time) (RunInterval, bool) {
 	ivs := tl.Threads[m]
-	lo, hi := 0, len(ivs)
-	for lo < hi {
-		mid := int(uint(lo+hi) >> 1)
-		if ivs[mid].End <= t {
-			lo = mid + 1
-		} else {
-			hi = mid
-		}
-	}
+	lo := sort.Search(len(ivs), func(i int) bool { return ivs[i].End > t })
 	if lo < len(ivs) && ivs[lo].Start <= t {
 		return ivs[lo], true
 	}
