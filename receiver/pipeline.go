@@ -61,7 +61,8 @@ func (r *gostitchReceiver) ConsumeWindow(ctx context.Context, w *collect.Window)
 		}
 	}
 	if sockets != nil {
-		traces, metrics := stitch.Sockets(sockets, w.Target, join)
+		traces, metrics, stats := stitch.Sockets(sockets, w.Target, join)
+		r.countJoins(ctx, w.Target.Name, stats)
 		errs = append(errs, r.emitTraces(ctx, traces), r.emitMetrics(ctx, metrics))
 	}
 	return errors.Join(errs...)
@@ -74,6 +75,7 @@ func (r *gostitchReceiver) consumeProfile(ctx context.Context, w *collect.Window
 		var metrics pmetric.Metrics
 		profiles, metrics, err = pprofsrc.Convert(prof, p.Kind, w.Target, pprofsrc.Options{LabelAttributes: r.cfg.Pprof.LabelAttributes})
 		if err == nil {
+			r.tel.Events(ctx, w.Target.Name, metadata.AttributeSourcePprof, int64(len(prof.Sample)))
 			return errors.Join(r.emitProfiles(ctx, profiles), r.emitMetrics(ctx, metrics))
 		}
 	}
@@ -100,8 +102,17 @@ func (r *gostitchReceiver) consumeTrace(ctx context.Context, w *collect.Window, 
 		r.settings.Logger.Warn("Execution trace not fully converted", zap.Error(err))
 		r.tel.Dropped(ctx, metadata.AttributeSourceGoTrace, "bad_input", 1)
 	}
+	if tl := res.Timeline; tl != nil {
+		name := w.Target.Name
+		r.tel.Events(ctx, name, metadata.AttributeSourceGoTrace, int64(tl.Events))
+		r.tel.Joined(ctx, name, metadata.AttributeSourceGoTrace, metadata.AttributeJoinMethodTask, int64(res.TaskCPUSamples))
+		r.tel.Joined(ctx, name, metadata.AttributeSourceGoTrace, metadata.AttributeJoinMethodNone, int64(tl.CPUSamples-res.TaskCPUSamples))
+	}
 	if res.Metrics.DataPointCount() > 0 {
 		err = errors.Join(err, r.emitMetrics(ctx, res.Metrics))
+	}
+	if res.Profiles.SampleCount() > 0 {
+		err = errors.Join(err, r.emitProfiles(ctx, res.Profiles))
 	}
 	return res.Join, err
 }
@@ -138,10 +149,20 @@ func (r *gostitchReceiver) collectSockets(ctx context.Context, w *collect.Window
 		return nil, fmt.Errorf("target %q: collect eBPF socket events: %w", w.Target.Name, err)
 	}
 	r.tel.Dropped(ctx, metadata.AttributeSourceEbpf, "ring_buffer_full", int64(b.Lost))
+	r.tel.Events(ctx, w.Target.Name, metadata.AttributeSourceEbpf, int64(len(b.Events)))
 	if b.Lost > 0 {
 		r.settings.Logger.Warn("Kernel socket events lost", zap.String("target", w.Target.Name), zap.Uint64("lost", b.Lost))
 	}
 	return &b, nil
+}
+
+// countJoins reports how a window's socket events were stitched.
+func (r *gostitchReceiver) countJoins(ctx context.Context, target string, s stitch.JoinStats) {
+	src := metadata.AttributeSourceEbpf
+	r.tel.Joined(ctx, target, src, metadata.AttributeJoinMethodCookie, int64(s.ByCookie))
+	r.tel.Joined(ctx, target, src, metadata.AttributeJoinMethodThread, int64(s.ByThread))
+	r.tel.Joined(ctx, target, src, metadata.AttributeJoinMethodLastUse, int64(s.ByLastUse))
+	r.tel.Joined(ctx, target, src, metadata.AttributeJoinMethodNone, int64(s.Unjoined))
 }
 
 // setPID keeps the kernel's pid filter equal to the targets' current pids.

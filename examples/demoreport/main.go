@@ -2,6 +2,8 @@
 // time breakdown, what the kernel and the runtime contributed, and gostitch's diagnosis.
 //
 //	go run ./examples/demoreport -jaeger http://127.0.0.1:16686
+//
+// With -url it prints only that trace's Jaeger UI URL (scripts/screenshot.sh opens it).
 package main
 
 import (
@@ -40,8 +42,13 @@ type tag struct {
 func main() {
 	base := flag.String("jaeger", "http://127.0.0.1:16686", "Jaeger query base URL")
 	service := flag.String("service", "syncnode", "service whose importBlock tasks to rank")
+	onlyURL := flag.Bool("url", false, "print only the Jaeger UI URL of the slowest import's trace")
 	flag.Parse()
-	if err := report(os.Stdout, *base, *service); err != nil {
+	run := report
+	if *onlyURL {
+		run = printURL
+	}
+	if err := run(os.Stdout, *base, *service); err != nil {
 		fmt.Fprintln(os.Stderr, "demoreport:", err)
 		os.Exit(1)
 	}
@@ -49,22 +56,9 @@ func main() {
 
 // report writes the slowest importBlock task of service to w.
 func report(w io.Writer, base, service string) error {
-	traces, err := fetch(base, service)
+	slowest, task, err := findSlowest(base, service)
 	if err != nil {
 		return err
-	}
-	var slowest *jaegerTrace
-	task, longest := -1, int64(-1)
-	for ti := range traces {
-		tr := &traces[ti]
-		for i, sp := range tr.Spans {
-			if sp.OperationName == "importBlock" && tagValue(sp.Tags, "gostitch.source") == "go.trace" && sp.Duration > longest {
-				slowest, task, longest = tr, i, sp.Duration
-			}
-		}
-	}
-	if slowest == nil {
-		return fmt.Errorf("no importBlock task spans of %q in Jaeger at %s yet", service, base)
 	}
 	sp := slowest.Spans[task]
 	fmt.Fprintf(w, "slowest block import: %v, trace %s of %d spans\n", time.Duration(sp.Duration)*time.Microsecond, slowest.TraceID, len(slowest.Spans))
@@ -96,6 +90,39 @@ func report(w io.Writer, base, service string) error {
 		}
 	}
 	return nil
+}
+
+// printURL writes the Jaeger UI URL of the slowest importBlock task's trace to w.
+func printURL(w io.Writer, base, service string) error {
+	slowest, _, err := findSlowest(base, service)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s/trace/%s\n", base, slowest.TraceID)
+	return err
+}
+
+// findSlowest returns the trace holding the longest importBlock task span of service (the one
+// gostitch derived from the execution trace) and that span's index in it.
+func findSlowest(base, service string) (*jaegerTrace, int, error) {
+	traces, err := fetch(base, service)
+	if err != nil {
+		return nil, -1, err
+	}
+	var slowest *jaegerTrace
+	task, longest := -1, int64(-1)
+	for ti := range traces {
+		tr := &traces[ti]
+		for i, sp := range tr.Spans {
+			if sp.OperationName == "importBlock" && tagValue(sp.Tags, "gostitch.source") == "go.trace" && sp.Duration > longest {
+				slowest, task, longest = tr, i, sp.Duration
+			}
+		}
+	}
+	if slowest == nil {
+		return nil, -1, fmt.Errorf("no importBlock task spans of %q in Jaeger at %s yet", service, base)
+	}
+	return slowest, task, nil
 }
 
 func fetch(base, service string) ([]jaegerTrace, error) {

@@ -358,6 +358,13 @@ func checkTruth(t *testing.T, n *testNode, monoHi int64) []TruthRecord {
 			t.Errorf("block %d: start %d end %d outside the test's clock range [%d, %d]",
 				r.Height, r.StartMonoNS, r.EndMonoNS, n.monoLo, monoHi)
 		}
+		if !(r.StartMonoNS < r.FetchEndMonoNS && r.FetchEndMonoNS <= r.ImportStartMonoNS && r.ImportStartMonoNS < r.EndMonoNS) {
+			t.Errorf("block %d: fetch [%d, %d] and import [%d, %d] out of order",
+				r.Height, r.StartMonoNS, r.FetchEndMonoNS, r.ImportStartMonoNS, r.EndMonoNS)
+		}
+		if i > 0 && (r.StartMonoNS < recs[i-1].FetchEndMonoNS || r.ImportStartMonoNS < recs[i-1].EndMonoNS) {
+			t.Errorf("block %d: its fetch or import overlaps block %d's", r.Height, recs[i-1].Height)
+		}
 		if !peers[r.Peer] {
 			t.Errorf("block %d: peer %s is not one of the listeners %v", r.Height, r.Peer, n.peers)
 		}

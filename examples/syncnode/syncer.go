@@ -68,6 +68,8 @@ type importJob struct {
 	header  []byte // as fetched
 	block   []byte // as fetched
 	start   int64  // CLOCK_MONOTONIC ns when the fetch began
+	fetched int64  // CLOCK_MONOTONIC ns when the fetch ended
+	dequeue int64  // CLOCK_MONOTONIC ns when the importer took the job
 	tid     int    // OS thread that began the fetch
 }
 
@@ -194,11 +196,13 @@ func (s *Syncer) fetch(ctx context.Context, h uint64) (*importJob, error) {
 		job.end(err)
 		return nil, err
 	}
+	job.fetched = monoNow()
 	return job, nil
 }
 
 func (s *Syncer) importLoop(ctx context.Context) error {
 	for job := range s.jobs {
+		job.dequeue = monoNow()
 		if ctx.Err() != nil { // shutting down: drop what is queued
 			job.end(ctx.Err())
 			continue
@@ -302,6 +306,9 @@ func (s *Syncer) record(job *importJob, end int64) error {
 			TIDFirst:    job.tid,
 			StartMonoNS: job.start,
 			EndMonoNS:   end,
+
+			FetchEndMonoNS:    job.fetched,
+			ImportStartMonoNS: job.dequeue,
 		})
 		if err != nil {
 			return err

@@ -23,7 +23,11 @@ type TruthRecord struct {
 	TIDFirst    int      `json:"tid_first,omitempty"` // OS thread that began the fetch
 	StartMonoNS int64    `json:"start_mono_ns"`       // CLOCK_MONOTONIC: task begin, before the fetch
 	EndMonoNS   int64    `json:"end_mono_ns"`         // CLOCK_MONOTONIC: after the broadcast
-	PID         int      `json:"pid"`
+	// The fetch goroutine works for the block from StartMonoNS to FetchEndMonoNS, the import
+	// goroutine from ImportStartMonoNS to EndMonoNS: the truth for its CPU samples.
+	FetchEndMonoNS    int64 `json:"fetch_end_mono_ns"`
+	ImportStartMonoNS int64 `json:"import_start_mono_ns"`
+	PID               int   `json:"pid"`
 }
 
 // TruthWriter writes TruthRecords as JSON lines through a buffer that Close flushes.

@@ -52,6 +52,13 @@ const (
 	AttributeGCID = "gostitch.gc.id"
 	// AttributeGoroutineID: Go runtime goroutine id.
 	AttributeGoroutineID = "gostitch.goroutine.id"
+	// AttributeJoinMethod: How an item was stitched into a task's trace (DESIGN.md rules 3 and 4): cookie (the socket's cookie was logged by the task), thread (the goroutine running on the event's thread), last_use (the task that last used the socket, for softirq-context events), task (a CPU sample taken while its goroutine worked for a task), or none (left in its connection's trace, or a CPU sample outside tasks).
+	AttributeJoinMethod        = "gostitch.join.method"
+	AttributeJoinMethodCookie  = "cookie"
+	AttributeJoinMethodThread  = "thread"
+	AttributeJoinMethodLastUse = "last_use"
+	AttributeJoinMethodTask    = "task"
+	AttributeJoinMethodNone    = "none"
 	// AttributeKind: What was collected (cpu, heap, trace, pprof_file, push_trace, ...; self-telemetry).
 	AttributeKind = "gostitch.kind"
 	// AttributeLogMessage: Message of a runtime/trace log; the span event is named by the log's category.
@@ -159,4 +166,6 @@ var (
 	TelemetryGostitchReceiverBytesRead   = MetricInfo{Name: "gostitch.receiver.bytes_read", Description: "Bytes of raw input read, by target and kind.", Unit: "By"}
 	TelemetryGostitchReceiverCollections = MetricInfo{Name: "gostitch.receiver.collections", Description: "Collection steps (scrapes, file reads, pushes) by target, kind and outcome.", Unit: "{collection}"}
 	TelemetryGostitchReceiverDropped     = MetricInfo{Name: "gostitch.receiver.dropped", Description: "Items dropped, by source and reason.", Unit: "{item}"}
+	TelemetryGostitchReceiverEvents      = MetricInfo{Name: "gostitch.receiver.events", Description: "Input events read, by target and source (execution-trace events, eBPF socket events, pprof samples).", Unit: "{event}"}
+	TelemetryGostitchReceiverJoined      = MetricInfo{Name: "gostitch.receiver.joined", Description: "eBPF socket events and execution-trace CPU samples by how they were stitched into a task's trace (gostitch.join.method), by target and source; the stitching hit rate is the share not \"none\".", Unit: "{event}"}
 )

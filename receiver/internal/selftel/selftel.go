@@ -18,6 +18,8 @@ type Telemetry struct {
 	collections metric.Int64Counter
 	bytesRead   metric.Int64Counter
 	dropped     metric.Int64Counter
+	events      metric.Int64Counter
+	joined      metric.Int64Counter
 }
 
 // New creates the instruments on the collector's meter provider.
@@ -37,6 +39,8 @@ func New(set component.TelemetrySettings) (*Telemetry, error) {
 	counter(metadata.TelemetryGostitchReceiverCollections, &t.collections)
 	counter(metadata.TelemetryGostitchReceiverBytesRead, &t.bytesRead)
 	counter(metadata.TelemetryGostitchReceiverDropped, &t.dropped)
+	counter(metadata.TelemetryGostitchReceiverEvents, &t.events)
+	counter(metadata.TelemetryGostitchReceiverJoined, &t.joined)
 	if err != nil {
 		return nil, err
 	}
@@ -65,4 +69,21 @@ func (t *Telemetry) Dropped(ctx context.Context, source, reason string, n int64)
 	}
 	t.dropped.Add(ctx, n, metric.WithAttributes(
 		attribute.String(metadata.AttributeSource, source), attribute.String(metadata.AttributeDropReason, reason)))
+}
+
+// Events counts input events a source read for a target.
+func (t *Telemetry) Events(ctx context.Context, target, source string, n int64) {
+	if n == 0 {
+		return
+	}
+	t.events.Add(ctx, n, metric.WithAttributes(attribute.String(metadata.AttributeTarget, target), attribute.String(metadata.AttributeSource, source)))
+}
+
+// Joined counts items of a source stitched into task traces by method (or not: AttributeJoinMethodNone).
+func (t *Telemetry) Joined(ctx context.Context, target, source, method string, n int64) {
+	if n == 0 {
+		return
+	}
+	t.joined.Add(ctx, n, metric.WithAttributes(attribute.String(metadata.AttributeTarget, target),
+		attribute.String(metadata.AttributeSource, source), attribute.String(metadata.AttributeJoinMethod, method)))
 }

@@ -71,15 +71,42 @@ type attribution struct {
 	g trace.GoID
 }
 
+// JoinStats counts how the eBPF events of one window were attributed (DESIGN.md rule 3).
+type JoinStats struct {
+	// ByCookie, ByThread and ByLastUse count the events joined to a task by rules 3a, 3b and 3c;
+	// Unjoined those left in their connection's trace (rule 3d).
+	ByCookie, ByThread, ByLastUse, Unjoined int
+}
+
 // joiner attributes the events of one batch in time order; it remembers per socket the
-// attribution of its last use, for events that run in softirq context.
+// attribution of its last use, for events that run in softirq context, and the trace each
+// joined event went to, for the exemplars of the socket metrics.
 type joiner struct {
-	x    *JoinIndex
-	last map[uint64]attribution
+	x      *JoinIndex
+	last   map[uint64]attribution
+	traces map[joinedEvent]pcommon.TraceID
+	stats  JoinStats
+}
+
+// joinedEvent identifies an event of a batch.
+type joinedEvent struct {
+	cookie, mono uint64
+	kind         ebpfsrc.Kind
 }
 
 func (x *JoinIndex) joiner() *joiner {
-	return &joiner{x: x, last: make(map[uint64]attribution)}
+	return &joiner{x: x, last: make(map[uint64]attribution), traces: make(map[joinedEvent]pcommon.TraceID)}
+}
+
+// traceOf is the trace the span of event e went to: its task's when joined, else conn, its connection's.
+func (j *joiner) traceOf(e *ebpfsrc.Event, conn pcommon.TraceID) pcommon.TraceID {
+	if j == nil {
+		return conn
+	}
+	if tid, ok := j.traces[joinedEvent{e.Cookie, e.Mono, e.Kind}]; ok {
+		return tid
+	}
+	return conn
 }
 
 // attribute finds the task of event e, in this order: (a) a task that logged the socket's
@@ -92,18 +119,30 @@ func (j *joiner) attribute(e *ebpfsrc.Event) (attribution, bool) {
 	a, ok := j.x.byCookie(e.Cookie, t, true)
 	switch {
 	case ok:
+		j.stats.ByCookie++
 	case softirq(e):
 		if a, ok = j.last[e.Cookie]; !ok {
 			a, ok = j.x.byCookie(e.Cookie, t, false)
 		}
+		j.count(ok, &j.stats.ByLastUse)
 		return a, ok
 	default:
 		a, ok = j.x.byThread(e, t)
+		j.count(ok, &j.stats.ByThread)
 	}
 	if ok {
 		j.last[e.Cookie] = a
 	}
 	return a, ok
+}
+
+// count counts an event joined by the rule of n, or left unjoined.
+func (j *joiner) count(joined bool, n *int) {
+	if joined {
+		*n++
+	} else {
+		j.stats.Unjoined++
+	}
 }
 
 // softirq says whether an event ran in softirq context, on a thread unrelated to the socket's user.

@@ -53,6 +53,7 @@ func (j *joiner) addJoinedSpan(spans ptrace.SpanSlice, b *ebpfsrc.Batch, c *sock
 	} else {
 		return false
 	}
+	j.traces[joinedEvent{e.Cookie, e.Mono, e.Kind}] = a.task.traceID
 	s.Attributes().PutInt(metadata.AttributeTaskID, int64(a.task.id))
 	if a.g != 0 {
 		s.Attributes().PutInt(metadata.AttributeGoroutineID, int64(a.g))

@@ -29,6 +29,9 @@ type truthBlock struct {
 	Cookies     []uint64 `json:"cookies"`
 	StartMonoNS uint64   `json:"start_mono_ns"`
 	EndMonoNS   uint64   `json:"end_mono_ns"`
+	// The fetch goroutine works for the block until FetchEndMonoNS, the importer from ImportStartMonoNS.
+	FetchEndMonoNS    uint64 `json:"fetch_end_mono_ns"`
+	ImportStartMonoNS uint64 `json:"import_start_mono_ns"`
 }
 
 // syncnodeRun is one real window of syncnode: its execution trace, the kernel's socket events
@@ -40,15 +43,17 @@ type syncnodeRun struct {
 	blocks []truthBlock
 }
 
-// runSyncnode starts syncnode with GC pressure, a slow peer and args (none: zero-code), opens the eBPF source on its pid with a 1µs read-wait threshold (so nearly every
-// read is an event), fetches a 2 s execution trace, collects the socket events and stops it.
+// runSyncnode starts syncnode with GC pressure, a slow peer and args (none: zero-code), opens
+// the eBPF source on its pid with a 1µs read-wait threshold (so nearly every read is an event),
+// fetches a 2 s execution trace while a CPU profile runs (so the trace holds CPU samples),
+// collects the socket events and stops it.
 func runSyncnode(t *testing.T, args ...string) syncnodeRun {
 	if os.Geteuid() != 0 {
 		t.Skip("skipped: loading eBPF programs needs root (CI runs this test as root)")
 	}
 	truthPath := filepath.Join(t.TempDir(), "truth.jsonl")
 	node := syncnodetest.Start(t, append([]string{"-truth", truthPath, "-fsync-every", "0", "-duration", "30s",
-		"-gc-pressure", "-slow-peer", "1", "-slow-peer-delay", "2ms"}, args...)...)
+		"-gc-pressure", "-slow-peer", "1", "-slow-peer-delay", "2ms", "-verify-cost", "3"}, args...)...)
 	run := syncnodeRun{pid: node.PID}
 	src, err := ebpfsrc.Open(ebpfsrc.ModeOn, ebpfsrc.Options{ReadWaitThreshold: time.Microsecond}, zaptest.NewLogger(t))
 	if err != nil {
@@ -62,6 +67,15 @@ func runSyncnode(t *testing.T, args ...string) syncnodeRun {
 	if err := src.SetPIDs([]uint32{uint32(run.pid)}); err != nil {
 		t.Fatal(err)
 	}
+	profiled := make(chan error, 1)
+	go func() {
+		resp, err := http.Get("http://" + node.Addr + "/debug/pprof/profile?seconds=3")
+		if err == nil {
+			_, err = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		profiled <- err
+	}()
 	resp, err := http.Get("http://" + node.Addr + "/debug/pprof/trace?seconds=2")
 	if err != nil {
 		t.Fatal(err)
@@ -73,6 +87,9 @@ func runSyncnode(t *testing.T, args ...string) syncnodeRun {
 	}
 	if run.batch, err = src.Collect(uint32(run.pid), time.Now()); err != nil {
 		t.Fatal(err)
+	}
+	if err := <-profiled; err != nil {
+		t.Fatalf("CPU profile: %v", err)
 	}
 	if err := node.Stop(); err != nil {
 		t.Fatal(err)
@@ -216,7 +233,7 @@ func testJoinAccuracy(t *testing.T, mode string, goal float64, args ...string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	td, _ := Sockets(&run.batch, id, out.res.Join)
+	td, _, _ := Sockets(&run.batch, id, out.res.Join)
 	spans := slices.Clone(out.spans)
 	rss := td.ResourceSpans()
 	for i := range rss.Len() {
@@ -228,7 +245,15 @@ func testJoinAccuracy(t *testing.T, mode string, goal float64, args ...string) {
 	a := measure(t, run, spans, out.res.Timeline)
 	t.Logf("%s join on syncnode (%d blocks, %d eBPF events, %d lost): %s",
 		mode, len(run.blocks), len(run.batch.Events), run.batch.Lost, a)
-	if a.events < 100 {
+	cpu := measureCPU(t, run, out)
+	t.Logf("%s CPU samples on syncnode: %s", mode, cpu)
+	if cpu.events < 20 {
+		t.Errorf("only %d measured CPU samples: too few to measure", cpu.events)
+	}
+	if float64(cpu.right) < 0.99*float64(cpu.events) || float64(cpu.wrong) > 0.001*float64(cpu.events) {
+		t.Errorf("CPU samples: %s; goal ≥ 99%% right, ≤ 0.1%% in another block's trace", cpu)
+	}
+	if a.events < 50 {
 		t.Fatalf("only %d measured events: too few to measure", a.events)
 	}
 	if float64(a.right) < goal*float64(a.events) {

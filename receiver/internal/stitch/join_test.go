@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"golang.org/x/sys/unix"
 
@@ -91,14 +92,22 @@ func TestJoinAttributesEventsToTasks(t *testing.T) {
 	// A connect completes in softirq context, after the task; it began on the req goroutine.
 	connected := ev(ebpfsrc.KindEstablished, 12, jt.tid, jt.end+1)
 	connected.Since = jt.mono
-	b := &ebpfsrc.Batch{PID: 42, BootID: "boot", Start: 1, End: jt.end + 1, Events: []ebpfsrc.Event{
+	// The kernel counted the three reads' queue delays in its per-socket histogram.
+	var queue ebpfsrc.Histogram
+	queue.Add(time.Microsecond)
+	b := &ebpfsrc.Batch{PID: 42, BootID: "boot", Start: 1, End: jt.end + 1, Sockets: []ebpfsrc.Socket{
+		{Cookie: 7, PID: 42, Peer: peer, Delta: ebpfsrc.Counters{QueueDelay: queue}},
+	}, Events: []ebpfsrc.Event{
 		ev(ebpfsrc.KindReadWait, 9, jt.tid, 1_000), // before the trace: no task
 		ev(ebpfsrc.KindReadWait, 7, jt.tid, jt.mono),
 		ev(ebpfsrc.KindReadWait, 11, 1, mid),     // unrelated thread, logged cookie
 		ev(ebpfsrc.KindRetransmit, 7, 0, jt.end), // softirq: last user of cookie 7
 		connected,
 	}}
-	td, _ := Sockets(b, socketIdentity, out.res.Join)
+	td, md, stats := Sockets(b, socketIdentity, out.res.Join)
+	if want := (JoinStats{ByCookie: 1, ByThread: 2, ByLastUse: 1, Unjoined: 1}); stats != want {
+		t.Errorf("join stats %+v, want %+v", stats, want)
+	}
 	spans := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans()
 	got := map[int64][]ptrace.Span{}
 	for i := range spans.Len() {
@@ -128,6 +137,33 @@ func TestJoinAttributesEventsToTasks(t *testing.T) {
 
 	if conn := got[12]; len(conn) != 1 || conn[0].Name() != spanTCPConnect || conn[0].ParentSpanID() != fetch.SpanID() {
 		t.Errorf("cookie 12: want one tcp connect span under the fetch region, got %d", len(conn))
+	}
+
+	// The kernel queue delay exemplars point at the read wait spans in the traces they went to.
+	spanTrace := map[pcommon.SpanID]pcommon.TraceID{}
+	for i := range spans.Len() {
+		spanTrace[spans.At(i).SpanID()] = spans.At(i).TraceID()
+	}
+	exemplars := 0
+	ms := md.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics()
+	for i := range ms.Len() {
+		if ms.At(i).Name() != metadata.MetricGostitchTCPKernelQueueDelay.Name {
+			continue
+		}
+		dps := ms.At(i).Histogram().DataPoints()
+		for k := range dps.Len() {
+			exs := dps.At(k).Exemplars()
+			for e := range exs.Len() {
+				ex := exs.At(e)
+				exemplars++
+				if tid, ok := spanTrace[ex.SpanID()]; !ok || tid != ex.TraceID() {
+					t.Errorf("exemplar span %s trace %s: the span is in trace %s (emitted: %v)", ex.SpanID(), ex.TraceID(), tid, ok)
+				}
+			}
+		}
+	}
+	if exemplars != 3 {
+		t.Errorf("%d kernel queue delay exemplars, want one per read wait (3)", exemplars)
 	}
 
 	unmatched := got[9]

@@ -17,9 +17,18 @@ import (
 // With idx, the index of the execution trace of the same window, an event of a task's work
 // becomes a span in the task's trace (DESIGN.md rules 3a–c); the other events, and all of them
 // when idx is nil, make one trace per connection, whose id derives from the socket cookie (3d).
-func Sockets(b *ebpfsrc.Batch, id target.Identity, idx *JoinIndex) (ptrace.Traces, pmetric.Metrics) {
+func Sockets(b *ebpfsrc.Batch, id target.Identity, idx *JoinIndex) (ptrace.Traces, pmetric.Metrics, JoinStats) {
 	conns := groupSocketConns(b)
-	return socketTraces(b, id, conns, idx), socketMetrics(b, id, conns)
+	var j *joiner
+	if idx != nil {
+		j = idx.joiner()
+	}
+	td := socketTraces(b, id, conns, j)
+	md := socketMetrics(b, id, conns, j)
+	if j == nil {
+		return td, md, JoinStats{Unjoined: len(b.Events)}
+	}
+	return td, md, j.stats
 }
 
 // socketConn is what one window holds about one connection.

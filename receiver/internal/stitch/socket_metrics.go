@@ -43,7 +43,7 @@ type socketExemplar struct {
 }
 
 // socketMetrics aggregates the window's connections by peer.
-func socketMetrics(b *ebpfsrc.Batch, id target.Identity, conns []*socketConn) pmetric.Metrics {
+func socketMetrics(b *ebpfsrc.Batch, id target.Identity, conns []*socketConn, j *joiner) pmetric.Metrics {
 	peers := map[socketPeer]*socketPeerStats{}
 	for _, c := range conns {
 		if c.peer.IsValid() {
@@ -51,7 +51,7 @@ func socketMetrics(b *ebpfsrc.Batch, id target.Identity, conns []*socketConn) pm
 			if peers[k] == nil {
 				peers[k] = &socketPeerStats{}
 			}
-			peers[k].add(b, c)
+			peers[k].add(b, c, j)
 		}
 	}
 	if len(peers) == 0 {
@@ -146,7 +146,7 @@ func (w socketPoints) histogram(m pmetric.Histogram, k socketPeer, h *ebpfsrc.Hi
 	return dp, true
 }
 
-func (p *socketPeerStats) add(b *ebpfsrc.Batch, c *socketConn) {
+func (p *socketPeerStats) add(b *ebpfsrc.Batch, c *socketConn, j *joiner) {
 	if s := c.socket; s != nil {
 		p.sockets++
 		p.bytesSent += s.Delta.BytesSent
@@ -167,12 +167,12 @@ func (p *socketPeerStats) add(b *ebpfsrc.Batch, c *socketConn) {
 			p.connectMax = max(p.connectMax, d)
 			p.connect.Add(d)
 			p.connectExs = appendSocketExemplar(p.connectExs,
-				socketExemplar{d, socketTime(b, e.Mono), traceID, socketEventSpanID(b, spanTCPConnect, e)})
+				socketExemplar{d, socketTime(b, e.Mono), j.traceOf(e, traceID), socketEventSpanID(b, spanTCPConnect, e)})
 		case e.Kind == ebpfsrc.KindReadWait:
 			// Counted in the kernel's queue delay histogram already; the span is the exemplar.
 			d := time.Duration(e.Mono - e.Since)
 			p.queueDelayExs = appendSocketExemplar(p.queueDelayExs,
-				socketExemplar{d, socketTime(b, e.Mono), traceID, socketEventSpanID(b, spanTCPReadWait, e)})
+				socketExemplar{d, socketTime(b, e.Mono), j.traceOf(e, traceID), socketEventSpanID(b, spanTCPReadWait, e)})
 		}
 	}
 }

@@ -26,16 +26,12 @@ const (
 // the task's span or region span, in the task's trace; the others make one trace per
 // connection: per window a "tcp connection" span holding retransmits and resets as span
 // events, with "tcp connect" and "tcp read wait" children. idx may be nil.
-func socketTraces(b *ebpfsrc.Batch, id target.Identity, conns []*socketConn, idx *JoinIndex) ptrace.Traces {
+func socketTraces(b *ebpfsrc.Batch, id target.Identity, conns []*socketConn, j *joiner) ptrace.Traces {
 	td := ptrace.NewTraces()
 	rs := td.ResourceSpans().AppendEmpty()
 	id.FillResource(rs.Resource())
 	ss := rs.ScopeSpans().AppendEmpty()
 	target.FillScope(ss.Scope(), metadata.AttributeSourceEbpf)
-	var j *joiner
-	if idx != nil {
-		j = idx.joiner()
-	}
 	for _, c := range conns {
 		if !c.peer.IsValid() {
 			continue

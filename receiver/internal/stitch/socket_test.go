@@ -71,7 +71,7 @@ func cookieOfSpan(s ptrace.Span) int64 {
 
 func TestSocketTraces(t *testing.T) {
 	b := socketBatch()
-	td, _ := Sockets(b, socketIdentity, nil)
+	td, _, _ := Sockets(b, socketIdentity, nil)
 	byName := spansByName(td)
 	if len(byName[spanTCPConnection]) != 3 || len(byName[spanTCPConnect]) != 2 || len(byName[spanTCPReadWait]) != 1 {
 		t.Fatalf("spans by name: %v", byName)
@@ -121,7 +121,7 @@ func TestSocketTraces(t *testing.T) {
 		}
 	}
 
-	again, _ := Sockets(socketBatch(), socketIdentity, nil)
+	again, _, _ := Sockets(socketBatch(), socketIdentity, nil)
 	if !ptraceEqual(td, again) {
 		t.Error("the same batch gave different traces")
 	}
@@ -146,7 +146,7 @@ func metricByName(md pmetric.Metrics, name string) pmetric.Metric {
 
 func TestSocketMetrics(t *testing.T) {
 	b := socketBatch()
-	_, md := Sockets(b, socketIdentity, nil)
+	_, md, _ := Sockets(b, socketIdentity, nil)
 
 	bytes := metricByName(md, metadata.MetricGostitchTCPBytes.Name).Sum()
 	got := map[string]int64{}
@@ -177,7 +177,7 @@ func TestSocketMetrics(t *testing.T) {
 		t.Errorf("connect duration point: count %d sum %g min %g, %d exemplars", dp.Count(), dp.Sum(), dp.Min(), dp.Exemplars().Len())
 	}
 	ex := dp.Exemplars().At(0)
-	td, _ := Sockets(b, socketIdentity, nil)
+	td, _, _ := Sockets(b, socketIdentity, nil)
 	connectSpan := spansByName(td)[spanTCPConnect][0]
 	if ex.TraceID() != connectSpan.TraceID() || ex.SpanID() != connectSpan.SpanID() {
 		t.Error("connect duration exemplar does not point at the tcp connect span")
@@ -203,7 +203,7 @@ func TestSocketMetrics(t *testing.T) {
 }
 
 func TestSocketsEmptyBatch(t *testing.T) {
-	td, md := Sockets(&ebpfsrc.Batch{PID: 42}, socketIdentity, nil)
+	td, md, _ := Sockets(&ebpfsrc.Batch{PID: 42}, socketIdentity, nil)
 	if td.SpanCount() != 0 || md.DataPointCount() != 0 {
 		t.Errorf("empty batch gave %d spans and %d data points", td.SpanCount(), md.DataPointCount())
 	}

@@ -8,6 +8,7 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/pprofile"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"golang.org/x/exp/trace"
 
@@ -73,10 +74,15 @@ func NewTraceConverter(id target.Identity, opts TraceOptions) *TraceConverter {
 type TraceResult struct {
 	// Metrics holds the trace's histograms (delta temporality over the trace's time range).
 	Metrics pmetric.Metrics
+	// Profiles holds the CPU samples taken in tasks, each linked to its task or region span
+	// (empty when the trace has none: CPU profiling was off or no task was running).
+	Profiles pprofile.Profiles
 	// Timeline holds the trace's clock, counts and per-thread goroutine intervals.
 	Timeline *tracesrc.Timeline
 	// Spans counts the spans handed to emit.
 	Spans int
+	// TaskCPUSamples counts the CPU samples taken in tasks (those in Profiles); Timeline.CPUSamples counts all.
+	TaskCPUSamples int
 	// Join indexes the trace's tasks for the eBPF join; nil unless TraceOptions.Threads keeps
 	// thread intervals.
 	Join *JoinIndex
@@ -96,7 +102,7 @@ func (c *TraceConverter) Convert(r io.Reader, emit func(ptrace.Traces) error) (T
 // reads' data waited in the kernel, by peer. The events still make their spans by Sockets.
 func (c *TraceConverter) ConvertWindow(r io.Reader, sockets *ebpfsrc.Batch, emit func(ptrace.Traces) error) (TraceResult, error) {
 	conv := &conversion{c: c, next: make(map[trace.TaskID]carried), held: ptrace.NewSpanSlice(),
-		sketches: make(map[string]*durationSketch)}
+		sketches: make(map[string]*durationSketch), cpu: cpuProfile{period: c.opts.CPUSamplePeriod.Nanoseconds()}}
 	conv.batch = spanBatch{id: c.id, size: c.opts.BatchSpans, emit: emit}
 	if c.opts.Threads != tracesrc.NoThreadIntervals {
 		conv.join = newJoinIndex()
@@ -116,7 +122,8 @@ func (c *TraceConverter) ConvertWindow(r io.Reader, sockets *ebpfsrc.Batch, emit
 	conv.runtimeRoot()
 	conv.emitHeld(conv.kernelWaits(sockets))
 	conv.batch.flush()
-	res := TraceResult{Metrics: conv.metrics.build(c, tl), Timeline: tl, Spans: conv.batch.emitted, Join: conv.join}
+	res := TraceResult{Metrics: conv.metrics.build(c, tl), Profiles: conv.cpu.result(c, tl), Timeline: tl,
+		Spans: conv.batch.emitted, TaskCPUSamples: conv.cpu.count, Join: conv.join}
 	c.carry = conv.next
 	if conv.batch.err != nil {
 		return res, errors.Join(readErr, fmt.Errorf("emitting execution-trace spans: %w", conv.batch.err))
@@ -140,6 +147,8 @@ type conversion struct {
 	next map[trace.TaskID]carried
 	// join indexes the tasks for the eBPF join, nil when not asked for.
 	join *JoinIndex
+	// cpu collects the CPU samples taken in tasks.
+	cpu cpuProfile
 	// held holds the task spans until the trace is read, diagnosis their diagnosis inputs;
 	// overflow is set once more than TraceOptions.HoldTasks completed, pending is then the
 	// diagnosis input of the task span being built, sketches the running durations per type.

@@ -53,8 +53,8 @@ func (conv *conversion) taskSpans(t *tracesrc.Task) {
 	}
 	conv.truncation(attrs, t.Continued, !t.Ended)
 	conv.breakdown(attrs, t.Time)
-	if t.CPUSamples > 0 {
-		attrs.PutInt(metadata.AttributeCPUTime, int64(t.CPUSamples)*int64(c.opts.CPUSamplePeriod))
+	if len(t.Samples) > 0 {
+		attrs.PutInt(metadata.AttributeCPUTime, int64(len(t.Samples))*int64(c.opts.CPUSamplePeriod))
 	}
 	conv.logEvents(sp, t.Logs)
 	conv.stwEvents(sp, t.STWs)
@@ -65,6 +65,7 @@ func (conv *conversion) taskSpans(t *tracesrc.Task) {
 	if conv.join != nil {
 		conv.join.add(t, traceID, &ids)
 	}
+	conv.cpu.add(t, traceID, &ids, conv.tl)
 	for i := range t.Episodes {
 		conv.episodeSpan(t, traceID, &ids, i)
 	}

@@ -1,6 +1,8 @@
 package tracesrc
 
 import (
+	"slices"
+
 	"golang.org/x/exp/trace"
 )
 
@@ -65,6 +67,10 @@ func (s *state) transition(ev *trace.Event, st *trace.StateTransition) {
 	if from == to {
 		return // a status repeated at a generation boundary
 	}
+	if to == trace.GoWaiting && g.cur != nil && slices.ContainsFunc(g.scopes, func(sc scope) bool { return sc.linger }) {
+		g.dropLinger() // blocking ends a linger: what the goroutine waits for next is not known
+		s.setCurrent(g, now)
+	}
 	old := g.class()
 	s.leave(g, to, now)
 	if to == trace.GoNotExist {
@@ -96,7 +102,7 @@ func (s *state) newGoroutine(id trace.GoID, to trace.GoState, seenBefore bool, e
 // destroy forgets a goroutine that exited; the tasks it began have no goroutine left.
 func (s *state) destroy(g *gState) {
 	for _, sc := range g.scopes {
-		if !sc.isRegion && sc.task.creator == g {
+		if !sc.isRegion && !sc.linger && sc.task.creator == g {
 			sc.task.creator = nil
 		}
 	}

@@ -64,9 +64,25 @@ type Task struct {
 	STWs []STW
 	// Time breaks the task's wall time [Start, End] down by what its goroutines did.
 	Time Breakdown
-	// CPUSamples counts the CPU profile samples taken while a goroutine worked for the task.
-	CPUSamples int
+	// Samples holds the CPU profile samples taken while a goroutine worked for the task, in
+	// time order.
+	Samples []CPUSample
 }
+
+// CPUSample is one CPU profile sample (an EventStackSample) taken on a goroutine working for a task.
+type CPUSample struct {
+	Time      trace.Time
+	Goroutine trace.GoID
+	// Region indexes the goroutine's innermost region of the task at the sample, -1 for none.
+	Region int
+	// Stack holds the sampled stack, innermost frame first, up to SampleStackDepth frames;
+	// samples of one stack in one generation share the slice.
+	Stack []trace.StackFrame
+}
+
+// SampleStackDepth is the number of frames a CPU sample keeps (runtime/pprof records up to 64
+// for the CPU profile too).
+const SampleStackDepth = 64
 
 // Region is one runtime/trace region of a task.
 type Region struct {

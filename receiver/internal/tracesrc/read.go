@@ -42,6 +42,8 @@ type state struct {
 	h      Handler
 	tl     *Timeline
 	stacks stackCache
+	// sampleStacks caches the deeper stacks of CPU samples.
+	sampleStacks stackCache
 	// gs holds the live goroutines.
 	gs goroutines
 	// open holds the open tasks.
@@ -76,6 +78,7 @@ func newState(opts Options, h Handler) *state {
 		h:            h,
 		tl:           tl,
 		stacks:       stackCache{depth: opts.StackDepth},
+		sampleStacks: stackCache{depth: SampleStackDepth},
 		gs:           goroutines{m: make(map[trace.GoID]*gState)},
 		open:         make(map[trace.TaskID]*taskState),
 		minBegun:     trace.NoTask,
@@ -116,6 +119,7 @@ func (s *state) event(ev *trace.Event) {
 func (s *state) sync(ev *trace.Event) {
 	s.tl.Generations++
 	s.stacks.reset()
+	s.sampleStacks.reset()
 	sync := ev.Sync()
 	s.tl.setClock(sync.ClockSnapshot)
 	if !s.started {

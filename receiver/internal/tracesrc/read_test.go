@@ -430,7 +430,17 @@ func TestReadCPUSamples(t *testing.T) {
 	}
 	inTasks := 0
 	for _, task := range c.tasks {
-		inTasks += task.CPUSamples
+		inTasks += len(task.Samples)
+		for i, smp := range task.Samples {
+			if smp.Time < task.Start || smp.Time > task.End || len(smp.Stack) == 0 ||
+				(i > 0 && smp.Time < task.Samples[i-1].Time) {
+				t.Fatalf("task %d sample %d at %d (task %d..%d) has %d frames or is out of order",
+					task.ID, i, smp.Time, task.Start, task.End, len(smp.Stack))
+			}
+			if smp.Region >= len(task.Regions) || (smp.Region >= 0 && task.Regions[smp.Region].Goroutine != smp.Goroutine) {
+				t.Fatalf("task %d sample %d: region %d is not the sampled goroutine's", task.ID, i, smp.Region)
+			}
+		}
 	}
 	if tl.CPUSamples == 0 || inTasks == 0 || inTasks > tl.CPUSamples {
 		t.Errorf("%d CPU samples, %d of them in tasks", tl.CPUSamples, inTasks)

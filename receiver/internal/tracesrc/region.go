@@ -1,14 +1,20 @@
 package tracesrc
 
 import (
+	"slices"
+
 	"golang.org/x/exp/trace"
 )
 
 // scope is one entry of a goroutine's scope stack: a region (of a task, or of none when task
-// is nil) or a task the goroutine began.
+// is nil), a task the goroutine began, or a task it lingers in after leaving a region of it.
 type scope struct {
 	task     *taskState
 	isRegion bool
+	// linger marks the scope a goroutine keeps after its last region of an open task ended
+	// while it worked for no other task: it goes on working for the task (between two regions,
+	// say) until it blocks, begins a region, or the task ends.
+	linger bool
 	// region indexes task.t.Regions for a region of a task.
 	region int
 }
@@ -33,6 +39,11 @@ func (g *gState) innermostRegion(ts *taskState) int {
 	return -1
 }
 
+// dropLinger ends the goroutine's lingering in a task, if any; the caller sets its current task.
+func (g *gState) dropLinger() {
+	g.scopes = slices.DeleteFunc(g.scopes, func(sc scope) bool { return sc.linger })
+}
+
 // setCurrent moves g to the task its scopes now say it works for.
 func (s *state) setCurrent(g *gState, now trace.Time) {
 	next := g.currentTask()
@@ -55,6 +66,7 @@ func (s *state) regionBegin(ev *trace.Event) {
 		return
 	}
 	r, now := ev.Region(), ev.Time()
+	g.dropLinger()
 	sc := scope{isRegion: true}
 	if r.Task != trace.BackgroundTask {
 		sc.task = s.taskRef(r.Task, g, now)
@@ -83,11 +95,15 @@ func (s *state) regionEnd(ev *trace.Event) {
 		if !sc.isRegion {
 			continue
 		}
+		g.scopes = append(g.scopes[:i], g.scopes[i+1:]...)
 		if ts := sc.task; ts != nil && ts.open {
 			reg := &ts.t.Regions[sc.region]
 			reg.End, reg.Ended = now, true
+			if g.currentTask() == nil {
+				g.scopes = append(g.scopes, scope{task: ts, linger: true})
+				ts.lingering = append(ts.lingering, g)
+			}
 		}
-		g.scopes = append(g.scopes[:i], g.scopes[i+1:]...)
 		s.setCurrent(g, now)
 		return
 	}
@@ -123,10 +139,14 @@ func (s *state) log(ev *trace.Event) {
 	}
 }
 
-// cpuSample counts a CPU profile sample for the task its goroutine works for.
+// cpuSample adds a CPU profile sample to the task its goroutine works for.
 func (s *state) cpuSample(ev *trace.Event) {
 	s.tl.CPUSamples++
-	if g := s.gs.get(ev.Goroutine()); g != nil && g.cur != nil && !g.cur.emitted {
-		g.cur.t.CPUSamples++
+	g := s.gs.get(ev.Goroutine())
+	if g == nil || g.cur == nil || g.cur.emitted {
+		return
 	}
+	t := g.cur.t
+	t.Samples = append(t.Samples, CPUSample{Time: ev.Time(), Goroutine: g.id, Region: g.innermostRegion(g.cur),
+		Stack: s.sampleStacks.frames(ev.Stack())})
 }

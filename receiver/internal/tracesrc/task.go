@@ -33,8 +33,10 @@ type taskState struct {
 	parent, root *taskState
 	open         bool
 	emitted      bool
-	// creator is the goroutine holding the task's task scope.
-	creator *gState
+	// creator is the goroutine holding the task's task scope; lingering those that may hold a
+	// linger scope of it.
+	creator   *gState
+	lingering []*gState
 	// last is when the breakdown was last brought up to date.
 	last trace.Time
 	// n counts the goroutines working for the task or a descendant, per class.
@@ -247,11 +249,18 @@ func (s *state) closeTask(ts *taskState, now trace.Time, ended bool) {
 	}
 	if g := ts.creator; g != nil {
 		ts.creator = nil
-		if i := slices.IndexFunc(g.scopes, func(sc scope) bool { return sc.task == ts && !sc.isRegion }); i >= 0 {
+		if i := slices.IndexFunc(g.scopes, func(sc scope) bool { return sc.task == ts && !sc.isRegion && !sc.linger }); i >= 0 {
 			g.scopes = slices.Delete(g.scopes, i, i+1)
 			s.setCurrent(g, now)
 		}
 	}
+	for _, g := range ts.lingering {
+		if i := slices.IndexFunc(g.scopes, func(sc scope) bool { return sc.task == ts && sc.linger }); i >= 0 {
+			g.scopes = slices.Delete(g.scopes, i, i+1)
+			s.setCurrent(g, now)
+		}
+	}
+	ts.lingering = nil
 	t.Time = ts.breakdown(s.reasons)
 	if ts.root != ts && ts.root.open {
 		ts.root.pending = append(ts.root.pending, ts)
