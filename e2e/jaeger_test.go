@@ -138,6 +138,19 @@ func TestJaegerShowsTheAppSpanWithTheRuntimeInside(t *testing.T) {
 	}
 	require.NotEmpty(t, found.tag(taskSpan, "gostitch.time.running"), "the task span carries its time breakdown")
 
+	// CPU attribution: the CPU samples the execution trace took while a goroutine worked for a
+	// block's task put CPU time on that task's span.
+	require.Eventually(t, func() bool {
+		for _, tr := range jaegerTraces(query, "syncnode", "importBlock") {
+			for i := range tr.Spans {
+				if tr.tag(i, "gostitch.source") == "go.trace" && tr.tag(i, "gostitch.cpu.time") != "" {
+					return true
+				}
+			}
+		}
+		return false
+	}, 30*time.Second, time.Second, "a go.trace span of a block's trace carries gostitch.cpu.time")
+
 	// The demo's report finds the slowest import in the same Jaeger.
 	out, err := exec.Command("go", "run", "../examples/demoreport", "-jaeger", query).CombinedOutput()
 	require.NoError(t, err, "%s", out)

@@ -166,6 +166,6 @@ var (
 	TelemetryGostitchReceiverBytesRead   = MetricInfo{Name: "gostitch.receiver.bytes_read", Description: "Bytes of raw input read, by target and kind.", Unit: "By"}
 	TelemetryGostitchReceiverCollections = MetricInfo{Name: "gostitch.receiver.collections", Description: "Collection steps (scrapes, file reads, pushes) by target, kind and outcome.", Unit: "{collection}"}
 	TelemetryGostitchReceiverDropped     = MetricInfo{Name: "gostitch.receiver.dropped", Description: "Items dropped, by source and reason.", Unit: "{item}"}
-	TelemetryGostitchReceiverEvents      = MetricInfo{Name: "gostitch.receiver.events", Description: "Input events read, by target and source (execution-trace events, eBPF socket events, pprof samples).", Unit: "{event}"}
+	TelemetryGostitchReceiverEvents      = MetricInfo{Name: "gostitch.receiver.events", Description: "Input events read, by target and source (execution-trace events, eBPF socket events, and OTLP profile samples made from pprof, one per sample type).", Unit: "{event}"}
 	TelemetryGostitchReceiverJoined      = MetricInfo{Name: "gostitch.receiver.joined", Description: "eBPF socket events and execution-trace CPU samples by how they were stitched into a task's trace (gostitch.join.method), by target and source; the stitching hit rate is the share not \"none\".", Unit: "{event}"}
 )

@@ -78,3 +78,34 @@ func BenchmarkJoin(b *testing.B) {
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(batch.Events)), "ns/event")
 	})
 }
+
+// BenchmarkJoinCPUSamples measures linking CPU samples to their spans into the OTLP profile,
+// per sample, at syncnode's rates: 500 tasks of five regions, 2 samples each, from 40 distinct
+// stacks of 24 frames (tracesrc shares one frames slice per stack and generation).
+func BenchmarkJoinCPUSamples(b *testing.B) {
+	stacks := make([][]trace.StackFrame, 40)
+	for i := range stacks {
+		for f := range 24 {
+			stacks[i] = append(stacks[i], trace.StackFrame{PC: uint64(i*100 + f), Func: "main.f" + string(rune('a'+f)), File: "main.go", Line: uint64(f)})
+		}
+	}
+	tasks := make([]*tracesrc.Task, benchTasks)
+	for i := range tasks {
+		t := &tracesrc.Task{ID: trace.TaskID(i + 1), Regions: make([]tracesrc.Region, 5)}
+		for s := range 2 {
+			t.Samples = append(t.Samples, tracesrc.CPUSample{Time: trace.Time(i*1000 + s), Region: (i + s) % 5, Stack: stacks[(i+s)%len(stacks)]})
+		}
+		tasks[i] = t
+	}
+	ids := &taskSpanIDs{regions: make([]pcommon.SpanID, 5)}
+	tl := &tracesrc.Timeline{}
+	b.ReportAllocs()
+	for b.Loop() {
+		p := cpuProfile{period: DefaultCPUSamplePeriod.Nanoseconds()}
+		for i, t := range tasks {
+			ids.task = pcommon.SpanID{byte(i), byte(i >> 8)}
+			p.add(t, pcommon.TraceID{byte(i), byte(i >> 8)}, ids, tl)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*benchTasks*2), "ns/sample")
+}

@@ -162,10 +162,14 @@ type conversion struct {
 // Begin implements tracesrc.Handler.
 func (conv *conversion) Begin(tl *tracesrc.Timeline) { conv.tl = tl }
 
-// Task implements tracesrc.Handler: the task's spans are built and its duration observed.
+// Task implements tracesrc.Handler: the task's spans are built and its duration observed. An
+// idle task carried over gets neither: its span would say nothing but "untracked" for the
+// whole window, and skew its type's durations.
 func (conv *conversion) Task(t *tracesrc.Task) {
-	conv.taskSpans(t)
-	conv.observeTask(t)
+	if !t.Idle {
+		conv.taskSpans(t)
+		conv.observeTask(t)
+	}
 	conv.carryTask(t)
 }
 

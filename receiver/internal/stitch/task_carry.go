@@ -41,7 +41,7 @@ func (conv *conversion) carryTask(t *tracesrc.Task) {
 		return
 	}
 	idle := 0
-	if t.Continued && len(t.Regions) == 0 && len(t.Logs) == 0 && t.Time.Running == 0 {
+	if t.Idle {
 		idle = conv.c.carry[t.ID].idle + 1
 		if idle > maxIdleTraces {
 			return

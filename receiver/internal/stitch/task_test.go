@@ -513,3 +513,31 @@ func TestConvertCPUTime(t *testing.T) {
 		t.Error("no task span with CPU time")
 	}
 }
+
+// TestConvertIdleCarriedTasks: tasks carried into traces that show no sign of them (their end
+// fell between two windows, say) make no spans there, and are forgotten after maxIdleTraces.
+func TestConvertIdleCarriedTasks(t *testing.T) {
+	c := NewTraceConverter(testIdentity, TraceOptions{})
+	if _, err := convert(t, c, traceFixture(t, "window1.trace")); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.carry) == 0 {
+		t.Fatal("window 1 carries no task")
+	}
+	quiet := traceFixture(t, "gc-stress.trace") // a trace without tasks
+	for i := 1; i <= maxIdleTraces+1; i++ {
+		out, err := convert(t, c, quiet)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := len(out.taskSpans()); n != 0 {
+			t.Errorf("idle window %d: %d task spans, want none", i, n)
+		}
+		if want := 2; i <= maxIdleTraces && len(c.carry) != want {
+			t.Errorf("idle window %d: %d tasks carried, want %d", i, len(c.carry), want)
+		}
+	}
+	if len(c.carry) != 0 {
+		t.Errorf("%d tasks still carried after %d idle windows", len(c.carry), maxIdleTraces+1)
+	}
+}

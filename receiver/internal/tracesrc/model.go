@@ -51,6 +51,10 @@ type Task struct {
 	Continued bool
 	// Ended is set when the trace shows the task's end; otherwise End is the end of the trace.
 	Ended bool
+	// Idle is set for a task that began before the trace and outlasted it while no event of the
+	// trace named it or a descendant (no region, log, end or child task): its end may well have
+	// fallen between two traces, and whatever its goroutine did meanwhile may not be its work.
+	Idle bool
 	// Goroutine began the task (or, for a continued task, first acted for it); 0 when unknown.
 	Goroutine trace.GoID
 	// Regions holds the task's regions in the order they began.

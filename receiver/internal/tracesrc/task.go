@@ -37,6 +37,9 @@ type taskState struct {
 	// linger scope of it.
 	creator   *gState
 	lingering []*gState
+	// named is set once an event of the trace names the task (begin, end, region, log, a child's
+	// begin); activeBelow once a descendant closed that was not Idle.
+	named, activeBelow bool
 	// last is when the breakdown was last brought up to date.
 	last trace.Time
 	// n counts the goroutines working for the task or a descendant, per class.
@@ -180,13 +183,14 @@ func (s *state) setParent(ts *taskState, parent *taskState) {
 // ended in this trace gives nil.
 func (s *state) taskRef(id trace.TaskID, g *gState, now trace.Time) *taskState {
 	if ts := s.open[id]; ts != nil {
+		ts.named = true
 		return ts
 	}
 	if id >= s.minBegun || s.endedEarlier[id] {
 		return nil
 	}
 	ts := s.newTask(id, "", nil, s.tl.Start)
-	ts.t.Began, ts.t.Continued = 0, true
+	ts.t.Began, ts.t.Continued, ts.named = 0, true, true
 	if g != nil && g.cur == nil {
 		ts.creator, ts.t.Goroutine = g, g.id
 		g.scopes = slices.Insert(g.scopes, 0, scope{task: ts})
@@ -262,6 +266,12 @@ func (s *state) closeTask(ts *taskState, now trace.Time, ended bool) {
 	}
 	ts.lingering = nil
 	t.Time = ts.breakdown(s.reasons)
+	t.Idle = t.Continued && !ended && !ts.named && !ts.activeBelow
+	if !t.Idle {
+		for p := ts.parent; p != nil && !p.activeBelow; p = p.parent {
+			p.activeBelow = true
+		}
+	}
 	if ts.root != ts && ts.root.open {
 		ts.root.pending = append(ts.root.pending, ts)
 		return
