@@ -27,7 +27,7 @@ func preflight() error {
 		return fmt.Errorf("no kernel BTF (%s; the kernel needs CONFIG_DEBUG_INFO_BTF): %w", btfPath, err)
 	}
 	if err := rlimit.RemoveMemlock(); err != nil {
-		return fmt.Errorf("raise the memlock rlimit for eBPF maps: %w", err)
+		return fmt.Errorf("raise the memlock rlimit for eBPF maps (kernels before 5.11 charge maps to it: grant CAP_SYS_RESOURCE or raise RLIMIT_MEMLOCK): %w", err)
 	}
 	return nil
 }
@@ -51,7 +51,7 @@ func checkCapabilities() error {
 		missing = append(missing, "CAP_PERFMON")
 	}
 	if len(missing) > 0 {
-		return fmt.Errorf("not root and no %s: run as root or grant CAP_BPF and CAP_PERFMON", strings.Join(missing, "+"))
+		return fmt.Errorf("missing %s: loading the eBPF programs needs CAP_BPF and CAP_PERFMON (or root)", strings.Join(missing, " and "))
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
 	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
 
 	"github.com/gostitch/gostitch/bpf"
 )
@@ -92,10 +93,10 @@ func Open(mode Mode, opts Options, logger *zap.Logger) (*Source, error) {
 		return s, nil
 	}
 	if mode == ModeOn {
-		return nil, fmt.Errorf("ebpf socket source (ebpf.mode: on): %w", err)
+		return nil, fmt.Errorf("eBPF socket source: %w", err)
 	}
-	logger.Warn("eBPF socket source disabled; set ebpf.mode to off to silence this or to on to fail instead",
-		zap.Error(err))
+	logger.Warn("eBPF socket source off: pprof and execution traces go on without socket events; "+
+		"set ebpf.mode to off to silence this, or to on to fail the start instead", zap.Error(err))
 	return nil, nil
 }
 
@@ -129,6 +130,9 @@ func open(opts Options, logger *zap.Logger) (*Source, error) {
 		openedAt:   monoNow(),
 	}
 	if err := spec.LoadAndAssign(&s.objs, nil); err != nil {
+		if errors.Is(err, unix.EPERM) {
+			return nil, fmt.Errorf("load eBPF programs: %w (the capabilities are there: a seccomp profile or LSM policy denies bpf())", err)
+		}
 		return nil, fmt.Errorf("load eBPF programs: %w", err)
 	}
 	if err := s.attach(); err != nil {

@@ -164,11 +164,14 @@ func (conv *conversion) Begin(tl *tracesrc.Timeline) { conv.tl = tl }
 
 // Task implements tracesrc.Handler: the task's spans are built and its duration observed. An
 // idle task carried over gets neither: its span would say nothing but "untracked" for the
-// whole window, and skew its type's durations.
+// whole window, and skew its type's durations. A wrapper task (see wrapper) is not observed:
+// its child is.
 func (conv *conversion) Task(t *tracesrc.Task) {
 	if !t.Idle {
 		conv.taskSpans(t)
-		conv.observeTask(t)
+		if !wrapper(t) {
+			conv.observeTask(t)
+		}
 	}
 	conv.carryTask(t)
 }

@@ -28,6 +28,18 @@ func (conv *conversion) taskSpans(t *tracesrc.Task) {
 	conv.batch.boundary()
 	c := conv.c
 	traceID, parent := c.taskIDs(t)
+	if wrapper(t) {
+		// No span: the join and the CPU samples take the wrapper's parent span instead.
+		ids := taskSpanIDs{task: parent}
+		if conv.join != nil {
+			conv.join.add(t, traceID, &ids)
+		}
+		conv.cpu.add(t, traceID, &ids, conv.tl)
+		for i := range t.Episodes {
+			conv.episodeSpan(t, traceID, &ids, i)
+		}
+		return
+	}
 	ids := taskSpanIDs{task: c.taskSpanID(t), regions: conv.regionIDs[:0]}
 	for i := range t.Regions {
 		ids.regions = append(ids.regions, c.regionSpanID(t, i))

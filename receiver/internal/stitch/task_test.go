@@ -20,15 +20,19 @@ import (
 
 // modelCounts reads a trace with tracesrc alone and counts what should become spans.
 type modelCounts struct {
-	tasks, regions, episodes, stws int
+	tasks, regions, episodes, stws, wrappers int
 	tracesrc.Handler
 }
 
 func (m *modelCounts) Begin(*tracesrc.Timeline) {}
 func (m *modelCounts) Task(t *tracesrc.Task) {
+	m.episodes += len(t.Episodes)
+	if wrapper(t) {
+		m.wrappers++
+		return
+	}
 	m.tasks++
 	m.regions += len(t.Regions)
-	m.episodes += len(t.Episodes)
 }
 func (m *modelCounts) STW(tracesrc.STW)   { m.stws++ }
 func (m *modelCounts) Wait(tracesrc.Wait) {}
@@ -539,5 +543,35 @@ func TestConvertIdleCarriedTasks(t *testing.T) {
 	}
 	if len(c.carry) != 0 {
 		t.Errorf("%d tasks still carried after %d idle windows", len(c.carry), maxIdleTraces+1)
+	}
+}
+
+// TestConvertFoldsWrapperTasks: in a trace of an app using the OTel SDK (which begins a task per
+// span, around the app's own task of the same name), each block is one importBlock task span,
+// directly under the app's span.
+func TestConvertFoldsWrapperTasks(t *testing.T) {
+	out := mustConvert(t, "syncnode.trace", TraceOptions{})
+	var m modelCounts
+	if _, err := tracesrc.Read(bytes.NewReader(traceFixture(t, "syncnode.trace")), tracesrc.Options{}, &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.wrappers == 0 {
+		t.Fatal("the OTel syncnode trace has no wrapper task")
+	}
+	blocks := 0
+	for _, sp := range out.taskSpans() {
+		if sp.Name() != "importBlock" {
+			continue
+		}
+		blocks++
+		if parent, ok := out.byID[sp.ParentSpanID()]; ok && parent.Name() == "importBlock" {
+			t.Errorf("importBlock task %d under another importBlock span", intAttr(sp, metadata.AttributeTaskID))
+		}
+		if sp.ParentSpanID().IsEmpty() {
+			t.Errorf("importBlock task %d is not under the app's span", intAttr(sp, metadata.AttributeTaskID))
+		}
+	}
+	if blocks == 0 || blocks != m.wrappers {
+		t.Errorf("%d importBlock task spans, %d wrappers: want one span per block", blocks, m.wrappers)
 	}
 }

@@ -3,6 +3,7 @@ package stitch
 import (
 	"encoding/hex"
 	"strings"
+	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"golang.org/x/exp/trace"
@@ -145,12 +146,33 @@ func (c *TraceConverter) episodeSpanID(t *tracesrc.Task, episode int) pcommon.Sp
 	return taskKey(c.hash(nsEpisodeSpan), t).u64(uint64(episode)).spanID()
 }
 
-// parentSpanID is the span a task's child span (region or episode) hangs from.
+// parentSpanID is the span a task's child span (region, episode or task) hangs from: for a
+// wrapper task, which has no span, its own parent.
 func (c *TraceConverter) parentSpanID(t *tracesrc.Task, region int) pcommon.SpanID {
 	if region >= 0 {
 		return c.regionSpanID(t, region)
 	}
+	if wrapper(t) {
+		_, parent := c.taskIDs(t)
+		return parent
+	}
 	return c.taskSpanID(t)
+}
+
+// wrapperSlack bounds the time between a wrapper task's start and its child's.
+const wrapperSlack = time.Millisecond
+
+// wrapper reports whether task t only wraps one child task of its own type that t's goroutine
+// began at once: the task the OTel Go SDK begins for every span it starts (named like the span),
+// around the app's own task of that name. Its span would repeat the child's, so it makes none;
+// what would hang from it hangs from its parent instead.
+func wrapper(t *tracesrc.Task) bool {
+	if len(t.Children) != 1 || len(t.Regions) != 0 || t.Type == "" {
+		return false
+	}
+	ch := t.Children[0]
+	return ch.Type == t.Type && ch.Goroutine == t.Goroutine && ch.Start >= t.Start &&
+		time.Duration(ch.Start-t.Start) <= wrapperSlack
 }
 
 // runtimeTraceID is the trace of a window's runtime spans (stop-the-world phases).

@@ -42,6 +42,8 @@ type Task struct {
 	ParentRegion int
 	// Root is the root of the task tree, the task itself for a root.
 	Root *Task
+	// Children holds the child tasks seen in this trace, in the order they began.
+	Children []*Task
 	// Start and End bound the task within this trace.
 	Start, End trace.Time
 	// Began is when the task began: Start, an earlier time from Options.Earlier, or 0 when the

@@ -174,6 +174,7 @@ func (s *state) setParent(ts *taskState, parent *taskState) {
 	ts.parent, ts.root, ts.t.Parent, ts.t.Root = parent, ts, nil, ts.t
 	if parent != nil {
 		ts.root, ts.t.Parent, ts.t.Root = parent.root, parent.t, parent.root.t
+		parent.t.Children = append(parent.t.Children, ts.t)
 	}
 }
 
