@@ -13,9 +13,10 @@ DEMO_SECONDS ?= 60
 FUZZTIME ?= 30s
 # package:target of every fuzz target (decoders of outside bytes)
 FUZZ_TARGETS := ./receiver/internal/pprofsrc:FuzzDecodeConvert ./receiver/internal/tracesrc:FuzzRead \
-	./receiver/internal/ebpfsrc:FuzzDecodeRecord ./examples/syncnode:FuzzReadMessage
+	./receiver/internal/ebpfsrc:FuzzDecodeRecord ./examples/syncnode:FuzzReadMessage \
+	./receiver/internal/push:FuzzPushHandler ./receiver:FuzzConfig
 
-.PHONY: build demo test setup generate bpf bpf-check fuzz bench jaeger
+.PHONY: build demo screenshot test setup generate bpf bpf-check fuzz bench jaeger
 
 ## build: the collector distribution (dist/otelcol-gostitch) and the syncnode demo (bin/syncnode)
 build: $(OCB)
@@ -42,6 +43,11 @@ setup:
 ## demo: Jaeger, syncnode with a slow peer, the collector on examples/demo.yaml, for DEMO_SECONDS seconds
 demo: setup build $(JAEGER)
 	@DEMO_SECONDS=$(DEMO_SECONDS) JAEGER=$(JAEGER) bash scripts/demo.sh
+
+## screenshot: docs/jaeger-trace.png, the Jaeger UI page of the demo's slowest block import, by headless Chromium
+## (needs a built Jaeger UI in JAEGER_UI_ASSETS, default $(CACHE)/jaeger-ui; installs chromium with apt-get)
+screenshot: setup build $(JAEGER)
+	@JAEGER=$(JAEGER) CACHE=$(CACHE) bash scripts/screenshot.sh
 
 ## test: everything, as CI runs it
 test: setup build bpf-check $(JAEGER)

@@ -11,6 +11,9 @@ import (
 	"go.opentelemetry.io/collector/config/confighttp"
 )
 
+// maxPID is the largest pid Linux hands out (PID_MAX_LIMIT on 64-bit).
+const maxPID = 1 << 22
+
 // Profile names the receiver can scrape from net/http/pprof.
 var knownProfiles = []string{"cpu", "heap", "allocs", "goroutine", "block", "mutex"}
 
@@ -181,8 +184,8 @@ func (t TargetConfig) validate(i int, seen map[string]bool, pushOn bool) []error
 			errs = append(errs, fmt.Errorf("%s: endpoint %q must be an http(s) URL like http://127.0.0.1:6060", where, t.Endpoint))
 		}
 	}
-	if t.PID < 0 {
-		errs = append(errs, fmt.Errorf("%s: pid must not be negative, got %d", where, t.PID))
+	if t.PID < 0 || t.PID > maxPID {
+		errs = append(errs, fmt.Errorf("%s: pid must be between 0 and %d (the kernel's largest), got %d", where, maxPID, t.PID))
 	}
 	for _, pattern := range slices.Concat(t.PprofFiles, t.TraceFiles) {
 		if _, err := filepath.Match(pattern, ""); err != nil {

@@ -63,7 +63,7 @@ func TestValidateNamesEveryProblem(t *testing.T) {
 		`targets[1] (dup): bad glob "[bad"`,
 		"targets[2] (dup): duplicate target name",
 		"targets[2] (dup): needs an endpoint, pprof_files or trace_files",
-		"targets[2] (dup): pid must not be negative",
+		"targets[2] (dup): pid must be between 0 and 4194304",
 		`pprof.profiles: unknown profile "threadcreate"`,
 		"pprof.cpu_duration (10s) must not be longer than collection_interval (5s)",
 		"trace.duration (6s) must not be longer than collection_interval (5s)",

@@ -69,15 +69,11 @@ func (r *gostitchReceiver) ConsumeWindow(ctx context.Context, w *collect.Window)
 }
 
 func (r *gostitchReceiver) consumeProfile(ctx context.Context, w *collect.Window, p collect.Profile) error {
-	prof, err := pprofsrc.Decode(p.Data, int(r.cfg.Limits.MaxProfileBytes))
+	profiles, metrics, err := pprofsrc.DecodeConvert(p.Data, int(r.cfg.Limits.MaxProfileBytes), p.Kind, w.Target,
+		pprofsrc.Options{LabelAttributes: r.cfg.Pprof.LabelAttributes})
 	if err == nil {
-		var profiles pprofile.Profiles
-		var metrics pmetric.Metrics
-		profiles, metrics, err = pprofsrc.Convert(prof, p.Kind, w.Target, pprofsrc.Options{LabelAttributes: r.cfg.Pprof.LabelAttributes})
-		if err == nil {
-			r.tel.Events(ctx, w.Target.Name, metadata.AttributeSourcePprof, int64(len(prof.Sample)))
-			return errors.Join(r.emitProfiles(ctx, profiles), r.emitMetrics(ctx, metrics))
-		}
+		r.tel.Events(ctx, w.Target.Name, metadata.AttributeSourcePprof, int64(profiles.SampleCount()))
+		return errors.Join(r.emitProfiles(ctx, profiles), r.emitMetrics(ctx, metrics))
 	}
 	err = fmt.Errorf("target %q: pprof from %s: %w: %w", w.Target.Name, p.From, push.ErrBadInput, err)
 	r.settings.Logger.Warn("Profile not converted", zap.Error(err))
@@ -95,7 +91,16 @@ func (r *gostitchReceiver) consumeTrace(ctx context.Context, w *collect.Window, 
 		return nil, fmt.Errorf("target %q: open trace %s: %w", w.Target.Name, tr.From, err)
 	}
 	defer rc.Close()
-	res, err := conv.ConvertWindow(rc, sockets, func(td ptrace.Traces) error { return r.emitTraces(ctx, td) })
+	// A batch the next consumer refuses is counted as refused (obsreport) and conversion goes
+	// on, so one refusal does not lose the rest of the trace; the first refusal is returned as
+	// is, so an upload's client sees whether to retry.
+	var emitErr error
+	res, err := conv.ConvertWindow(rc, sockets, func(td ptrace.Traces) error {
+		if err := r.emitTraces(ctx, td); err != nil && emitErr == nil {
+			emitErr = err
+		}
+		return nil
+	})
 	if err != nil {
 		// What was read before the error has been emitted; the error says where it stopped.
 		err = fmt.Errorf("target %q: execution trace from %s: %w: %w", w.Target.Name, tr.From, push.ErrBadInput, err)
@@ -114,7 +119,7 @@ func (r *gostitchReceiver) consumeTrace(ctx context.Context, w *collect.Window, 
 	if res.Profiles.SampleCount() > 0 {
 		err = errors.Join(err, r.emitProfiles(ctx, res.Profiles))
 	}
-	return res.Join, err
+	return res.Join, errors.Join(emitErr, err)
 }
 
 // traceConverter returns the target's converter for scrapes, and a fresh one for files and

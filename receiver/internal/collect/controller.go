@@ -41,7 +41,8 @@ type Settings struct {
 	Host     string
 	// ProcRoot is where /proc is mounted.
 	ProcRoot string
-	// OnPID is called from a target's goroutine when its pid is resolved or changes (nil: not called).
+	// OnPID is called from a target's goroutine when its pid is resolved or changes, with 0 when
+	// the process is gone and none took its place (nil: not called).
 	OnPID func(target string, pid int)
 }
 
@@ -104,11 +105,33 @@ type targetLoop struct {
 	logger     *zap.Logger
 }
 
+// run collects the target's windows. A second goroutine finishes each window (point-in-time
+// profiles, files, conversion) while this one starts the next CPU profile and execution trace
+// on the tick, so a trace as long as the interval leaves no gap however long conversion takes.
+// The hand-off is unbuffered: at most one window is finished while the next is gathered.
 func (t *targetLoop) run(ctx context.Context) {
+	windows := make(chan *Window)
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		for w := range windows {
+			t.finish(ctx, w)
+		}
+	}()
+	defer func() {
+		close(windows)
+		<-finished
+	}()
 	ticker := time.NewTicker(t.c.settings.Interval)
 	defer ticker.Stop()
 	for {
-		t.collect(ctx)
+		w := t.begin(ctx)
+		select {
+		case windows <- w:
+		case <-ctx.Done():
+			w.Release(t.logger)
+			return
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -117,14 +140,27 @@ func (t *targetLoop) run(ctx context.Context) {
 	}
 }
 
-// collect gathers one window and hands it to the sink. Failures of single inputs are logged
-// and counted; whatever was gathered is still delivered.
-func (t *targetLoop) collect(ctx context.Context) {
+// begin gathers what spans a window: it resolves the pid, then runs the CPU profile and the
+// execution trace; End is when they are done.
+func (t *targetLoop) begin(ctx context.Context) *Window {
 	w := &Window{Target: target.Identity{Name: t.spec.Name, Host: t.c.settings.Host}, Start: time.Now()}
 	if t.scraper != nil {
 		w.Origin = OriginScrape
 		t.resolvePID()
-		t.scrape(ctx, w)
+		t.scrapeSpan(ctx, w)
+	}
+	w.End = time.Now()
+	w.Target.PID = t.pid
+	return w
+}
+
+// finish adds the point-in-time profiles and the files to a window, hands it to the sink and
+// releases it. Failures of single inputs are logged and counted; whatever was gathered is
+// still delivered.
+func (t *targetLoop) finish(ctx context.Context, w *Window) {
+	defer w.Release(t.logger)
+	if t.scraper != nil {
+		t.scrapeSnapshots(ctx, w)
 	}
 	if len(t.spec.PprofFiles)+len(t.spec.TraceFiles) > 0 {
 		if w.Origin == "" {
@@ -132,9 +168,6 @@ func (t *targetLoop) collect(ctx context.Context) {
 		}
 		t.readFiles(ctx, w)
 	}
-	w.End = time.Now()
-	w.Target.PID = t.pid
-	defer w.Release(t.logger)
 	if ctx.Err() != nil || (len(w.Profiles) == 0 && len(w.Traces) == 0) {
 		return
 	}
@@ -153,7 +186,7 @@ func (t *targetLoop) resolvePID() {
 	if err != nil {
 		if t.pid != 0 {
 			t.logger.Warn("Target process is gone and no process listens on its endpoint", zap.Int("old_pid", t.pid), zap.Error(err))
-			t.pid = 0
+			t.setPID(0)
 		} else {
 			t.logger.Debug("Cannot resolve the target's pid; eBPF and pid attributes stay off", zap.Error(err))
 		}
@@ -161,16 +194,21 @@ func (t *targetLoop) resolvePID() {
 	}
 	if pid != t.pid {
 		t.logger.Info("Resolved target pid", zap.Int("pid", pid))
-		t.pid = pid
-		if t.c.settings.OnPID != nil {
-			t.c.settings.OnPID(t.spec.Name, pid)
-		}
+		t.setPID(pid)
 	}
 }
 
-// scrape starts the CPU profile and the execution trace together, so the trace carries the
-// CPU samples, then fetches the point-in-time profiles at the end of the window.
-func (t *targetLoop) scrape(ctx context.Context, w *Window) {
+// setPID records the target's pid (0: none) and tells OnPID.
+func (t *targetLoop) setPID(pid int) {
+	t.pid = pid
+	if t.c.settings.OnPID != nil {
+		t.c.settings.OnPID(t.spec.Name, pid)
+	}
+}
+
+// scrapeSpan runs the CPU profile and the execution trace together, so the trace carries the
+// CPU samples.
+func (t *targetLoop) scrapeSpan(ctx context.Context, w *Window) {
 	s := t.c.settings
 	var wg sync.WaitGroup
 	var cpu Profile
@@ -193,7 +231,11 @@ func (t *targetLoop) scrape(ctx context.Context, w *Window) {
 			w.Profiles = append(w.Profiles, cpu)
 		}
 	}
-	for _, kind := range s.Profiles {
+}
+
+// scrapeSnapshots fetches the point-in-time profiles (all but cpu) at the end of a window.
+func (t *targetLoop) scrapeSnapshots(ctx context.Context, w *Window) {
+	for _, kind := range t.c.settings.Profiles {
 		if kind == "cpu" || ctx.Err() != nil {
 			continue
 		}

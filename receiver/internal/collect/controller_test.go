@@ -240,3 +240,38 @@ func TestListenerPID(t *testing.T) {
 	_, err = ListenerPID("/proc", "http://"+addr)
 	assert.ErrorContains(t, err, "no process listens on TCP port")
 }
+
+// slowSink is a chanSink whose conversion takes delay (or until shutdown).
+type slowSink struct {
+	chanSink
+	delay time.Duration
+}
+
+func (s slowSink) ConsumeWindow(ctx context.Context, w *Window) error {
+	err := s.chanSink.ConsumeWindow(ctx, w)
+	select {
+	case <-time.After(s.delay):
+	case <-ctx.Done():
+	}
+	return err
+}
+
+// TestSlowConversionLeavesNoGap: with a trace as long as the interval, the next window starts
+// as soon as the last one's trace ended, while the last one is still being converted.
+func TestSlowConversionLeavesNoGap(t *testing.T) {
+	srv := pprofServer(t)
+	sink := slowSink{chanSink: make(chanSink, 4), delay: 3 * time.Second}
+	c, _ := newTestController(t, Settings{Interval: time.Second, TraceDuration: time.Second, Profiles: []string{"heap"}},
+		[]TargetSpec{{Name: "self", Endpoint: srv.URL, Client: srv.Client(), Timeout: 5 * time.Second}}, sink)
+	c.Start()
+	first := receive(t, sink.chanSink, 10*time.Second)
+	second := receive(t, sink.chanSink, 10*time.Second)
+	c.Shutdown()
+
+	require.Len(t, first.w.Traces, 1)
+	require.Len(t, second.w.Traces, 1)
+	assert.Equal(t, "heap", first.w.Profiles[0].Kind, "point-in-time profiles still come with their window")
+	assert.False(t, second.w.Start.Before(first.w.End), "windows do not overlap")
+	assert.Less(t, second.w.Start.Sub(first.w.End), 1500*time.Millisecond,
+		"the second window started while the first was converted (3s), not after")
+}

@@ -88,9 +88,11 @@ func (s *scraper) trace(ctx context.Context, d time.Duration) (Trace, error) {
 	return NewSpooledTrace(u, f.Name(), n), nil
 }
 
-// get issues a GET that may run for d plus the scraper's timeout and checks it returned pprof data.
+// get issues a GET that may run for d plus the scraper's timeout and checks it returned pprof
+// data. Reading the body is bound by the same deadline.
 func (s *scraper) get(ctx context.Context, u string, d time.Duration) (io.ReadCloser, error) {
-	ctx, cancel := context.WithTimeout(ctx, d+s.timeout)
+	allowed := d + s.timeout
+	ctx, cancel := context.WithTimeout(ctx, allowed)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		cancel()
@@ -99,17 +101,22 @@ func (s *scraper) get(ctx context.Context, u string, d time.Duration) (io.ReadCl
 	resp, err := s.client.Do(req)
 	if err != nil {
 		cancel()
-		if errors.Is(err, context.DeadlineExceeded) {
-			return nil, fmt.Errorf("GET %s: no complete answer within %v: %w", u, d+s.timeout, err)
-		}
-		return nil, fmt.Errorf("GET %s: %w", u, err)
+		return nil, fmt.Errorf("GET %s: %w", u, nameTimeout(ctx, allowed, err))
 	}
 	if err := checkResponse(resp); err != nil {
 		resp.Body.Close()
 		cancel()
-		return nil, fmt.Errorf("GET %s: %w", u, err)
+		return nil, fmt.Errorf("GET %s: %w", u, nameTimeout(ctx, allowed, err))
 	}
-	return &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}, nil
+	return &deadlineBody{ReadCloser: resp.Body, ctx: ctx, cancel: cancel, allowed: allowed}, nil
+}
+
+// nameTimeout says how long the target was given when err comes from the request's deadline.
+func nameTimeout(ctx context.Context, allowed time.Duration, err error) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("no complete answer within %v: %w", allowed, err)
+	}
+	return err
 }
 
 // checkResponse rejects error statuses and HTML pages (an endpoint that is not net/http/pprof).
@@ -124,14 +131,25 @@ func checkResponse(resp *http.Response) error {
 	return nil
 }
 
-// cancelOnClose releases a request's context when its body is closed.
-type cancelOnClose struct {
+// deadlineBody is a response body read under its request's deadline: its errors name the time
+// allowed when the deadline cut the read, and Close releases the request's context.
+type deadlineBody struct {
 	io.ReadCloser
-	cancel context.CancelFunc
+	ctx     context.Context
+	cancel  context.CancelFunc
+	allowed time.Duration
 }
 
-func (c *cancelOnClose) Close() error {
-	err := c.ReadCloser.Close()
-	c.cancel()
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && err != io.EOF {
+		err = nameTimeout(b.ctx, b.allowed, err)
+	}
+	return n, err
+}
+
+func (b *deadlineBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
 	return err
 }

@@ -28,7 +28,8 @@ const (
 type Window struct {
 	Target target.Identity
 	Origin Origin
-	// Start and End bound the window in wall time.
+	// Start and End bound the window in wall time. A scrape's CPU profile and execution trace
+	// run between them; its point-in-time profiles and files are read right after End.
 	Start, End time.Time
 	// Profiles holds the raw pprof bytes gathered, in the order fetched.
 	Profiles []Profile

@@ -76,8 +76,8 @@ func asLabeledCPU(data []byte) ([]byte, error) {
 	return b.Bytes(), err
 }
 
-// BenchmarkConvert compares Decode+Convert (op=convert) with profile.Parse alone (op=parse)
-// on the same bytes, and shows Convert alone (op=convert-only, the profile decoded before):
+// BenchmarkConvert compares DecodeConvert (op=convert) with profile.Parse alone (op=parse) on
+// the same bytes:
 // go test -run '^$' -bench Convert -count 6 | benchstat -col /op -
 // Besides wall time it reports the process's CPU time per op (cpu-ns/op, GC included), which
 // other load on the machine disturbs less.
@@ -101,26 +101,7 @@ func BenchmarkConvert(b *testing.B) {
 			b.ReportAllocs()
 			defer reportCPU(b)()
 			for b.Loop() {
-				p, err := Decode(data, 0)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if _, _, err := Convert(p, "", testID, opts); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-		b.Run(fmt.Sprintf("size=%s/op=convert-only", size), func(b *testing.B) {
-			data := benchProfile(b, size)
-			p, err := Decode(data, 0)
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.SetBytes(int64(len(data)))
-			b.ReportAllocs()
-			defer reportCPU(b)()
-			for b.Loop() {
-				if _, _, err := Convert(p, "", testID, opts); err != nil {
+				if _, _, err := DecodeConvert(data, 0, "", testID, opts); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"fmt"
 
-	"github.com/google/pprof/profile"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/pprofile"
@@ -14,7 +13,7 @@ import (
 	"github.com/gostitch/gostitch/receiver/internal/target"
 )
 
-// Options tune Convert.
+// Options tune DecodeConvert.
 type Options struct {
 	// LabelAttributes lists the pprof label keys that break metrics down (pprof.label_attributes);
 	// no other label ever becomes a metric attribute.
@@ -23,12 +22,19 @@ type Options struct {
 	StartTime pcommon.Timestamp
 }
 
-// Convert maps a profile from Decode (valid; Convert does not modify it) of the given kind (cpu,
-// heap, allocs, goroutine, block, mutex; "" to infer it from the sample types) to OTLP profiles,
-// one per sample type, and to the metrics that kind feeds (none for other kinds). Labels become
-// sample attributes, trace-context labels links. It fails when the profile lacks the sample
-// type a metric of its kind reads.
-func Convert(p *profile.Profile, kind string, id target.Identity, opts Options) (pprofile.Profiles, pmetric.Metrics, error) {
+// DecodeConvert reads a pprof profile, gzip-compressed or plain protobuf, of at most maxSize
+// bytes decompressed (DefaultMaxSize when maxSize <= 0), and maps it to OTLP profiles, one per
+// sample type, and to the metrics its kind feeds (none for other kinds). The kind is cpu, heap,
+// allocs, goroutine, block or mutex; "" infers it from the sample types. Labels become sample
+// attributes, trace-context labels links. Errors of the bytes are of the classes ErrEmpty,
+// ErrTooLarge, ErrNotPprof and ErrMalformed; it also fails when the profile lacks the sample
+// type a metric of its kind reads. The caller adds where the bytes came from. Conversion
+// allocates up to some 20 times the decompressed size, for real and hostile input alike.
+func DecodeConvert(data []byte, maxSize int, kind string, id target.Identity, opts Options) (pprofile.Profiles, pmetric.Metrics, error) {
+	p, err := decode(data, maxSize)
+	if err != nil {
+		return pprofile.Profiles{}, pmetric.Metrics{}, err
+	}
 	if kind == "" {
 		kind = inferKind(p)
 	}
@@ -49,7 +55,7 @@ type sampleRef struct {
 // profilesBuilder holds the dictionary and the samples' shared parts while it fills one OTLP
 // profile per sample type.
 type profilesBuilder struct {
-	p        *profile.Profile
+	p        *pprofData
 	id       target.Identity
 	t        *dictionary
 	refs     []sampleRef
@@ -57,15 +63,15 @@ type profilesBuilder struct {
 	kindAttr int32
 }
 
-func buildProfiles(p *profile.Profile, kind string, id target.Identity) pprofile.Profiles {
+func buildProfiles(p *pprofData, kind string, id target.Identity) pprofile.Profiles {
 	out := pprofile.NewProfiles()
-	b := &profilesBuilder{p: p, id: id, t: newDictionary(out.Dictionary(), p), refs: make([]sampleRef, len(p.Sample))}
-	lb := newLabeler(b.t)
-	for i, s := range p.Sample {
+	b := &profilesBuilder{p: p, id: id, t: newDictionary(out.Dictionary(), p), refs: make([]sampleRef, len(p.samples))}
+	lb := newLabeler(b.t, p)
+	for i, s := range p.samples {
 		from := len(b.attrs)
 		var l link
-		b.attrs, l = lb.appendLabels(b.attrs, s)
-		b.refs[i] = sampleRef{stack: b.t.stackOf(s.Location), link: b.t.link(l), attrsFrom: int32(from), attrsTo: int32(len(b.attrs))}
+		b.attrs, l = lb.appendLabels(b.attrs, p.labels[s.labels.from:s.labels.to])
+		b.refs[i] = sampleRef{stack: b.t.stackOf(p.locs[s.locs.from:s.locs.to]), link: b.t.link(l), attrsFrom: int32(from), attrsTo: int32(len(b.attrs))}
 	}
 	if _, known := kindMetrics[kind]; known {
 		b.kindAttr = b.t.attr(attrKey{kind: attrStr, key: b.t.str(metadata.AttributeProfileType), str: kind})
@@ -76,7 +82,7 @@ func buildProfiles(p *profile.Profile, kind string, id target.Identity) pprofile
 	sp := rp.ScopeProfiles().AppendEmpty()
 	target.FillScope(sp.Scope(), metadata.AttributeSourcePprof)
 	profiles := sp.Profiles()
-	profiles.EnsureCapacity(len(p.SampleType))
+	profiles.EnsureCapacity(len(p.sampleTypes))
 	for _, vi := range sampleTypeOrder(p) {
 		b.fill(profiles.AppendEmpty(), vi)
 	}
@@ -86,31 +92,30 @@ func buildProfiles(p *profile.Profile, kind string, id target.Identity) pprofile
 // fill makes dp the profile of sample type vi: the samples whose value of that type is not 0.
 func (b *profilesBuilder) fill(dp pprofile.Profile, vi int) {
 	p, t := b.p, b.t
-	st := p.SampleType[vi]
-	dp.SampleType().SetTypeStrindex(t.str(st.Type))
-	dp.SampleType().SetUnitStrindex(t.str(st.Unit))
-	if p.PeriodType != nil {
-		dp.PeriodType().SetTypeStrindex(t.str(p.PeriodType.Type))
-		dp.PeriodType().SetUnitStrindex(t.str(p.PeriodType.Unit))
-	}
-	dp.SetPeriod(p.Period)
-	dp.SetTime(pcommon.Timestamp(max(p.TimeNanos, 0)))
-	dp.SetDurationNano(uint64(max(p.DurationNanos, 0)))
+	st := p.sampleTypes[vi]
+	dp.SampleType().SetTypeStrindex(t.str(p.str(st.typ)))
+	dp.SampleType().SetUnitStrindex(t.str(p.str(st.unit)))
+	dp.PeriodType().SetTypeStrindex(t.str(p.str(p.periodType.typ)))
+	dp.PeriodType().SetUnitStrindex(t.str(p.str(p.periodType.unit)))
+	dp.SetPeriod(p.period)
+	dp.SetTime(pcommon.Timestamp(max(p.timeNanos, 0)))
+	dp.SetDurationNano(uint64(max(p.durationNanos, 0)))
 	if b.kindAttr != 0 {
 		dp.AttributeIndices().Append(b.kindAttr)
 	}
 
+	nt := len(p.sampleTypes)
 	var n, total int64
-	for _, s := range p.Sample {
-		if v := s.Value[vi]; v != 0 {
+	for i := vi; i < len(p.values); i += nt {
+		if v := p.values[i]; v != 0 {
 			n++
 			total += v
 		}
 	}
 	samples := dp.Samples()
 	samples.EnsureCapacity(int(n))
-	for i, s := range p.Sample {
-		v := s.Value[vi]
+	for i := range p.samples {
+		v := p.values[i*nt+vi]
 		if v == 0 {
 			continue
 		}
@@ -123,15 +128,15 @@ func (b *profilesBuilder) fill(dp pprofile.Profile, vi int) {
 			ds.AttributeIndices().FromRaw(b.attrs[ref.attrsFrom:ref.attrsTo])
 		}
 	}
-	dp.SetProfileID(profileID(b.id, p, st, n, total))
+	dp.SetProfileID(profileID(b.id, p, p.str(st.typ), p.str(st.unit), n, total))
 }
 
 // sampleTypeOrder lists the sample type indices with the default sample type first, since
 // tools show the first profile by default.
-func sampleTypeOrder(p *profile.Profile) []int {
-	order := make([]int, 0, len(p.SampleType))
-	for i, st := range p.SampleType {
-		if st.Type == p.DefaultSampleType {
+func sampleTypeOrder(p *pprofData) []int {
+	order := make([]int, 0, len(p.sampleTypes))
+	for i, st := range p.sampleTypes {
+		if p.str(st.typ) == p.str(p.defaultSampleType) {
 			order = append([]int{i}, order...)
 		} else {
 			order = append(order, i)
@@ -142,12 +147,12 @@ func sampleTypeOrder(p *profile.Profile) []int {
 
 // profileID derives a profile id from the target and the profile's identifying fields, so that
 // reading the same profile twice gives the same id.
-func profileID(id target.Identity, p *profile.Profile, st *profile.ValueType, samples, total int64) pprofile.ProfileID {
+func profileID(id target.Identity, p *pprofData, typ, unit string, samples, total int64) pprofile.ProfileID {
 	h := sha256.New()
-	fmt.Fprintf(h, "%q %d %q %q %q", id.Name, id.PID, id.Host, st.Type, st.Unit)
+	fmt.Fprintf(h, "%q %d %q %q %q", id.Name, id.PID, id.Host, typ, unit)
 	var b [32]byte
-	binary.BigEndian.PutUint64(b[0:], uint64(p.TimeNanos))
-	binary.BigEndian.PutUint64(b[8:], uint64(p.DurationNanos))
+	binary.BigEndian.PutUint64(b[0:], uint64(p.timeNanos))
+	binary.BigEndian.PutUint64(b[8:], uint64(p.durationNanos))
 	binary.BigEndian.PutUint64(b[16:], uint64(samples))
 	binary.BigEndian.PutUint64(b[24:], uint64(total))
 	h.Write(b[:])

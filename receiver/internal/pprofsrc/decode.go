@@ -1,5 +1,5 @@
-// Package pprofsrc turns raw pprof bytes into OTLP profiles and metrics: Decode checks and parses
-// the bytes, Convert maps the parsed profile to pprofile and pmetric. No I/O, no configuration.
+// Package pprofsrc turns raw pprof bytes into OTLP profiles and metrics (DecodeConvert), reading
+// the pprof protobuf straight into pprofile and pmetric. No I/O, no configuration.
 package pprofsrc
 
 import (
@@ -11,14 +11,13 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/google/pprof/profile"
 	"github.com/klauspost/compress/gzip"
 )
 
-// DefaultMaxSize bounds the decompressed size of a profile when Decode is given no limit.
+// DefaultMaxSize bounds the decompressed size of a profile when DecodeConvert is given no limit.
 const DefaultMaxSize = 64 << 20
 
-// Classes of Decode errors, for callers that count or answer them differently (errors.Is).
+// Classes of DecodeConvert errors, for callers that count or answer them differently (errors.Is).
 var (
 	// ErrEmpty: no bytes, or a profile without any sample type.
 	ErrEmpty = errors.New("empty profile")
@@ -32,11 +31,10 @@ var (
 
 var gzipMagic = []byte{0x1f, 0x8b}
 
-// Decode parses a pprof profile, gzip-compressed or plain protobuf. At most maxSize bytes are
-// decompressed (DefaultMaxSize when maxSize <= 0); parsing allocates up to some 25 times the
-// decompressed size, for real and hostile input alike. Errors name what is wrong with the
-// bytes; the caller adds where they came from.
-func Decode(data []byte, maxSize int) (*profile.Profile, error) {
+// decode reads a pprof profile, gzip-compressed or plain protobuf, of at most maxSize bytes
+// decompressed (DefaultMaxSize when maxSize <= 0). Errors name what is wrong with the bytes; the
+// caller adds where they came from.
+func decode(data []byte, maxSize int) (*pprofData, error) {
 	if maxSize <= 0 {
 		maxSize = DefaultMaxSize
 	}
@@ -56,18 +54,15 @@ func Decode(data []byte, maxSize int) (*profile.Profile, error) {
 		return nil, fmt.Errorf("%w: %d bytes, the limit is %d", ErrTooLarge, len(data), maxSize)
 	}
 
-	if err := checkDensity(raw); err != nil {
-		return nil, err
-	}
-	p, err := profile.ParseUncompressed(raw)
-	if err == nil {
-		err = p.CheckValid()
-	}
-	if err == nil && len(p.SampleType) > 0 {
-		if err := checkValues(p, len(raw)); err != nil {
+	p, err := readChecked(raw)
+	if err == nil && len(p.sampleTypes) > 0 {
+		if err := checkValues(p.values, len(raw)); err != nil {
 			return nil, err
 		}
 		return p, nil
+	}
+	if errors.Is(err, ErrMalformed) {
+		return nil, err
 	}
 	if kind := sniff(raw); kind != "" {
 		return nil, fmt.Errorf("%w: got %s starting with %q", ErrNotPprof, kind, prefix(raw))
@@ -76,6 +71,23 @@ func Decode(data []byte, maxSize int) (*profile.Profile, error) {
 		return nil, fmt.Errorf("%w: invalid pprof protobuf (%d bytes): %w", ErrMalformed, len(raw), err)
 	}
 	return nil, fmt.Errorf("%w: no sample types (%d bytes)", ErrEmpty, len(raw))
+}
+
+// readChecked reads and resolves a pprof protobuf once its records are known not to be too
+// small on average (an ErrMalformed error when they are).
+func readChecked(raw []byte) (*pprofData, error) {
+	c, err := countRecords(raw)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkDensity(c, len(raw)); err != nil {
+		return nil, err
+	}
+	p, err := readProfile(raw, c)
+	if err == nil {
+		err = p.resolve()
+	}
+	return p, err
 }
 
 // gunzip decompresses data, reading at most maxSize bytes of output.

@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/google/pprof/profile"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/pprofile"
 )
 
 func gzipped(t *testing.T, data []byte) []byte {
@@ -74,30 +76,59 @@ func TestDecodeErrors(t *testing.T) {
 		{"gzip bomb", gzipped(t, make([]byte, 8<<20)), 1 << 20, ErrTooLarge, "profile too large: decompresses to more than 1048576 bytes"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p, err := Decode(tc.data, tc.max)
-			if p != nil || !errors.Is(err, tc.class) || !strings.HasPrefix(err.Error(), tc.message) {
+			_, _, err := DecodeConvert(tc.data, tc.max, "", testID, Options{})
+			if !errors.Is(err, tc.class) || !strings.HasPrefix(err.Error(), tc.message) {
 				t.Errorf("got %v, want %v: %s…", err, tc.class, tc.message)
 			}
 		})
 	}
 }
 
+// TestDecodeGzipAndPlain converts each fixture gzip-compressed and plain: the same output.
 func TestDecodeGzipAndPlain(t *testing.T) {
 	for _, src := range fixtureSources(t) {
-		gz, err := Decode(src.data, 0)
+		p, err := profile.ParseData(src.data)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var plain bytes.Buffer
-		if err := gz.WriteUncompressed(&plain); err != nil {
+		plain := encode(t, p)
+		gzPD, gzMD, err := DecodeConvert(src.data, 0, src.kind, testID, Options{})
+		if err != nil {
 			t.Fatal(err)
 		}
-		p, err := Decode(plain.Bytes(), plain.Len())
+		pd, md, err := DecodeConvert(plain, len(plain), src.kind, testID, Options{})
 		if err != nil {
 			t.Fatalf("%s plain: %v", src.name, err)
 		}
-		if len(p.Sample) != len(gz.Sample) {
-			t.Errorf("%s: %d samples plain, %d gzip", src.name, len(p.Sample), len(gz.Sample))
+		if pd.SampleCount() == 0 || !samePdata(t, pd, md, gzPD, gzMD) {
+			t.Errorf("%s: plain and gzip differ (%d and %d samples)", src.name, pd.SampleCount(), gzPD.SampleCount())
 		}
 	}
+}
+
+// encode writes p as a plain pprof protobuf.
+func encode(t *testing.T, p *profile.Profile) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	if err := p.WriteUncompressed(&b); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// samePdata reports whether two conversions are equal, by their OTLP protobuf encoding.
+func samePdata(t *testing.T, pd pprofile.Profiles, md pmetric.Metrics, pd2 pprofile.Profiles, md2 pmetric.Metrics) bool {
+	t.Helper()
+	enc := func(pd pprofile.Profiles, md pmetric.Metrics) []byte {
+		b, err := (&pprofile.ProtoMarshaler{}).MarshalProfiles(pd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := (&pmetric.ProtoMarshaler{}).MarshalMetrics(md)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return append(b, m...)
+	}
+	return bytes.Equal(enc(pd, md), enc(pd2, md2))
 }

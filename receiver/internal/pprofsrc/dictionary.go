@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"hash/maphash"
 
-	"github.com/google/pprof/profile"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pprofile"
 )
@@ -26,12 +25,9 @@ type dictionary struct {
 	attrs  map[attrKey]int32
 	links  map[link]int32
 
-	// Dictionary index of each of the input profile's mappings and functions; of its
-	// locations by ID, in a slice for the dense IDs Go writes and a map for the others.
-	mappingOf  map[*profile.Mapping]int32
-	functionOf map[*profile.Function]int32
-	locByID    []int32
-	locByIDMap map[uint64]int32
+	// Dictionary index of each of the input profile's mappings, functions and locations, by
+	// position.
+	mappingOf, functionOf, locationOf []int32
 
 	buf   []byte
 	stack []int32
@@ -71,21 +67,20 @@ type link struct {
 	span  pcommon.SpanID
 }
 
-func newDictionary(d pprofile.ProfilesDictionary, p *profile.Profile) *dictionary {
+func newDictionary(d pprofile.ProfilesDictionary, p *pprofData) *dictionary {
 	t := &dictionary{
 		d:          d,
-		strings:    make(map[string]int32, 2*len(p.Function)+16),
-		mappings:   make(map[mappingKey]int32, len(p.Mapping)),
-		functions:  make(map[functionKey]int32, len(p.Function)),
-		locations:  make(map[string]int32, len(p.Location)),
-		stacks:     make(map[uint64]int32, len(p.Sample)),
+		strings:    make(map[string]int32, 2*len(p.functions)+16),
+		mappings:   make(map[mappingKey]int32, len(p.mappings)),
+		functions:  make(map[functionKey]int32, len(p.functions)),
+		locations:  make(map[string]int32, len(p.locations)),
+		stacks:     make(map[uint64]int32, len(p.samples)),
 		seed:       maphash.MakeSeed(),
 		attrs:      make(map[attrKey]int32),
 		links:      make(map[link]int32),
-		mappingOf:  make(map[*profile.Mapping]int32, len(p.Mapping)),
-		functionOf: make(map[*profile.Function]int32, len(p.Function)),
-		locByID:    make([]int32, 2*len(p.Location)+1),
-		locByIDMap: make(map[uint64]int32),
+		mappingOf:  make([]int32, len(p.mappings)),
+		functionOf: make([]int32, len(p.functions)),
+		locationOf: make([]int32, len(p.locations)),
 	}
 	t.str("")
 	d.MappingTable().AppendEmpty()
@@ -94,24 +89,25 @@ func newDictionary(d pprofile.ProfilesDictionary, p *profile.Profile) *dictionar
 	d.StackTable().AppendEmpty()
 	d.AttributeTable().AppendEmpty()
 	d.LinkTable().AppendEmpty()
+	// An entry of the profile with nothing in it is the zero entry: storing it again would
+	// repeat index 0.
+	t.mappings[mappingKey{}] = 0
+	t.functions[functionKey{}] = 0
+	t.locations[string(binary.AppendUvarint(binary.AppendUvarint(nil, 0), 0))] = 0
 	t.links[link{}] = 0
 
-	d.MappingTable().EnsureCapacity(len(p.Mapping) + 1)
-	for _, m := range p.Mapping {
-		t.mappingOf[m] = t.mapping(m)
+	d.MappingTable().EnsureCapacity(len(p.mappings) + 1)
+	for i, m := range p.mappings {
+		t.mappingOf[i] = t.mapping(p, m)
 	}
-	d.FunctionTable().EnsureCapacity(len(p.Function) + 1)
-	for _, f := range p.Function {
-		t.functionOf[f] = t.function(f)
+	d.FunctionTable().EnsureCapacity(len(p.functions) + 1)
+	for i, f := range p.functions {
+		t.functionOf[i] = t.function(p, f)
 	}
-	d.StackTable().EnsureCapacity(len(p.Sample) + 1)
-	d.LocationTable().EnsureCapacity(len(p.Location) + 1)
-	for _, l := range p.Location {
-		if i := t.location(l); l.ID < uint64(len(t.locByID)) {
-			t.locByID[l.ID] = i
-		} else {
-			t.locByIDMap[l.ID] = i
-		}
+	d.StackTable().EnsureCapacity(len(p.samples) + 1)
+	d.LocationTable().EnsureCapacity(len(p.locations) + 1)
+	for i, l := range p.locations {
+		t.locationOf[i] = t.location(p.lines[l.lines.from:l.lines.to], l)
 	}
 	return t
 }

@@ -4,26 +4,17 @@ import (
 	"encoding/binary"
 	"hash/maphash"
 
-	"github.com/google/pprof/profile"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 
 	"github.com/gostitch/gostitch/receiver/internal/metadata"
 )
 
-// locationOf is the dictionary index of a location of the input profile.
-func (t *dictionary) locationOf(l *profile.Location) int32 {
-	if l.ID < uint64(len(t.locByID)) {
-		return t.locByID[l.ID]
-	}
-	return t.locByIDMap[l.ID]
-}
-
 // mapping, function and location store an entry of the input profile's tables (once per
-// distinct content) and return its index.
-func (t *dictionary) mapping(m *profile.Mapping) int32 {
-	k := mappingKey{start: m.Start, limit: m.Limit, offset: m.Offset, file: t.str(m.File)}
-	if m.BuildID != "" {
-		k.buildID = t.attr(attrKey{kind: attrStr, key: t.str(metadata.AttributeExecutableBuildID), str: m.BuildID})
+// distinct content) and return its index; the profile is resolved.
+func (t *dictionary) mapping(p *pprofData, m mapping) int32 {
+	k := mappingKey{start: m.start, limit: m.limit, offset: m.offset, file: t.str(p.str(m.file))}
+	if buildID := p.str(m.buildID); buildID != "" {
+		k.buildID = t.attr(attrKey{kind: attrStr, key: t.str(metadata.AttributeExecutableBuildID), str: buildID})
 	}
 	if i, ok := t.mappings[k]; ok {
 		return i
@@ -31,9 +22,9 @@ func (t *dictionary) mapping(m *profile.Mapping) int32 {
 	table := t.d.MappingTable()
 	i := int32(table.Len())
 	dm := table.AppendEmpty()
-	dm.SetMemoryStart(m.Start)
-	dm.SetMemoryLimit(m.Limit)
-	dm.SetFileOffset(m.Offset)
+	dm.SetMemoryStart(m.start)
+	dm.SetMemoryLimit(m.limit)
+	dm.SetFileOffset(m.offset)
 	dm.SetFilenameStrindex(k.file)
 	if k.buildID != 0 {
 		dm.AttributeIndices().Append(k.buildID)
@@ -42,8 +33,8 @@ func (t *dictionary) mapping(m *profile.Mapping) int32 {
 	return i
 }
 
-func (t *dictionary) function(f *profile.Function) int32 {
-	k := functionKey{name: t.str(f.Name), systemName: t.str(f.SystemName), file: t.str(f.Filename), startLine: f.StartLine}
+func (t *dictionary) function(p *pprofData, f function) int32 {
+	k := functionKey{name: t.str(p.str(f.name)), systemName: t.str(p.str(f.systemName)), file: t.str(p.str(f.filename)), startLine: int64(f.startLine)}
 	if i, ok := t.functions[k]; ok {
 		return i
 	}
@@ -58,17 +49,18 @@ func (t *dictionary) function(f *profile.Function) int32 {
 	return i
 }
 
-func (t *dictionary) location(l *profile.Location) int32 {
-	var mapping int32
-	if l.Mapping != nil {
-		mapping = t.mappingOf[l.Mapping]
+// location is given the location's lines apart from it.
+func (t *dictionary) location(lines []line, l location) int32 {
+	var mi int32
+	if l.mapping != 0 {
+		mi = t.mappingOf[l.mapping-1]
 	}
-	b := binary.AppendUvarint(t.buf[:0], uint64(mapping))
-	b = binary.AppendUvarint(b, l.Address)
-	for _, ln := range l.Line {
-		b = binary.AppendUvarint(b, uint64(t.functionOf[ln.Function]))
-		b = binary.AppendVarint(b, ln.Line)
-		b = binary.AppendVarint(b, ln.Column)
+	b := binary.AppendUvarint(t.buf[:0], uint64(mi))
+	b = binary.AppendUvarint(b, l.address)
+	for _, ln := range lines {
+		b = binary.AppendUvarint(b, uint64(t.functionOf[ln.function]))
+		b = binary.AppendVarint(b, ln.line)
+		b = binary.AppendVarint(b, ln.column)
 	}
 	t.buf = b
 	if i, ok := t.locations[string(b)]; ok {
@@ -77,29 +69,29 @@ func (t *dictionary) location(l *profile.Location) int32 {
 	table := t.d.LocationTable()
 	i := int32(table.Len())
 	dl := table.AppendEmpty()
-	dl.SetMappingIndex(mapping)
-	dl.SetAddress(l.Address)
-	lines := dl.Lines()
-	lines.EnsureCapacity(len(l.Line))
-	for _, ln := range l.Line {
-		dln := lines.AppendEmpty()
-		dln.SetFunctionIndex(t.functionOf[ln.Function])
-		dln.SetLine(ln.Line)
-		dln.SetColumn(ln.Column)
+	dl.SetMappingIndex(mi)
+	dl.SetAddress(l.address)
+	dlines := dl.Lines()
+	dlines.EnsureCapacity(len(lines))
+	for _, ln := range lines {
+		dln := dlines.AppendEmpty()
+		dln.SetFunctionIndex(t.functionOf[ln.function])
+		dln.SetLine(ln.line)
+		dln.SetColumn(ln.column)
 	}
 	t.locations[string(b)] = i
 	return i
 }
 
-// stackOf returns the index of the stack of the given locations, leaf first.
-func (t *dictionary) stackOf(locs []*profile.Location) int32 {
+// stackOf returns the index of the stack of the given locations (positions), leaf first.
+func (t *dictionary) stackOf(locs []uint64) int32 {
 	if len(locs) == 0 {
 		return 0
 	}
 	t.stack = t.stack[:0]
 	b := t.buf[:0]
 	for _, l := range locs {
-		i := t.locationOf(l)
+		i := t.locationOf[l]
 		t.stack = append(t.stack, i)
 		b = binary.AppendUvarint(b, uint64(i))
 	}

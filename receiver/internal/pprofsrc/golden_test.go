@@ -16,8 +16,7 @@ var update = flag.Bool("update", false, "rewrite the golden files under testdata
 
 // TestGolden pins the OTLP/JSON of the profiles and metrics of the labeled goroutine fixture.
 func TestGolden(t *testing.T) {
-	p := decodeFixture(t, "goroutine")
-	pd, md, err := Convert(p, "goroutine", testID, Options{LabelAttributes: []string{"msg_type"}})
+	pd, md, err := DecodeConvert(fixture(t, "goroutine"), 0, "goroutine", testID, Options{LabelAttributes: []string{"msg_type"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,8 +4,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/google/pprof/profile"
-
 	"github.com/gostitch/gostitch/receiver/internal/metadata"
 )
 
@@ -46,14 +44,14 @@ var kindMetrics = map[string][]metricSpec{
 
 // inferKind names the kind of a profile from its sample types, for profiles that arrive without
 // one (files). It returns "" when the kind cannot be told; such profiles feed no metric.
-func inferKind(p *profile.Profile) string {
+func inferKind(p *pprofData) string {
 	has := func(t string) bool {
-		return slices.ContainsFunc(p.SampleType, func(v *profile.ValueType) bool { return v.Type == t })
+		return slices.ContainsFunc(p.sampleTypes, func(v valueType) bool { return p.str(v.typ) == t })
 	}
 	switch {
 	case has("cpu"):
 		return metadata.AttributeProfileTypeCPU
-	case has("alloc_space") && strings.HasPrefix(p.DefaultSampleType, "alloc_"):
+	case has("alloc_space") && strings.HasPrefix(p.str(p.defaultSampleType), "alloc_"):
 		return metadata.AttributeProfileTypeAllocs
 	case has("inuse_space"):
 		return metadata.AttributeProfileTypeHeap
@@ -69,23 +67,19 @@ func inferKind(p *profile.Profile) string {
 // the runtime records mutex contention where the lock is released, so mutex profiles have
 // unlocks (or runtime._LostContendedRuntimeLock) as leaf frames, and block profiles, which record
 // where goroutines blocked, never do. Without samples there is no telling.
-func contentionKind(p *profile.Profile) string {
-	if len(p.Sample) == 0 {
+func contentionKind(p *pprofData) string {
+	if len(p.samples) == 0 {
 		return ""
 	}
-	for _, s := range p.Sample {
-		if leafIsUnlock(s) {
+	for _, s := range p.samples {
+		if isUnlock(p.leafFunction(s)) {
 			return metadata.AttributeProfileTypeMutex
 		}
 	}
 	return metadata.AttributeProfileTypeBlock
 }
 
-// leafIsUnlock reports whether the innermost frame of s releases a lock.
-func leafIsUnlock(s *profile.Sample) bool {
-	if len(s.Location) == 0 || len(s.Location[0].Line) == 0 {
-		return false
-	}
-	name := s.Location[0].Line[0].Function.Name
+// isUnlock reports whether a function of the given name releases a lock.
+func isUnlock(name string) bool {
 	return strings.HasSuffix(strings.ToLower(name), "unlock") || name == "runtime._LostContendedRuntimeLock"
 }

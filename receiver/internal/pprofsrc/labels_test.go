@@ -80,11 +80,7 @@ func TestWorkerLabelsAndLinks(t *testing.T) {
 			continue
 		}
 		t.Run(src.name, func(t *testing.T) {
-			p, err := Decode(src.data, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			pd, _, err := Convert(p, src.kind, testID, Options{})
+			pd, _, err := DecodeConvert(src.data, 0, src.kind, testID, Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -138,9 +134,10 @@ func TestNumericAndMultiValuedLabels(t *testing.T) {
 				NumLabel: map[string][]int64{"bytes": {512}}, NumUnit: map[string][]string{"bytes": {"bytes"}}},
 		},
 	}
-	checkRoundTrip(t, p, "")
+	data := encode(t, p)
+	checkRoundTrip(t, data, "")
 
-	pd, _, err := Convert(p, "", testID, Options{})
+	pd, _, err := DecodeConvert(data, 0, "", testID, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/google/pprof/profile"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
@@ -44,7 +43,7 @@ type labelValue struct {
 
 // buildMetrics sums the samples of the sample types kind feeds, broken down by the allowlisted
 // labels. An unknown kind feeds no metric.
-func buildMetrics(p *profile.Profile, kind string, id target.Identity, opts Options) (pmetric.Metrics, error) {
+func buildMetrics(p *pprofData, kind string, id target.Identity, opts Options) (pmetric.Metrics, error) {
 	out := pmetric.NewMetrics()
 	inputs, err := metricInputs(p, kind)
 	if err != nil || len(inputs) == 0 {
@@ -56,7 +55,7 @@ func buildMetrics(p *profile.Profile, kind string, id target.Identity, opts Opti
 	id.FillResource(rm.Resource())
 	sm := rm.ScopeMetrics().AppendEmpty()
 	target.FillScope(sm.Scope(), metadata.AttributeSourcePprof)
-	end := pcommon.Timestamp(max(p.TimeNanos, 0) + max(p.DurationNanos, 0))
+	end := pcommon.Timestamp(max(p.timeNanos, 0) + max(p.durationNanos, 0))
 	for mi, in := range inputs {
 		points := newMetric(sm.Metrics(), in.spec)
 		points.EnsureCapacity(len(groups))
@@ -65,7 +64,7 @@ func buildMetrics(p *profile.Profile, kind string, id target.Identity, opts Opti
 			dp.SetTimestamp(end)
 			switch {
 			case in.spec.delta:
-				dp.SetStartTimestamp(pcommon.Timestamp(max(p.TimeNanos, 0)))
+				dp.SetStartTimestamp(pcommon.Timestamp(max(p.timeNanos, 0)))
 			case !in.spec.gauge:
 				dp.SetStartTimestamp(opts.StartTime)
 			}
@@ -107,17 +106,17 @@ func newMetric(ms pmetric.MetricSlice, spec metricSpec) pmetric.NumberDataPointS
 }
 
 // metricInputs finds the sample types the metrics of kind read.
-func metricInputs(p *profile.Profile, kind string) ([]metricInput, error) {
+func metricInputs(p *pprofData, kind string) ([]metricInput, error) {
 	specs := kindMetrics[kind]
 	inputs := make([]metricInput, 0, len(specs))
 	for _, spec := range specs {
-		i := slices.IndexFunc(p.SampleType, func(st *profile.ValueType) bool { return st.Type == spec.sampleType })
+		i := slices.IndexFunc(p.sampleTypes, func(st valueType) bool { return p.str(st.typ) == spec.sampleType })
 		if i < 0 {
 			return nil, fmt.Errorf("%s profile without a %q sample type (it has %s)", kind, spec.sampleType, sampleTypes(p))
 		}
 		in := metricInput{spec: spec, index: i}
 		if spec.seconds {
-			unit := p.SampleType[i].Unit
+			unit := p.str(p.sampleTypes[i].unit)
 			if in.scale = secondsPer[unit]; in.scale == 0 {
 				return nil, fmt.Errorf("%s profile: sample type %q has unit %q, not a time unit", kind, spec.sampleType, unit)
 			}
@@ -129,64 +128,87 @@ func metricInputs(p *profile.Profile, kind string) ([]metricInput, error) {
 
 // groupSamples sums the inputs' values per combination of the allowlisted labels' values, in
 // the order the combinations first appear. A profile without samples gives one zero group.
-func groupSamples(p *profile.Profile, inputs []metricInput, allow []string) []*group {
-	if len(allow) == 0 || len(p.Sample) == 0 {
+func groupSamples(p *pprofData, inputs []metricInput, allow []string) []*group {
+	if len(allow) == 0 || len(p.samples) == 0 {
 		g := &group{sums: make([]int64, len(inputs))}
-		for _, s := range p.Sample {
-			for mi, in := range inputs {
-				g.sums[mi] += s.Value[in.index]
-			}
+		for i := range p.samples {
+			g.add(p.sampleValues(i), inputs)
 		}
 		return []*group{g}
 	}
 	var groups []*group
 	index := make(map[string]*group)
 	var key []byte
-	for _, s := range p.Sample {
+	for i, s := range p.samples {
+		labels := p.labels[s.labels.from:s.labels.to]
 		key = key[:0]
 		for _, k := range allow {
-			if v := s.Label[k]; len(v) > 0 {
-				key = append(key, 's')
-				key = binary.AppendUvarint(key, uint64(len(v[0])))
-				key = append(key, v[0]...)
-			} else if v := s.NumLabel[k]; len(v) > 0 {
-				key = append(key, 'n')
-				key = binary.AppendVarint(key, v[0])
-			} else {
+			lv, ok := firstValue(p, labels, k)
+			switch {
+			case !ok:
 				key = append(key, '-')
+			case lv.isNum:
+				key = append(key, 'n')
+				key = binary.AppendVarint(key, lv.num)
+			default:
+				key = append(key, 's')
+				key = binary.AppendUvarint(key, uint64(len(lv.str)))
+				key = append(key, lv.str...)
 			}
 		}
 		g := index[string(key)]
 		if g == nil {
-			g = &group{attrs: labelValues(s, allow), sums: make([]int64, len(inputs))}
+			g = &group{attrs: labelValues(p, labels, allow), sums: make([]int64, len(inputs))}
 			index[string(key)] = g
 			groups = append(groups, g)
 		}
-		for mi, in := range inputs {
-			g.sums[mi] += s.Value[in.index]
-		}
+		g.add(p.sampleValues(i), inputs)
 	}
 	return groups
 }
 
-// labelValues lists the first value of each allowlisted label s has.
-func labelValues(s *profile.Sample, allow []string) []labelValue {
+// add adds a sample's values to the group's sums.
+func (g *group) add(values []int64, inputs []metricInput) {
+	for mi, in := range inputs {
+		g.sums[mi] += values[in.index]
+	}
+}
+
+// firstValue returns the first value of the label key among a sample's labels: its first string
+// value, or else its first numeric value (labels as profile.Parse reads them).
+func firstValue(p *pprofData, labels []label, key string) (labelValue, bool) {
+	num := -1
+	for i, e := range labels {
+		switch {
+		case p.str(e.key) != key:
+		case e.str != 0:
+			return labelValue{key: key, str: p.str(e.str)}, true
+		case num < 0 && (e.num != 0 || e.unit != 0):
+			num = i
+		}
+	}
+	if num < 0 {
+		return labelValue{}, false
+	}
+	return labelValue{key: key, num: int64(labels[num].num), isNum: true}, true
+}
+
+// labelValues lists the first value of each allowlisted label a sample has.
+func labelValues(p *pprofData, labels []label, allow []string) []labelValue {
 	var lvs []labelValue
 	for _, k := range allow {
-		if v := s.Label[k]; len(v) > 0 {
-			lvs = append(lvs, labelValue{key: k, str: v[0]})
-		} else if v := s.NumLabel[k]; len(v) > 0 {
-			lvs = append(lvs, labelValue{key: k, num: v[0], isNum: true})
+		if lv, ok := firstValue(p, labels, k); ok {
+			lvs = append(lvs, lv)
 		}
 	}
 	return lvs
 }
 
 // sampleTypes lists a profile's sample types for error messages.
-func sampleTypes(p *profile.Profile) string {
-	types := make([]string, len(p.SampleType))
-	for i, st := range p.SampleType {
-		types[i] = st.Type + "/" + st.Unit
+func sampleTypes(p *pprofData) string {
+	types := make([]string, len(p.sampleTypes))
+	for i, st := range p.sampleTypes {
+		types[i] = p.str(st.typ) + "/" + p.str(st.unit)
 	}
 	return fmt.Sprint(types)
 }

@@ -34,13 +34,13 @@ var wantMetrics = map[string][]wantMetric{
 func TestMetricsEqualProfileSums(t *testing.T) {
 	allow := []string{"msg_type", "peer_id"}
 	start := pcommon.Timestamp(1_700_000_000_000_000_000)
-	for _, src := range append(fixtureSources(t), runtimeSources(t)...) {
+	for _, src := range slices.Concat(fixtureSources(t), runtimeSources(t), generatedSources(t)) {
 		t.Run(src.name, func(t *testing.T) {
-			p, err := Decode(src.data, 0)
+			p, err := profile.ParseData(src.data)
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, md, err := Convert(p, src.kind, testID, Options{LabelAttributes: allow, StartTime: start})
+			_, md, err := DecodeConvert(src.data, 0, src.kind, testID, Options{LabelAttributes: allow, StartTime: start})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -142,7 +142,8 @@ func TestMetricsWithoutSamples(t *testing.T) {
 		SampleType: []*profile.ValueType{{Type: "contentions", Unit: "count"}, {Type: "delay", Unit: "nanoseconds"}},
 		TimeNanos:  1e18,
 	}
-	_, md, err := Convert(p, "mutex", testID, Options{LabelAttributes: []string{"msg_type"}})
+	data := encode(t, p)
+	_, md, err := DecodeConvert(data, 0, "mutex", testID, Options{LabelAttributes: []string{"msg_type"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,53 +156,65 @@ func TestMetricsWithoutSamples(t *testing.T) {
 	}
 
 	// Without a kind, an empty contention profile cannot be told block or mutex: no metric.
-	if _, md, err = Convert(p, "", testID, Options{}); err != nil || md.DataPointCount() != 0 {
+	if _, md, err = DecodeConvert(data, 0, "", testID, Options{}); err != nil || md.DataPointCount() != 0 {
 		t.Errorf("inferred: %d points, %v", md.DataPointCount(), err)
 	}
 }
 
 func TestInferKind(t *testing.T) {
 	for _, src := range append(fixtureSources(t), goTestSources(t)...) {
-		p, err := Decode(src.data, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := inferKind(p); got != src.kind {
+		if got := inferredKind(t, src.data); got != src.kind {
 			t.Errorf("%s: inferred %q", src.name, got)
 		}
 	}
 }
 
+// inferredKind converts data without a kind and returns the kind the profiles are tagged with.
+func inferredKind(t *testing.T, data []byte) string {
+	t.Helper()
+	pd, _, err := DecodeConvert(data, 0, "", testID, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := pd.Dictionary()
+	for _, ai := range pd.ResourceProfiles().At(0).ScopeProfiles().At(0).Profiles().At(0).AttributeIndices().All() {
+		if a := d.AttributeTable().At(int(ai)); d.StringTable().At(int(a.KeyStrindex())) == "gostitch.profile.type" {
+			return a.Value().Str()
+		}
+	}
+	return ""
+}
+
 func TestKindMismatch(t *testing.T) {
-	p := decodeFixture(t, "cpu")
-	_, _, err := Convert(p, "heap", testID, Options{})
+	data := fixture(t, "cpu")
+	_, _, err := DecodeConvert(data, 0, "heap", testID, Options{})
 	if err == nil || !strings.Contains(err.Error(), `heap profile without a "inuse_space" sample type (it has [samples/count cpu/nanoseconds])`) {
 		t.Errorf("error %v", err)
 	}
+	p, err := profile.ParseData(data)
+	if err != nil {
+		t.Fatal(err)
+	}
 	p.SampleType[1].Unit = "cycles"
-	if _, _, err = Convert(p, "cpu", testID, Options{}); err == nil || !strings.Contains(err.Error(), `unit "cycles"`) {
+	if _, _, err = DecodeConvert(encode(t, p), 0, "cpu", testID, Options{}); err == nil || !strings.Contains(err.Error(), `unit "cycles"`) {
 		t.Errorf("error %v", err)
 	}
 }
 
 // TestUnknownKind converts a profile no metric reads: profiles, no metrics, no error.
 func TestUnknownKind(t *testing.T) {
-	p := decodeFixture(t, "goroutine")
-	pd, md, err := Convert(p, "threadcreate", testID, Options{})
+	pd, md, err := DecodeConvert(fixture(t, "goroutine"), 0, "threadcreate", testID, Options{})
 	if err != nil || pd.SampleCount() == 0 || md.DataPointCount() != 0 {
 		t.Errorf("%d samples, %d points, %v", pd.SampleCount(), md.DataPointCount(), err)
 	}
 }
 
-func decodeFixture(t *testing.T, kind string) *profile.Profile {
+// fixture returns the bytes of the fixture of the given kind.
+func fixture(t *testing.T, kind string) []byte {
 	t.Helper()
 	for _, src := range fixtureSources(t) {
 		if src.kind == kind {
-			p, err := Decode(src.data, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return p
+			return src.data
 		}
 	}
 	t.Fatalf("no %s fixture", kind)
@@ -209,9 +222,12 @@ func decodeFixture(t *testing.T, kind string) *profile.Profile {
 }
 
 func TestContentionKind(t *testing.T) {
-	sample := func(leaf string) *profile.Sample {
-		fn := &profile.Function{Name: leaf}
-		return &profile.Sample{Location: []*profile.Location{{Line: []profile.Line{{Function: fn}}}}, Value: []int64{1, 1}}
+	sample := func(p *profile.Profile, leaf string) *profile.Sample {
+		id := uint64(len(p.Function) + 1)
+		fn := &profile.Function{ID: id, Name: leaf}
+		loc := &profile.Location{ID: id, Line: []profile.Line{{Function: fn}}}
+		p.Function, p.Location = append(p.Function, fn), append(p.Location, loc)
+		return &profile.Sample{Location: []*profile.Location{loc}, Value: []int64{1, 1}}
 	}
 	for _, tc := range []struct {
 		leaves []string
@@ -222,11 +238,11 @@ func TestContentionKind(t *testing.T) {
 		{[]string{"runtime._LostContendedRuntimeLock"}, "mutex"},
 		{nil, ""},
 	} {
-		p := &profile.Profile{SampleType: []*profile.ValueType{{Type: "contentions"}, {Type: "delay"}}}
+		p := &profile.Profile{SampleType: []*profile.ValueType{{Type: "contentions", Unit: "count"}, {Type: "delay", Unit: "nanoseconds"}}}
 		for _, leaf := range tc.leaves {
-			p.Sample = append(p.Sample, sample(leaf))
+			p.Sample = append(p.Sample, sample(p, leaf))
 		}
-		if got := inferKind(p); got != tc.want {
+		if got := inferredKind(t, encode(t, p)); got != tc.want {
 			t.Errorf("%v: %q, want %q", tc.leaves, got, tc.want)
 		}
 	}

@@ -194,7 +194,8 @@ func validate(pd pprofile.Profiles) error {
 	})
 	for i, st := range d.StackTable().All() {
 		for _, li := range st.LocationIndices().All() {
-			check(li > 0 && inRange(li, d.LocationTable().Len()), "stack %d: location index %d out of range", i, li)
+			// 0 is the empty location, for a pprof location with nothing in it.
+			check(inRange(li, d.LocationTable().Len()), "stack %d: location index %d out of range", i, li)
 		}
 	}
 	unique("stack_table", stacks, func(i int) string { return fmt.Sprint(d.StackTable().At(i).LocationIndices().AsRaw()) })

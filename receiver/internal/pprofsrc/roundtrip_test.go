@@ -20,26 +20,29 @@ func TestRoundTripFixtures(t *testing.T) { roundTripAll(t, fixtureSources(t)) }
 func TestRoundTripRuntime(t *testing.T)  { roundTripAll(t, runtimeSources(t)) }
 func TestRoundTripGoTest(t *testing.T)   { roundTripAll(t, goTestSources(t)) }
 
+// TestRoundTripGenerated also covers what the benchmarks convert.
+func TestRoundTripGenerated(t *testing.T) { roundTripAll(t, generatedSources(t)) }
+
 func roundTripAll(t *testing.T, sources []source) {
 	for _, src := range sources {
 		t.Run(src.name, func(t *testing.T) {
-			p, err := Decode(src.data, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(p.Sample) == 0 {
+			if p := checkRoundTrip(t, src.data, src.kind); len(p.Sample) == 0 {
 				t.Fatalf("the %s profile has no samples", src.kind)
 			}
-			checkRoundTrip(t, p, src.kind)
 		})
 	}
 }
 
-// checkRoundTrip converts p and back, and compares per sample type: the total, and the
-// multiset of (stack as function names, labels) with the count and sum of their values.
-func checkRoundTrip(t *testing.T, p *profile.Profile, kind string) {
+// checkRoundTrip converts data and back, and compares with what profile.Parse reads from data,
+// per sample type: the period, time and duration, the total, and the multiset of (stack as
+// function names, labels) with the count and sum of their values. It returns the parsed profile.
+func checkRoundTrip(t *testing.T, data []byte, kind string) *profile.Profile {
 	t.Helper()
-	pd, _, err := Convert(p, kind, testID, Options{})
+	p, err := profile.ParseData(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pd, _, err := DecodeConvert(data, 0, kind, testID, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +59,8 @@ func checkRoundTrip(t *testing.T, p *profile.Profile, kind string) {
 		if vi < 0 {
 			t.Fatalf("profile of sample type %s/%s not in the input", st.Type, st.Unit)
 		}
-		if bp.Period != p.Period || bp.TimeNanos != p.TimeNanos || bp.DurationNanos != p.DurationNanos ||
+		// OTLP times are unsigned: negative ones become 0.
+		if bp.Period != p.Period || bp.TimeNanos != max(p.TimeNanos, 0) || bp.DurationNanos != max(p.DurationNanos, 0) ||
 			bp.PeriodType.Type != p.PeriodType.Type || bp.PeriodType.Unit != p.PeriodType.Unit {
 			t.Errorf("%s: period, time or duration differ", st.Type)
 		}
@@ -76,6 +80,7 @@ func checkRoundTrip(t *testing.T, p *profile.Profile, kind string) {
 			}
 		}
 	}
+	return p
 }
 
 type summary struct {

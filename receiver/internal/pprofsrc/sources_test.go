@@ -89,3 +89,22 @@ func goTestSources(t testing.TB) []source {
 	}
 	return out
 }
+
+// generatedSources are the benchmark's kinds of profile, smaller (testdata/gen): a heap profile
+// with many distinct stacks, and the same as a CPU profile with labels and trace context on
+// every sample.
+func generatedSources(t testing.TB) []source {
+	t.Helper()
+	var b bytes.Buffer
+	if err := workload.ManyStacks(&b, 3_200); err != nil {
+		t.Fatal(err)
+	}
+	cpu, err := asLabeledCPU(b.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []source{
+		{name: "gen/heap", kind: "heap", data: b.Bytes()},
+		{name: "gen/cpu-labeled", kind: "cpu", data: cpu},
+	}
+}

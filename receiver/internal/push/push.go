@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"time"
 
+	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.uber.org/zap"
 
 	"github.com/gostitch/gostitch/receiver/internal/collect"
@@ -37,7 +38,10 @@ const (
 // ErrBadInput marks conversion errors caused by the uploaded bytes; the handler answers 400.
 var ErrBadInput = errors.New("bad input")
 
-// Handler serves uploads.
+// Handler serves uploads. It answers 202 when the upload was converted and delivered, 400 when
+// the request or its bytes are unusable or the next consumer rejected the data permanently,
+// 404 for other paths, 405 for methods other than POST, 413 over the limits and 503 when the
+// next consumer failed in a way a retry may fix.
 type Handler struct {
 	// Targets maps the configured target names to their identity (pid 0 when unknown).
 	Targets  map[string]target.Identity
@@ -95,6 +99,11 @@ func (h *Handler) serve(rw http.ResponseWriter, r *http.Request, kind string, li
 	switch {
 	case errors.Is(err, ErrBadInput):
 		http.Error(rw, err.Error(), http.StatusBadRequest)
+	case consumererror.IsPermanent(err):
+		// As the collector's OTLP receiver does: the next consumer will never take this data,
+		// so the client must not send it again.
+		h.Logger.Warn("Push upload rejected by the next consumer", zap.String("target", id.Name), zap.String("kind", kind), zap.Error(err))
+		http.Error(rw, "rejected, do not retry: "+err.Error(), http.StatusBadRequest)
 	case err != nil:
 		h.Logger.Warn("Push upload not delivered", zap.String("target", id.Name), zap.String("kind", kind), zap.Error(err))
 		http.Error(rw, err.Error(), http.StatusServiceUnavailable)

@@ -1,0 +1,273 @@
+package pprofsrc
+
+import "fmt"
+
+// Field numbers of the pprof Profile message.
+const (
+	fieldSampleType = 1 + iota
+	fieldSample
+	fieldMapping
+	fieldLocation
+	fieldFunction
+	fieldStringTable
+	fieldDropFrames
+	fieldKeepFrames
+	fieldTimeNanos
+	fieldDurationNanos
+	fieldPeriodType
+	fieldPeriod
+	fieldComment
+	fieldDefaultSampleType
+	fieldDocURL
+)
+
+// Field numbers of the pprof Sample message.
+const (
+	sampleLocationID = 1 + iota
+	sampleValue
+	sampleLabel
+)
+
+// fieldNames name the fields of the Profile message in errors.
+var fieldNames = [...]string{
+	fieldSampleType: "sample_type", fieldSample: "sample", fieldMapping: "mapping", fieldLocation: "location",
+	fieldFunction: "function", fieldStringTable: "string_table", fieldDropFrames: "drop_frames",
+	fieldKeepFrames: "keep_frames", fieldTimeNanos: "time_nanos", fieldDurationNanos: "duration_nanos",
+	fieldPeriodType: "period_type", fieldPeriod: "period", fieldComment: "comment",
+	fieldDefaultSampleType: "default_sample_type", fieldDocURL: "doc_url",
+}
+
+// recordCounts is how many records of each table a profile has.
+type recordCounts struct {
+	sampleTypes, samples, mappings, locations, functions, strings int
+	// sampleBytes is the size of all the samples; locs and labels count their locations and
+	// labels.
+	sampleBytes, locs, labels int
+}
+
+// countRecords walks the top-level fields of a pprof protobuf, checking their framing, and
+// counts the records of each table.
+func countRecords(b []byte) (recordCounts, error) {
+	var c recordCounts
+	r := fields{b: b}
+	var f field
+	for {
+		ok, err := r.next(&f)
+		if !ok || err != nil {
+			return c, err
+		}
+		if f.typ != wireBytes {
+			continue
+		}
+		switch f.num {
+		case fieldSampleType:
+			c.sampleTypes++
+		case fieldSample:
+			c.samples++
+			c.sampleBytes += len(f.data)
+			c.countSample(&f)
+		case fieldMapping:
+			c.mappings++
+		case fieldLocation:
+			c.locations++
+		case fieldFunction:
+			c.functions++
+		case fieldStringTable:
+			c.strings++
+		}
+	}
+}
+
+// countSample adds the locations and labels of a sample to the counts. It stops at a framing
+// error, which readSample reports.
+func (c *recordCounts) countSample(f *field) {
+	r := fields{b: f.data, base: f.dataOff}
+	var g field
+	for {
+		if ok, err := r.next(&g); !ok || err != nil {
+			return
+		}
+		switch {
+		case g.num == sampleLocationID && g.typ == wireBytes:
+			// A packed varint ends with each byte below 0x80.
+			for _, b := range g.data {
+				if b < 0x80 {
+					c.locs++
+				}
+			}
+		case g.num == sampleLocationID:
+			c.locs++
+		case g.num == sampleLabel:
+			c.labels++
+		}
+	}
+}
+
+// readProfile reads a pprof protobuf of the given counts, unresolved.
+func readProfile(b []byte, c recordCounts) (*pprofData, error) {
+	p := &pprofData{
+		strings:     make([]string, 0, c.strings),
+		sampleTypes: make([]valueType, 0, c.sampleTypes),
+		mappings:    make([]mapping, 0, c.mappings),
+		functions:   make([]function, 0, c.functions),
+		locations:   make([]location, 0, c.locations),
+		lines:       make([]line, 0, c.locations),
+		samples:     make([]sample, 0, c.samples),
+		// Each value and location takes a byte at least.
+		values: make([]int64, 0, min(c.samples*c.sampleTypes, c.sampleBytes)),
+		locs:   make([]uint64, 0, c.locs),
+		labels: make([]label, 0, c.labels),
+	}
+	r := fields{b: b}
+	var f field
+	for {
+		ok, err := r.next(&f)
+		if !ok {
+			return p, err
+		}
+		if err := p.readField(&f, c.sampleTypes); err != nil {
+			return nil, fmt.Errorf("%s: %w", fieldNames[f.num], err)
+		}
+	}
+}
+
+// readField reads one top-level field; samples must have sampleTypes values.
+func (p *pprofData) readField(f *field, sampleTypes int) error {
+	var err error
+	switch f.num {
+	case fieldSampleType:
+		var vt valueType
+		err = readScalars(f, &vt.typ, &vt.unit)
+		p.sampleTypes = append(p.sampleTypes, vt)
+	case fieldSample:
+		err = p.readSample(f, sampleTypes)
+	case fieldMapping:
+		var m mapping
+		var flag uint64
+		err = readScalars(f, &m.id, &m.start, &m.limit, &m.offset, &m.file, &m.buildID, &flag, &flag, &flag, &flag)
+		p.mappings = append(p.mappings, m)
+	case fieldLocation:
+		err = p.readLocation(f)
+	case fieldFunction:
+		var fn function
+		err = readScalars(f, &fn.id, &fn.name, &fn.systemName, &fn.filename, &fn.startLine)
+		p.functions = append(p.functions, fn)
+	case fieldStringTable:
+		if f.typ != wireBytes {
+			return f.wireTypeError("a string")
+		}
+		if len(p.strings) == 0 && len(f.data) != 0 {
+			return fmt.Errorf("at byte %d: the first string of the string table is not empty", f.off)
+		}
+		p.strings = append(p.strings, string(f.data))
+	case fieldDropFrames:
+		p.dropFrames, err = f.varint()
+	case fieldKeepFrames:
+		p.keepFrames, err = f.varint()
+	case fieldDocURL:
+		p.docURL, err = f.varint()
+	case fieldComment:
+		p.comments, err = appendVarints(p.comments, f)
+	case fieldTimeNanos:
+		if p.timeNanos != 0 {
+			return fmt.Errorf("at byte %d: a second time_nanos: concatenated profiles", f.off)
+		}
+		p.timeNanos, err = signed(f)
+	case fieldDurationNanos:
+		p.durationNanos, err = signed(f)
+	case fieldPeriodType:
+		p.periodType = valueType{}
+		err = readScalars(f, &p.periodType.typ, &p.periodType.unit)
+	case fieldPeriod:
+		p.period, err = signed(f)
+	case fieldDefaultSampleType:
+		p.defaultSampleType, err = f.varint()
+	}
+	return err
+}
+
+// signed is the value of an int64 field.
+func signed(f *field) (int64, error) {
+	v, err := f.varint()
+	return int64(v), err
+}
+
+// readSample reads a sample, which must have n values.
+func (p *pprofData) readSample(f *field, n int) error {
+	r, err := f.message()
+	if err != nil {
+		return err
+	}
+	s := sample{locs: span{from: len(p.locs)}, labels: span{from: len(p.labels)}}
+	values := len(p.values)
+	var g field
+	for {
+		ok, err := r.next(&g)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			break
+		}
+		switch g.num {
+		case sampleLocationID:
+			p.locs, err = appendVarints(p.locs, &g)
+		case sampleValue:
+			p.values, err = appendVarints(p.values, &g)
+		case sampleLabel:
+			var l label
+			err = readScalars(&g, &l.key, &l.str, &l.num, &l.unit)
+			p.labels = append(p.labels, l)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if got := len(p.values) - values; got != n {
+		return fmt.Errorf("at byte %d: sample %d has %d values for %d sample types", f.off, len(p.samples), got, n)
+	}
+	s.locs.to, s.labels.to = len(p.locs), len(p.labels)
+	p.samples = append(p.samples, s)
+	return nil
+}
+
+// readLocation reads a location and its lines.
+func (p *pprofData) readLocation(f *field) error {
+	r, err := f.message()
+	if err != nil {
+		return err
+	}
+	l := location{lines: span{from: len(p.lines)}}
+	var g field
+	for {
+		ok, err := r.next(&g)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			break
+		}
+		// Fields id, mapping_id, address, line (a message of function_id, line, column),
+		// is_folded.
+		switch g.num {
+		case 1:
+			l.id, err = g.varint()
+		case 2:
+			l.mapping, err = g.varint()
+		case 3:
+			l.address, err = g.varint()
+		case 4:
+			var fn, ln, col uint64
+			err = readScalars(&g, &fn, &ln, &col)
+			p.lines = append(p.lines, line{function: fn, line: int64(ln), column: int64(col)})
+		case 5:
+			_, err = g.varint()
+		}
+		if err != nil {
+			return err
+		}
+	}
+	l.lines.to = len(p.lines)
+	p.locations = append(p.locations, l)
+	return nil
+}
