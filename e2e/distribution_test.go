@@ -82,6 +82,15 @@ func TestDistributionRunsTheDemoConfig(t *testing.T) {
 			containsLine(body, `gostitch_kind="cpu"`, `gostitch_outcome="success"`)
 	}, 40*time.Second, 500*time.Millisecond, "self-telemetry counts the scrapes")
 	assert.Contains(t, log.String(), `Resolved target pid`)
+	// It also counts the events read per source and how they were stitched (the join's hit rate).
+	require.Eventually(t, func() bool {
+		body := httpBody(metricsURL)
+		return containsLine(body, `gostitch_receiver_events`, `gostitch_source="go.trace"`, `gostitch_target="syncnode"`) &&
+			containsLine(body, `gostitch_receiver_events`, `gostitch_source="pprof"`) &&
+			containsLine(body, `gostitch_receiver_events`, `gostitch_source="ebpf"`) &&
+			containsLine(body, `gostitch_receiver_joined`, `gostitch_join_method="thread"`, `gostitch_source="ebpf"`) &&
+			containsLine(body, `gostitch_receiver_joined`, `gostitch_join_method="task"`, `gostitch_source="go.trace"`)
+	}, 20*time.Second, 500*time.Millisecond, "self-telemetry counts events per source and join methods")
 
 	// What the debug exporter printed: spans from the execution trace and the kernel, metrics
 	// from all three sources and profiles, all with the target's service.name.
