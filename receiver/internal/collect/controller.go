@@ -53,6 +53,7 @@ type Controller struct {
 	sink     Sink
 	logger   *zap.Logger
 	tel      *selftel.Telemetry
+	pids     *PIDResolver
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -63,7 +64,8 @@ func New(settings Settings, targets []TargetSpec, sink Sink, logger *zap.Logger,
 	if settings.ProcRoot == "" {
 		settings.ProcRoot = "/proc"
 	}
-	return &Controller{settings: settings, targets: targets, sink: sink, logger: logger, tel: tel}
+	return &Controller{settings: settings, targets: targets, sink: sink, logger: logger, tel: tel,
+		pids: NewPIDResolver(settings.ProcRoot)}
 }
 
 // Start begins collecting: the first window of every target starts now.
@@ -182,7 +184,7 @@ func (t *targetLoop) resolvePID() {
 	if t.spec.PID != 0 || (t.pid != 0 && ProcessAlive(t.c.settings.ProcRoot, t.pid)) {
 		return
 	}
-	pid, err := ListenerPID(t.c.settings.ProcRoot, t.spec.Endpoint)
+	pid, err := t.c.pids.ListenerPID(t.spec.Endpoint)
 	if err != nil {
 		if t.pid != 0 {
 			t.logger.Warn("Target process is gone and no process listens on its endpoint", zap.Int("old_pid", t.pid), zap.Error(err))

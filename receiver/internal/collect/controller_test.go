@@ -3,6 +3,7 @@ package collect
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	rpprof "runtime/pprof"
+	"sync"
 	"testing"
 	"time"
 
@@ -231,14 +233,38 @@ func TestListenerPID(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	defer l.Close()
-	pid, err := ListenerPID("/proc", "http://"+l.Addr().String())
+	pid, err := NewPIDResolver("/proc").ListenerPID("http://" + l.Addr().String())
 	require.NoError(t, err)
 	assert.Equal(t, os.Getpid(), pid)
 
 	addr := l.Addr().String()
 	l.Close()
-	_, err = ListenerPID("/proc", "http://"+addr)
+	_, err = NewPIDResolver("/proc").ListenerPID("http://" + addr)
 	assert.ErrorContains(t, err, "no process listens on TCP port")
+}
+
+// TestListenerPIDShared: many targets resolving at once through one resolver (as at start)
+// each find their process, also for sockets opened after the resolver's last scan.
+func TestListenerPIDShared(t *testing.T) {
+	r := NewPIDResolver("/proc")
+	for round := range 2 { // the second round's sockets are new to the index the first built
+		var addrs []string
+		for range 16 {
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			require.NoError(t, err)
+			defer l.Close()
+			addrs = append(addrs, "http://"+l.Addr().String())
+		}
+		var wg sync.WaitGroup
+		for _, a := range addrs {
+			wg.Go(func() {
+				pid, err := r.ListenerPID(a)
+				assert.NoError(t, err, "round %d: %s", round, a)
+				assert.Equal(t, os.Getpid(), pid, "round %d: %s", round, a)
+			})
+		}
+		wg.Wait()
+	}
 }
 
 // slowSink is a chanSink whose conversion takes delay (or until shutdown).
@@ -274,4 +300,31 @@ func TestSlowConversionLeavesNoGap(t *testing.T) {
 	assert.False(t, second.w.Start.Before(first.w.End), "windows do not overlap")
 	assert.Less(t, second.w.Start.Sub(first.w.End), 1500*time.Millisecond,
 		"the second window started while the first was converted (3s), not after")
+}
+
+// BenchmarkListenerPID resolves 50 endpoints of this process, through one shared resolver (as
+// the controller does) or a fresh resolver each (one fd scan per target).
+func BenchmarkListenerPID(b *testing.B) {
+	var addrs []string
+	for range 50 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(b, err)
+		defer l.Close()
+		addrs = append(addrs, "http://"+l.Addr().String())
+	}
+	for _, shared := range []bool{true, false} {
+		b.Run(fmt.Sprintf("shared=%v", shared), func(b *testing.B) {
+			for b.Loop() {
+				r := NewPIDResolver("/proc")
+				for _, a := range addrs {
+					if !shared {
+						r = NewPIDResolver("/proc")
+					}
+					if _, err := r.ListenerPID(a); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		})
+	}
 }

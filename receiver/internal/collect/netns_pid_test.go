@@ -62,12 +62,12 @@ func TestListenerPIDInOtherNetworkNamespaces(t *testing.T) {
 		addrs = append(addrs, addr)
 	}
 	for i, addr := range addrs {
-		pid, err := ListenerPID("/proc", "http://"+addr+":"+port)
+		pid, err := NewPIDResolver("/proc").ListenerPID("http://" + addr + ":" + port)
 		if err != nil || pid != pids[i] {
 			t.Errorf("%s: pid %d, %v; want %d", addr, pid, err, pids[i])
 		}
 	}
-	if pid, err := ListenerPID("/proc", fmt.Sprintf("http://10.201.%d.9:%s", third, port)); err == nil || !strings.Contains(err.Error(), "no process listens") {
+	if pid, err := NewPIDResolver("/proc").ListenerPID(fmt.Sprintf("http://10.201.%d.9:%s", third, port)); err == nil || !strings.Contains(err.Error(), "no process listens") {
 		t.Errorf("an address of no namespace: pid %d, %v", pid, err)
 	}
 }

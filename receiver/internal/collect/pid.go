@@ -10,38 +10,119 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 )
 
 // tcpListen is the socket state "LISTEN" in /proc/net/tcp.
 const tcpListen = "0A"
+
+// PIDResolver finds the processes behind endpoints. Reading /proc/net/tcp walks the kernel's
+// whole socket table (about 10 ms here) and finding a socket's process scans every process's
+// fds, so it keeps a snapshot of both (listening sockets by port, socket inodes by pid) that
+// the targets resolving at about the same time (at start, say) share. It is safe for
+// concurrent use.
+type PIDResolver struct {
+	procRoot string
+	mu       sync.Mutex
+	snap     pidSnapshot
+}
+
+// pidSnapshot is what one read of /proc found.
+type pidSnapshot struct {
+	listeners map[int][]string // TCP port → inodes of the sockets listening on it, this namespace
+	owners    map[string]int   // socket inode → pid, every readable process
+	taken     time.Time        // when the read began
+}
+
+// snapshotTTL bounds how long a snapshot answers without a fresh read.
+const snapshotTTL = 2 * time.Second
+
+// NewPIDResolver returns a resolver reading the /proc mounted at procRoot.
+func NewPIDResolver(procRoot string) *PIDResolver {
+	return &PIDResolver{procRoot: procRoot}
+}
 
 // ListenerPID returns the pid of the process listening on the TCP port of endpoint (a URL such
 // as http://127.0.0.1:6060), found through /proc/net/tcp{,6} and the processes' fd tables. When
 // no socket of the receiver's own network namespace listens there, the other network namespaces
 // that hold the endpoint's address are searched (a pod's own network, seen by a node agent
 // sharing the host's pid namespace).
-func ListenerPID(procRoot, endpoint string) (int, error) {
+func (r *PIDResolver) ListenerPID(endpoint string) (int, error) {
 	host, port, err := endpointHostPort(endpoint)
 	if err != nil {
 		return 0, err
 	}
-	inodes := map[string]bool{}
-	if err := listeningInodesIn(filepath.Join(procRoot, "net"), port, inodes); err != nil {
-		return 0, err
+	asked := time.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	// A recent snapshot answers; when it finds no live owner, /proc is read again, unless a read
+	// began since this call did: that one saw all there is.
+	if time.Since(r.snap.taken) >= snapshotTTL {
+		if err := r.retake(); err != nil {
+			return 0, err
+		}
 	}
+	pid, err := r.find(host, port)
+	if err != nil && r.snap.taken.Before(asked) {
+		if err := r.retake(); err != nil {
+			return 0, err
+		}
+		pid, err = r.find(host, port)
+	}
+	return pid, err
+}
+
+func (r *PIDResolver) retake() error {
+	snap, err := takePIDSnapshot(r.procRoot)
+	if err == nil {
+		r.snap = snap
+	}
+	return err
+}
+
+// find looks the listener of host:port up in the snapshot: in the receiver's own network
+// namespace, else in the one that holds host.
+func (r *PIDResolver) find(host netip.Addr, port int) (int, error) {
+	inodes := r.snap.listeners[port]
 	if len(inodes) == 0 {
-		if err := namespaceListeners(procRoot, host, port, inodes); err != nil {
+		var err error
+		if inodes, err = namespaceListeners(r.procRoot, host, port); err != nil {
 			return 0, err
 		}
 	}
 	if len(inodes) == 0 {
 		return 0, fmt.Errorf("no process listens on TCP port %d (in this network namespace, or one holding %s)", port, addrName(host))
 	}
-	pid, err := socketOwner(procRoot, inodes)
-	if err != nil {
-		return 0, fmt.Errorf("find the process listening on TCP port %d: %w", port, err)
+	pid, ok := r.snap.owner(r.procRoot, inodes)
+	if !ok {
+		return 0, fmt.Errorf("find the process listening on TCP port %d: no readable process owns the listening socket (not permitted to read other processes' fds?)", port)
 	}
 	return pid, nil
+}
+
+// owner returns the live process holding one of the socket inodes.
+func (s *pidSnapshot) owner(procRoot string, inodes []string) (int, bool) {
+	for _, inode := range inodes {
+		if pid, ok := s.owners[inode]; ok && ProcessAlive(procRoot, pid) {
+			return pid, true
+		}
+	}
+	return 0, false
+}
+
+// takePIDSnapshot reads the listening sockets of the receiver's network namespace and the
+// socket inodes of every readable process.
+func takePIDSnapshot(procRoot string) (pidSnapshot, error) {
+	snap := pidSnapshot{taken: time.Now()}
+	var err error
+	if snap.listeners, err = listeningSockets(filepath.Join(procRoot, "net")); err != nil {
+		return pidSnapshot{}, err
+	}
+	if snap.owners, err = scanSocketOwners(procRoot); err != nil {
+		return pidSnapshot{}, err
+	}
+	return snap, nil
 }
 
 // endpointHostPort returns the endpoint's address (invalid for a host name) and TCP port.
@@ -70,31 +151,32 @@ func addrName(a netip.Addr) string {
 	return a.String()
 }
 
-// listeningInodesIn adds the listening sockets on port of one network namespace, from its
+// listeningSockets reads the listening sockets of one network namespace, by port, from its
 // /proc/<pid>/net directory.
-func listeningInodesIn(netDir string, port int, inodes map[string]bool) error {
+func listeningSockets(netDir string) (map[int][]string, error) {
+	byPort := map[int][]string{}
 	for _, table := range []string{"tcp", "tcp6"} {
-		if err := listeningInodes(filepath.Join(netDir, table), port, inodes); err != nil && !os.IsNotExist(err) {
-			return err
+		if err := addListening(filepath.Join(netDir, table), byPort); err != nil && !os.IsNotExist(err) {
+			return nil, err
 		}
 	}
-	return nil
+	return byPort, nil
 }
 
-// namespaceListeners adds the listening sockets on port of the network namespaces, other than
-// the receiver's own, that have host as a local address; each is read through its first
+// namespaceListeners returns the sockets listening on port in the network namespaces, other
+// than the receiver's own, that have host as a local address; each is read through its first
 // process. A loopback or unnamed host says nothing about which namespace is meant.
-func namespaceListeners(procRoot string, host netip.Addr, port int, inodes map[string]bool) error {
+func namespaceListeners(procRoot string, host netip.Addr, port int) ([]string, error) {
 	if !host.IsValid() || host.IsLoopback() || host.IsUnspecified() {
-		return nil
+		return nil, nil
 	}
 	own, _ := os.Readlink(filepath.Join(procRoot, "self", "ns", "net"))
 	seen := map[string]bool{own: true}
 	entries, err := os.ReadDir(procRoot)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	var namespaces []string
+	var inodes, namespaces []string
 	for _, e := range entries {
 		if _, err := strconv.Atoi(e.Name()); err != nil {
 			continue
@@ -108,20 +190,17 @@ func namespaceListeners(procRoot string, host netip.Addr, port int, inodes map[s
 		if !localAddress(netDir, host) {
 			continue
 		}
-		found := map[string]bool{}
-		if err := listeningInodesIn(netDir, port, found); err != nil || len(found) == 0 {
+		byPort, err := listeningSockets(netDir)
+		if err != nil || len(byPort[port]) == 0 {
 			continue
 		}
 		namespaces = append(namespaces, ns)
-		for inode := range found {
-			inodes[inode] = true
-		}
+		inodes = append(inodes, byPort[port]...)
 	}
 	if len(namespaces) > 1 {
-		clear(inodes)
-		return fmt.Errorf("%s port %d listens in %d network namespaces (%s): set the target's pid", host, port, len(namespaces), strings.Join(namespaces, ", "))
+		return nil, fmt.Errorf("%s port %d listens in %d network namespaces (%s): set the target's pid", host, port, len(namespaces), strings.Join(namespaces, ", "))
 	}
-	return nil
+	return inodes, nil
 }
 
 // localAddress reports whether addr is a local address of the network namespace whose
@@ -165,8 +244,8 @@ func localAddress(netDir string, addr netip.Addr) bool {
 	return false
 }
 
-// listeningInodes adds the inodes of sockets in LISTEN state on port from one /proc/net table.
-func listeningInodes(path string, port int, inodes map[string]bool) error {
+// addListening adds the inodes of the sockets in LISTEN state of one /proc/net table, by port.
+func addListening(path string, byPort map[int][]string) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -184,8 +263,8 @@ func listeningInodes(path string, port int, inodes map[string]bool) error {
 		if !ok {
 			continue
 		}
-		if p, err := strconv.ParseUint(hexPort, 16, 16); err == nil && int(p) == port {
-			inodes[fields[9]] = true
+		if p, err := strconv.ParseUint(hexPort, 16, 16); err == nil {
+			byPort[int(p)] = append(byPort[int(p)], fields[9])
 		}
 	}
 	if err := sc.Err(); err != nil {
@@ -194,12 +273,13 @@ func listeningInodes(path string, port int, inodes map[string]bool) error {
 	return nil
 }
 
-// socketOwner scans /proc/*/fd for a link to one of the socket inodes.
-func socketOwner(procRoot string, inodes map[string]bool) (int, error) {
+// scanSocketOwners maps every socket inode in /proc/*/fd to the process holding it.
+func scanSocketOwners(procRoot string) (map[string]int, error) {
 	entries, err := os.ReadDir(procRoot)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
+	owners := make(map[string]int)
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil {
@@ -215,12 +295,10 @@ func socketOwner(procRoot string, inodes map[string]bool) (int, error) {
 			if err != nil || !strings.HasPrefix(link, "socket:[") {
 				continue
 			}
-			if inodes[strings.TrimSuffix(strings.TrimPrefix(link, "socket:["), "]")] {
-				return pid, nil
-			}
+			owners[strings.TrimSuffix(strings.TrimPrefix(link, "socket:["), "]")] = pid
 		}
 	}
-	return 0, fmt.Errorf("no readable process owns the listening socket (not permitted to read other processes' fds?)")
+	return owners, nil
 }
 
 // ProcessAlive reports whether pid names a running process.
