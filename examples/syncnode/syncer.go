@@ -67,7 +67,7 @@ type importJob struct {
 	spanID  string
 	header  []byte // as fetched
 	block   []byte // as fetched
-	start   int64  // CLOCK_MONOTONIC ns when the fetch began
+	start   int64  // CLOCK_MONOTONIC ns when the task began, before the fetch
 	fetched int64  // CLOCK_MONOTONIC ns when the fetch ended
 	dequeue int64  // CLOCK_MONOTONIC ns when the importer took the job
 	tid     int    // OS thread that began the fetch
@@ -160,13 +160,13 @@ func (s *Syncer) fetchLoop(ctx context.Context) error {
 // fetch begins block h's task and downloads its header and block.
 func (s *Syncer) fetch(ctx context.Context, h uint64) (*importJob, error) {
 	pc := s.peers[(h-1)%uint64(len(s.peers))]
-	job := &importJob{height: h, peer: pc, start: monoNow(), tid: unix.Gettid()}
+	job := &importJob{height: h, peer: pc, tid: unix.Gettid()}
 	ctx, job.span = s.Tracing.StartImport(ctx, h, pc.addr)
 	// The OTel SDK begins a runtime/trace task per span: name the span there too, so that
 	// task joins the span's trace instead of becoming a trace of its own.
 	instrument.LogSpan(ctx)
 	ctx, job.task = trace.NewTask(ctx, "importBlock")
-	job.ctx = ctx
+	job.ctx, job.start = ctx, monoNow()
 	height := strconv.FormatUint(h, 10)
 	trace.Log(ctx, "height", height)
 	trace.Log(ctx, "peer", pc.addr)

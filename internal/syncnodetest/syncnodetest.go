@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -76,4 +77,31 @@ func (n *Node) Stop() error {
 		return fmt.Errorf("syncnode: %w", err)
 	}
 	return nil
+}
+
+// RefutesRate reports whether misses out of n refute a miss rate of at most rate: were the true
+// rate that high, as many misses or more would occur with probability below 0.001. One window of
+// syncnode holds a few hundred measured items, too few to assert a rate of 1 % or 0.1 % by
+// comparing the observed share alone without failing now and then by chance; the accuracy tests
+// assert their goals this way and log the observed shares.
+func RefutesRate(misses, n int, rate float64) bool {
+	if misses <= 0 || n <= 0 {
+		return false
+	}
+	if rate <= 0 {
+		return true
+	}
+	// P(X < misses) for X ~ Binomial(n, rate).
+	below := 0.0
+	for k := range min(misses, n+1) {
+		below += math.Exp(logChoose(n, k) + float64(k)*math.Log(rate) + float64(n-k)*math.Log1p(-rate))
+	}
+	return 1-below < 0.001
+}
+
+func logChoose(n, k int) float64 {
+	a, _ := math.Lgamma(float64(n + 1))
+	b, _ := math.Lgamma(float64(k + 1))
+	c, _ := math.Lgamma(float64(n - k + 1))
+	return a - b - c
 }

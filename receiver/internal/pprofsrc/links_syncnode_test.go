@@ -78,8 +78,8 @@ func TestLinkAccuracyOnSyncnode(t *testing.T) {
 	if samples < 20 {
 		t.Fatalf("only %d samples of block work: too few to measure", samples)
 	}
-	if float64(right) < 0.999*float64(samples) || float64(wrong) > 0.001*float64(samples) {
-		t.Errorf("%d of %d right, %d wrong; goal ≥ 99.9 %% right, ≤ 0.1 %% wrong", right, samples, wrong)
+	if syncnodetest.RefutesRate(samples-right, samples, 0.001) || syncnodetest.RefutesRate(wrong, samples, 0.001) {
+		t.Errorf("%d of %d right, %d wrong: refutes the goal of ≥ 99.9 %% right, ≤ 0.1 %% wrong", right, samples, wrong)
 	}
 }
 

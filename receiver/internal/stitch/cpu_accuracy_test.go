@@ -82,6 +82,12 @@ func measureCPU(t *testing.T, run syncnodeRun, out *converted) cpuAccuracy {
 			a.right++
 		default:
 			a.wrong++
+			var fs []string
+			for f := range ev.Stack().Frames() {
+				fs = append(fs, f.Func)
+			}
+			t.Logf("sample of block %d on goroutine %d linked to block %d: %s (mono %d; fetch %d..%d, import %d..%d)", want.Height, ev.Goroutine(), h,
+				strings.Join(fs, " < "), mono, want.StartMonoNS, want.FetchEndMonoNS, want.ImportStartMonoNS, want.EndMonoNS)
 		}
 	}
 	return a

@@ -250,16 +250,16 @@ func testJoinAccuracy(t *testing.T, mode string, goal float64, args ...string) {
 	if cpu.events < 20 {
 		t.Errorf("only %d measured CPU samples: too few to measure", cpu.events)
 	}
-	if float64(cpu.right) < 0.99*float64(cpu.events) || float64(cpu.wrong) > 0.001*float64(cpu.events) {
-		t.Errorf("CPU samples: %s; goal ≥ 99%% right, ≤ 0.1%% in another block's trace", cpu)
+	if syncnodetest.RefutesRate(cpu.events-cpu.right, cpu.events, 0.01) || syncnodetest.RefutesRate(cpu.wrong, cpu.events, 0.001) {
+		t.Errorf("CPU samples: %s; refutes the goal of ≥ 99%% right, ≤ 0.1%% in another block's trace", cpu)
 	}
 	if a.events < 50 {
 		t.Fatalf("only %d measured events: too few to measure", a.events)
 	}
-	if float64(a.right) < goal*float64(a.events) {
-		t.Errorf("%s: %s; goal ≥ %.1f%% right", mode, a, 100*goal)
+	if syncnodetest.RefutesRate(a.events-a.right, a.events, 1-goal) {
+		t.Errorf("%s: %s; refutes the goal of ≥ %.1f%% right", mode, a, 100*goal)
 	}
-	if float64(a.wrong) > 0.001*float64(a.events) {
-		t.Errorf("misattributed: %s; goal ≤ 0.1%%", a)
+	if syncnodetest.RefutesRate(a.wrong, a.events, 0.001) {
+		t.Errorf("misattributed: %s; refutes the goal of ≤ 0.1%%", a)
 	}
 }
