@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"path/filepath"
 	"slices"
 	"time"
@@ -77,6 +78,9 @@ type EBPFConfig struct {
 	Mode string `mapstructure:"mode"`
 	// ReadWaitThreshold is the kernel-queue delay above which a read becomes a "tcp read wait" event.
 	ReadWaitThreshold time.Duration `mapstructure:"read_wait_threshold"`
+	// RingBufferSize is the size in bytes of the ring buffer the kernel hands discrete events
+	// through: a power of two, at least one page. Raise it when events are reported lost.
+	RingBufferSize int `mapstructure:"ring_buffer_size"`
 }
 
 // PushConfig is the HTTP endpoint that accepts pprof and FlightRecorder uploads; off when its endpoint is empty.
@@ -106,7 +110,7 @@ func createDefaultConfig() *Config {
 			Duration:        10 * time.Second,
 			MinSpanDuration: time.Millisecond,
 		},
-		EBPF:   EBPFConfig{Mode: EBPFModeAuto, ReadWaitThreshold: time.Millisecond},
+		EBPF:   EBPFConfig{Mode: EBPFModeAuto, ReadWaitThreshold: time.Millisecond, RingBufferSize: 256 << 10},
 		Push:   PushConfig{ServerConfig: push},
 		Limits: LimitsConfig{MaxProfileBytes: 64 << 20, MaxTraceBytes: 512 << 20},
 	}
@@ -153,6 +157,9 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.EBPF.ReadWaitThreshold <= 0 {
 		add("ebpf.read_wait_threshold must be positive, got %v", cfg.EBPF.ReadWaitThreshold)
+	}
+	if n := cfg.EBPF.RingBufferSize; n < os.Getpagesize() || n&(n-1) != 0 {
+		add("ebpf.ring_buffer_size must be a power of two of at least %d (one page), got %d", os.Getpagesize(), n)
 	}
 	if cfg.Limits.MaxProfileBytes <= 0 || cfg.Limits.MaxTraceBytes <= 0 {
 		add("limits.max_profile_bytes and limits.max_trace_bytes must be positive")

@@ -156,7 +156,8 @@ func (r *gostitchReceiver) collectSockets(ctx context.Context, w *collect.Window
 	r.tel.Dropped(ctx, metadata.AttributeSourceEbpf, "ring_buffer_full", int64(b.Lost))
 	r.tel.Events(ctx, w.Target.Name, metadata.AttributeSourceEbpf, int64(len(b.Events)))
 	if b.Lost > 0 {
-		r.settings.Logger.Warn("Kernel socket events lost", zap.String("target", w.Target.Name), zap.Uint64("lost", b.Lost))
+		r.settings.Logger.Warn("Kernel socket events lost: the ring buffer was full or too many were pending; raise ebpf.ring_buffer_size if this persists",
+			zap.String("target", w.Target.Name), zap.Uint64("lost", b.Lost), zap.Int("ring_buffer_size", r.cfg.EBPF.RingBufferSize))
 	}
 	return &b, nil
 }
