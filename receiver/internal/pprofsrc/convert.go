@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pprofile"
 
 	"github.com/gostitch/gostitch/receiver/internal/metadata"
+	"github.com/gostitch/gostitch/receiver/internal/profdict"
 	"github.com/gostitch/gostitch/receiver/internal/target"
 )
 
@@ -69,12 +70,12 @@ func buildProfiles(p *pprofData, kind string, id target.Identity) pprofile.Profi
 	lb := newLabeler(b.t, p)
 	for i, s := range p.samples {
 		from := len(b.attrs)
-		var l link
+		var l profdict.Link
 		b.attrs, l = lb.appendLabels(b.attrs, p.labels[s.labels.from:s.labels.to])
-		b.refs[i] = sampleRef{stack: b.t.stackOf(p.locs[s.locs.from:s.locs.to]), link: b.t.link(l), attrsFrom: int32(from), attrsTo: int32(len(b.attrs))}
+		b.refs[i] = sampleRef{stack: b.t.stackOf(p.locs[s.locs.from:s.locs.to]), link: b.t.Link(l), attrsFrom: int32(from), attrsTo: int32(len(b.attrs))}
 	}
 	if _, known := kindMetrics[kind]; known {
-		b.kindAttr = b.t.attr(attrKey{kind: attrStr, key: b.t.str(metadata.AttributeProfileType), str: kind})
+		b.kindAttr = b.t.attr(attrKey{kind: attrStr, key: b.t.Str(metadata.AttributeProfileType), str: kind})
 	}
 
 	rp := out.ResourceProfiles().AppendEmpty()
@@ -93,10 +94,10 @@ func buildProfiles(p *pprofData, kind string, id target.Identity) pprofile.Profi
 func (b *profilesBuilder) fill(dp pprofile.Profile, vi int) {
 	p, t := b.p, b.t
 	st := p.sampleTypes[vi]
-	dp.SampleType().SetTypeStrindex(t.str(p.str(st.typ)))
-	dp.SampleType().SetUnitStrindex(t.str(p.str(st.unit)))
-	dp.PeriodType().SetTypeStrindex(t.str(p.str(p.periodType.typ)))
-	dp.PeriodType().SetUnitStrindex(t.str(p.str(p.periodType.unit)))
+	dp.SampleType().SetTypeStrindex(t.Str(p.str(st.typ)))
+	dp.SampleType().SetUnitStrindex(t.Str(p.str(st.unit)))
+	dp.PeriodType().SetTypeStrindex(t.Str(p.str(p.periodType.typ)))
+	dp.PeriodType().SetUnitStrindex(t.Str(p.str(p.periodType.unit)))
 	dp.SetPeriod(p.period)
 	dp.SetTime(pcommon.Timestamp(max(p.timeNanos, 0)))
 	dp.SetDurationNano(uint64(max(p.durationNanos, 0)))

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"slices"
 	"strings"
+
+	"github.com/gostitch/gostitch/receiver/internal/profdict"
 )
 
 // labeler turns the labels of samples into attribute indices and links, reusing its scratch
@@ -43,9 +45,9 @@ func newLabeler(t *dictionary, p *pprofData) *labeler {
 // each group in key order, and returns the link its trace-context labels give; the labels the
 // link uses are not attributes. As profile.Parse has it, a label with a string value is a
 // string label, one with a number or a unit a numeric label, and one with neither is no label.
-func (lb *labeler) appendLabels(dst []int32, labels []label) ([]int32, link) {
+func (lb *labeler) appendLabels(dst []int32, labels []label) ([]int32, profdict.Link) {
 	if len(labels) == 0 {
-		return dst, link{}
+		return dst, profdict.Link{}
 	}
 	p := lb.p
 	lb.strs, lb.strVals = lb.strs[:0], lb.strVals[:0]
@@ -102,11 +104,11 @@ func (lb *labeler) strAttr(kv strLabel) int32 {
 			b = append(b, v...)
 		}
 		lb.buf = b
-		return lb.t.attr(attrKey{kind: attrStrs, key: lb.t.str(kv.key), str: string(b)})
+		return lb.t.attr(attrKey{kind: attrStrs, key: lb.t.Str(kv.key), str: string(b)})
 	}
 	i, ok := lb.cache[kv.first]
 	if !ok {
-		i = lb.t.attr(attrKey{kind: attrStr, key: lb.t.str(kv.key), str: kv.vals[0]})
+		i = lb.t.attr(attrKey{kind: attrStr, key: lb.t.Str(kv.key), str: kv.vals[0]})
 		lb.cache[kv.first] = i
 	}
 	return i
@@ -121,13 +123,13 @@ func (lb *labeler) numAttr(kv numLabel) int32 {
 			b = binary.AppendVarint(b, v)
 		}
 		lb.buf = b
-		return lb.t.attr(attrKey{kind: attrInts, key: lb.t.str(kv.key), unit: lb.t.str(unit), str: string(b)})
+		return lb.t.attr(attrKey{kind: attrInts, key: lb.t.Str(kv.key), unit: lb.t.Str(unit), str: string(b)})
 	}
 	i, ok := lb.cache[kv.first]
 	if !ok {
-		k := attrKey{kind: attrInt, key: lb.t.str(kv.key), num: kv.vals[0]}
+		k := attrKey{kind: attrInt, key: lb.t.Str(kv.key), num: kv.vals[0]}
 		if unit != "" {
-			k.unit = lb.t.str(unit)
+			k.unit = lb.t.Str(unit)
 		}
 		i = lb.t.attr(k)
 		lb.cache[kv.first] = i

@@ -197,11 +197,11 @@ func TestSampleLinkSpellings(t *testing.T) {
 		}
 		l, _, _ := linkOf(labels)
 		var trace, span string
-		if l.trace != (pcommon.TraceID{}) {
-			trace = l.trace.String()
+		if l.Trace != (pcommon.TraceID{}) {
+			trace = l.Trace.String()
 		}
-		if l.span != (pcommon.SpanID{}) {
-			span = l.span.String()
+		if l.Span != (pcommon.SpanID{}) {
+			span = l.Span.String()
 		}
 		if trace != tc.trace || span != tc.span {
 			t.Errorf("%v: link %q/%q, want %q/%q", tc.labels, trace, span, tc.trace, tc.span)

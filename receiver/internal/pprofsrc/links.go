@@ -6,6 +6,8 @@ import (
 	"strconv"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
+
+	"github.com/gostitch/gostitch/receiver/internal/profdict"
 )
 
 // linkLabel is a pprof label key that carries a sample's trace context.
@@ -30,7 +32,7 @@ var linkLabels = [...]linkLabel{
 // linkOf reads the trace and span a sample belongs to from its string labels, and the
 // positions of the labels it used (-1 for none); the others, invalid or outranked, stay
 // attributes.
-func linkOf(labels []strLabel) (l link, traceAt, spanAt int) {
+func linkOf(labels []strLabel) (l profdict.Link, traceAt, spanAt int) {
 	traceAt, spanAt = -1, -1
 	traceRank, spanRank := len(linkLabels), len(linkLabels)
 	for i, kv := range labels {
@@ -40,10 +42,10 @@ func linkOf(labels []strLabel) (l link, traceAt, spanAt int) {
 		}
 		switch ll, v := linkLabels[rank], kv.vals[0]; {
 		case ll.trace:
-			if rank < traceRank && decodeHex(l.trace[:], v) {
+			if rank < traceRank && decodeHex(l.Trace[:], v) {
 				traceAt, traceRank = i, rank
 			}
-		case rank < spanRank && decodeSpanID(&l.span, v, ll.decimal):
+		case rank < spanRank && decodeSpanID(&l.Span, v, ll.decimal):
 			spanAt, spanRank = i, rank
 		}
 	}

@@ -1,0 +1,196 @@
+// Package profdict fills the dictionary that the profiles of an OTLP ProfilesData share,
+// storing each distinct string, function, location, stack and link once. Index 0 of every
+// table is the zero value, as OTLP requires, so that 0 means "unset".
+package profdict
+
+import (
+	"encoding/binary"
+	"hash/maphash"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pprofile"
+)
+
+// Function identifies a function by the string indices of its names and file.
+type Function struct {
+	Name, SystemName, File int32
+	StartLine              int64
+}
+
+// Line is one line of a location: a function index and the position in it.
+type Line struct {
+	Function     int32
+	Line, Column int64
+}
+
+// Link is the trace and span a sample belongs to.
+type Link struct {
+	Trace pcommon.TraceID
+	Span  pcommon.SpanID
+}
+
+// Sizes are capacity hints for the tables; 0 is fine.
+type Sizes struct {
+	Strings, Functions, Locations, Stacks int
+}
+
+// Dict fills one pprofile dictionary. The mapping and attribute tables get their zero entry
+// and are otherwise the caller's (Tables).
+type Dict struct {
+	d         pprofile.ProfilesDictionary
+	strings   map[string]int32
+	functions map[Function]int32
+	locations map[string]int32 // by their encoded content
+	// stacks indexes stacks by a hash of their location indices, checked on a hit; in the
+	// unlikely case of a collision the second stack is stored again.
+	stacks map[uint64]int32
+	seed   maphash.Seed
+	links  map[Link]int32
+	buf    []byte
+}
+
+// New starts filling d, which must be empty.
+func New(d pprofile.ProfilesDictionary, sizes Sizes) *Dict {
+	t := &Dict{
+		d:         d,
+		strings:   make(map[string]int32, sizes.Strings+1),
+		functions: make(map[Function]int32, sizes.Functions+1),
+		locations: make(map[string]int32, sizes.Locations+1),
+		stacks:    make(map[uint64]int32, sizes.Stacks),
+		seed:      maphash.MakeSeed(),
+		links:     make(map[Link]int32),
+	}
+	t.Str("")
+	d.MappingTable().AppendEmpty()
+	d.FunctionTable().AppendEmpty()
+	d.LocationTable().AppendEmpty()
+	d.StackTable().AppendEmpty()
+	d.AttributeTable().AppendEmpty()
+	d.LinkTable().AppendEmpty()
+	// An entry with nothing in it is the zero entry: storing it again would repeat index 0.
+	t.functions[Function{}] = 0
+	t.locations[string(t.locationKey(0, 0, nil))] = 0
+	t.links[Link{}] = 0
+	d.FunctionTable().EnsureCapacity(sizes.Functions + 1)
+	d.LocationTable().EnsureCapacity(sizes.Locations + 1)
+	d.StackTable().EnsureCapacity(sizes.Stacks + 1)
+	return t
+}
+
+// Tables is the dictionary being filled.
+func (t *Dict) Tables() pprofile.ProfilesDictionary { return t.d }
+
+// Str returns the index of s in the string table.
+func (t *Dict) Str(s string) int32 {
+	if i, ok := t.strings[s]; ok {
+		return i
+	}
+	table := t.d.StringTable()
+	i := int32(table.Len())
+	table.Append(s)
+	t.strings[s] = i
+	return i
+}
+
+// Function returns the index of f in the function table.
+func (t *Dict) Function(f Function) int32 {
+	if i, ok := t.functions[f]; ok {
+		return i
+	}
+	table := t.d.FunctionTable()
+	i := int32(table.Len())
+	df := table.AppendEmpty()
+	df.SetNameStrindex(f.Name)
+	df.SetSystemNameStrindex(f.SystemName)
+	df.SetFilenameStrindex(f.File)
+	df.SetStartLine(f.StartLine)
+	t.functions[f] = i
+	return i
+}
+
+// Location returns the index of the location of mapping index mapping at address with lines
+// (innermost first) in the location table.
+func (t *Dict) Location(mapping int32, address uint64, lines []Line) int32 {
+	key := t.locationKey(mapping, address, lines)
+	if i, ok := t.locations[string(key)]; ok {
+		return i
+	}
+	table := t.d.LocationTable()
+	i := int32(table.Len())
+	dl := table.AppendEmpty()
+	dl.SetMappingIndex(mapping)
+	dl.SetAddress(address)
+	dlines := dl.Lines()
+	dlines.EnsureCapacity(len(lines))
+	for _, ln := range lines {
+		dln := dlines.AppendEmpty()
+		dln.SetFunctionIndex(ln.Function)
+		dln.SetLine(ln.Line)
+		dln.SetColumn(ln.Column)
+	}
+	t.locations[string(key)] = i
+	return i
+}
+
+// locationKey encodes a location's content into t.buf.
+func (t *Dict) locationKey(mapping int32, address uint64, lines []Line) []byte {
+	b := binary.AppendUvarint(t.buf[:0], uint64(mapping))
+	b = binary.AppendUvarint(b, address)
+	for _, ln := range lines {
+		b = binary.AppendUvarint(b, uint64(ln.Function))
+		b = binary.AppendVarint(b, ln.Line)
+		b = binary.AppendVarint(b, ln.Column)
+	}
+	t.buf = b
+	return b
+}
+
+// Stack returns the index of the stack of the given location indices, leaf first; 0 for none.
+func (t *Dict) Stack(locs []int32) int32 {
+	if len(locs) == 0 {
+		return 0
+	}
+	b := t.buf[:0]
+	for _, l := range locs {
+		b = binary.AppendUvarint(b, uint64(l))
+	}
+	t.buf = b
+	h := maphash.Bytes(t.seed, b)
+	table := t.d.StackTable()
+	i, ok := t.stacks[h]
+	if ok && equalIndices(table.At(int(i)).LocationIndices(), locs) {
+		return i
+	}
+	i = int32(table.Len())
+	table.AppendEmpty().LocationIndices().FromRaw(locs)
+	if !ok {
+		t.stacks[h] = i
+	}
+	return i
+}
+
+func equalIndices(a pcommon.Int32Slice, b []int32) bool {
+	if a.Len() != len(b) {
+		return false
+	}
+	for i, v := range b {
+		if a.At(i) != v {
+			return false
+		}
+	}
+	return true
+}
+
+// Link returns the index of l in the link table; the zero link is index 0.
+func (t *Dict) Link(l Link) int32 {
+	if i, ok := t.links[l]; ok {
+		return i
+	}
+	table := t.d.LinkTable()
+	i := int32(table.Len())
+	dl := table.AppendEmpty()
+	dl.SetTraceID(l.Trace)
+	dl.SetSpanID(l.Span)
+	t.links[l] = i
+	return i
+}
