@@ -1,0 +1,380 @@
+package exectrace
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+
+	"golang.org/x/exp/trace"
+)
+
+// Reader reads the events of one execution trace in order. A trace is a series of
+// generations; the Reader holds one generation's batches and tables at a time, so its memory
+// follows the size of a generation, not of the trace.
+type Reader struct {
+	r     *bufio.Reader
+	minor int
+	// args holds the arguments after the time delta per event type this version writes in
+	// its event batches (0: not such an event; -1: none).
+	args *[256]int8
+
+	// The current generation: its number, batch data, event batches per thread and tables.
+	gen     uint64
+	arena   []byte
+	batches []batchHeader
+	spill   *spilled // a batch of the next generation, read ahead (before Go 1.26)
+	t       tables
+
+	cursors  map[trace.ThreadID]*cursor
+	frontier []*cursor // a min-heap of the threads with events left, by next event time
+	sample   int       // next CPU sample of the generation
+
+	o       ordering
+	queue   []Event // events ready to hand out
+	head    int
+	lastTs  trace.Time
+	events  int
+	loaded  bool  // a generation has been read
+	done    bool  // the final Sync has been handed out
+	pending error // the error to return once what came before it is handed out
+}
+
+type spilled struct {
+	b    batchHeader
+	data []byte
+}
+
+// cursor walks one thread's batches of a generation.
+type cursor struct {
+	m       trace.ThreadID
+	ms      *mState
+	batches []batchHeader
+	data    []byte // the rest of the current batch
+	last    trace.Time
+
+	typ  evType
+	time trace.Time
+	args [maxArgs]uint64
+}
+
+// NewReader reads the trace's header. Versions other than Go 1.22 to 1.26 are refused, named.
+func NewReader(r io.Reader) (*Reader, error) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	minor, err := readHeader(br)
+	if err != nil {
+		return nil, err
+	}
+	return &Reader{r: br, minor: minor, args: eventArgs(minor), o: newOrdering(), cursors: make(map[trace.ThreadID]*cursor)}, nil
+}
+
+// Events is the number of events read so far, including those not handed out.
+func (r *Reader) Events() int { return r.events }
+
+// AppendFrames appends up to depth frames of stack id, innermost first, to dst. Stack ids
+// refer to the generation of the last Sync.
+func (r *Reader) AppendFrames(dst []trace.StackFrame, id StackID, depth int) []trace.StackFrame {
+	return r.t.appendFrames(dst, id, depth)
+}
+
+// Next returns the next event, valid until the next call. It returns io.EOF after the final
+// Sync; an error for a corrupt or truncated trace comes after a Sync that ends what was read
+// before it.
+func (r *Reader) Next() (*Event, error) {
+	for r.head == len(r.queue) {
+		r.queue, r.head = r.queue[:0], 0
+		if err := r.step(); err != nil {
+			return nil, err
+		}
+	}
+	r.head++
+	return &r.queue[r.head-1], nil
+}
+
+// step queues the next events.
+func (r *Reader) step() error {
+	switch {
+	case r.done:
+		return io.EOF
+	case r.pending != nil:
+		err := r.pending
+		r.pending, r.done = nil, true
+		return err
+	case len(r.frontier) == 0 && r.sample == len(r.t.samples):
+		return r.nextGeneration()
+	}
+	if r.sample < len(r.t.samples) && (len(r.frontier) == 0 || r.t.samples[r.sample].time < r.frontier[0].time) {
+		s := &r.t.samples[r.sample]
+		r.sample++
+		ev := r.push(s.time, s.m, s.g)
+		ev.Kind, ev.Stack = Sample, s.stack
+		return nil
+	}
+	ok, err := r.tryAdvance(0)
+	if err != nil || ok {
+		return err
+	}
+	// The earliest event waits for another thread's: try the others in time order (rare).
+	slices.SortFunc(r.frontier, func(a, b *cursor) int { return compareTime(a.time, b.time) })
+	for i := 1; i < len(r.frontier); i++ {
+		if ok, err := r.tryAdvance(i); err != nil || ok {
+			return err
+		}
+	}
+	c := r.frontier[0]
+	return r.fail(fmt.Errorf("broken trace: no thread can go on (generation %d, thread %d waits at event type %d)", r.gen, c.m, c.typ))
+}
+
+func compareTime(a, b trace.Time) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// tryAdvance applies the next event of frontier[i] if it can go now.
+func (r *Reader) tryAdvance(i int) (bool, error) {
+	c := r.frontier[i]
+	ok, err := r.o.advance(r, c)
+	if err != nil {
+		return false, r.fail(fmt.Errorf("generation %d: %w", r.gen, err))
+	}
+	if !ok {
+		return false, nil
+	}
+	more, err := c.next(&r.t, r.arena, r.args)
+	switch {
+	case err != nil:
+		return false, r.fail(fmt.Errorf("generation %d, thread %d: %w", r.gen, c.m, err))
+	case more:
+		heapFix(r.frontier, i)
+	default:
+		r.frontier = heapRemove(r.frontier, i)
+	}
+	return true, nil
+}
+
+// fail ends the trace: a Sync closes what was read, then err is returned.
+func (r *Reader) fail(err error) error {
+	r.frontier, r.sample, r.t.samples = r.frontier[:0], 0, r.t.samples[:0]
+	r.pending = err
+	r.push(r.lastTs, trace.NoThread, trace.NoGoroutine).Kind = Sync
+	return nil
+}
+
+// push queues a new event at time t on thread m with goroutine g in its context and returns
+// it for the caller to fill in.
+func (r *Reader) push(t trace.Time, m trace.ThreadID, g trace.GoID) *Event {
+	r.queue = append(r.queue, Event{Time: r.stamp(t), Thread: m, Goroutine: g})
+	return &r.queue[len(r.queue)-1]
+}
+
+// skip accounts for an event that is not handed out, so that times stay those x/exp/trace gives.
+func (r *Reader) skip(t trace.Time) { r.stamp(t) }
+
+// stamp makes event times strictly increasing, as x/exp/trace does.
+func (r *Reader) stamp(t trace.Time) trace.Time {
+	if t <= r.lastTs {
+		t = r.lastTs + 1
+	}
+	r.lastTs = t
+	r.events++
+	return t
+}
+
+// nextGeneration reads the next generation and queues its Sync, or the final Sync at the end.
+func (r *Reader) nextGeneration() error {
+	more, err := r.readGeneration()
+	switch {
+	case err != nil:
+		return r.fail(err)
+	case !more:
+		r.done = true
+		r.push(r.lastTs, trace.NoThread, trace.NoGoroutine).Kind = Sync
+		return nil
+	}
+	return nil
+}
+
+// readGeneration reads all batches of the next generation and sets up its cursors. It reports
+// false at the clean end of the trace.
+func (r *Reader) readGeneration() (bool, error) {
+	r.t.reset()
+	r.arena, r.batches, r.gen = r.arena[:0], r.batches[:0], 0
+	var minTs uint64
+	add := func(b batchHeader) error {
+		if b.gen == 0 {
+			return errors.New("batch of generation 0")
+		}
+		if minTs == 0 || b.time < minTs {
+			minTs = b.time
+		}
+		return r.process(b)
+	}
+	if s := r.spill; s != nil {
+		r.spill = nil
+		r.gen = s.b.gen
+		s.b.off = len(r.arena)
+		r.arena = append(r.arena, s.data...)
+		if err := add(s.b); err != nil {
+			return false, err
+		}
+	}
+	for {
+		b, arena, err := readBatch(r.r, r.arena)
+		r.arena = arena
+		if errors.Is(err, errEndOfGeneration) && r.minor >= 26 {
+			if r.gen == 0 {
+				return false, errors.New("empty generation")
+			}
+			break
+		}
+		if errors.Is(err, io.EOF) {
+			if r.gen == 0 {
+				return false, nil
+			}
+			if r.minor >= 26 {
+				return false, fmt.Errorf("trace ends inside generation %d: truncated", r.gen)
+			}
+			break
+		}
+		if err != nil {
+			if r.minor < 26 && r.gen != 0 {
+				r.pending = fmt.Errorf("after generation %d: %w", r.gen, err) // the generation read is whole
+				break
+			}
+			return false, fmt.Errorf("generation %d: %w", r.gen+1, err)
+		}
+		if r.gen == 0 {
+			r.gen = b.gen
+		}
+		if b.gen != r.gen {
+			if r.minor < 26 && b.gen == r.gen+1 {
+				r.spill = &spilled{b: b, data: slices.Clone(r.arena[b.off : b.off+b.n])}
+				r.arena = r.arena[:b.off]
+				break
+			}
+			return false, fmt.Errorf("batch of generation %d inside generation %d", b.gen, r.gen)
+		}
+		if err := add(b); err != nil {
+			return false, err
+		}
+	}
+	if r.t.freq == 0 {
+		return false, fmt.Errorf("generation %d has no timestamp frequency", r.gen)
+	}
+	if r.minor >= 25 && r.t.clock == nil {
+		return false, fmt.Errorf("generation %d has no clock snapshot", r.gen)
+	}
+	r.t.finish()
+	if !r.loaded {
+		r.loaded, r.o.initialGen = true, r.gen
+	}
+	if err := r.setupCursors(); err != nil {
+		return false, err
+	}
+	r.sample = 0
+	ev := r.push(r.t.nanos(minTs), trace.NoThread, trace.NoGoroutine)
+	ev.Kind, ev.Clock = Sync, r.t.clock
+	return true, nil
+}
+
+// process files a batch: tables are read now, event batches are kept for their thread.
+func (r *Reader) process(b batchHeader) error {
+	if b.exp {
+		return nil // experimental data is not used
+	}
+	d := decoder{b: r.arena[b.off : b.off+b.n]}
+	if len(d.b) == 0 {
+		r.batches = append(r.batches, b)
+		return nil
+	}
+	switch evType(d.b[0]) {
+	case evStrings:
+		d.byte()
+		return r.t.addStrings(&d)
+	case evStacks:
+		d.byte()
+		return r.t.addStacks(&d)
+	case evCPUSamples:
+		d.byte()
+		return r.t.addSamples(&d)
+	case evSync:
+		if r.minor >= 25 {
+			d.byte()
+			return r.t.setSync(&d, b.time)
+		}
+	case evFrequency:
+		if r.minor < 25 {
+			return r.t.setSync(&d, b.time)
+		}
+	}
+	r.batches = append(r.batches, b)
+	return nil
+}
+
+// setupCursors groups the event batches by thread, in the order threads first appear, and
+// puts each thread's first event on the frontier.
+func (r *Reader) setupCursors() error {
+	r.frontier = r.frontier[:0]
+	var order []*cursor
+	for _, c := range r.cursors {
+		c.batches = c.batches[:0]
+	}
+	for _, b := range r.batches {
+		m := trace.ThreadID(b.m)
+		c, ok := r.cursors[m]
+		if !ok {
+			c = &cursor{m: m, ms: r.o.thread(m)}
+			r.cursors[m] = c
+		}
+		if len(c.batches) == 0 {
+			order = append(order, c)
+		}
+		c.batches = append(c.batches, b)
+	}
+	for _, c := range order {
+		c.data, c.last = nil, 0
+		more, err := c.next(&r.t, r.arena, r.args)
+		if err != nil {
+			return fmt.Errorf("generation %d, thread %d: %w", r.gen, c.m, err)
+		}
+		if more {
+			r.frontier = heapInsert(r.frontier, c)
+		}
+	}
+	return nil
+}
+
+// next decodes the thread's next event, reporting false when it has none left.
+func (c *cursor) next(t *tables, arena []byte, args *[256]int8) (bool, error) {
+	for len(c.data) == 0 {
+		if len(c.batches) == 0 {
+			return false, nil
+		}
+		b := c.batches[0]
+		c.batches = c.batches[1:]
+		c.data, c.last = arena[b.off:b.off+b.n], t.nanos(b.time)
+	}
+	typ := evType(c.data[0])
+	n := args[typ]
+	if n == 0 {
+		return false, fmt.Errorf("event type %d is not an event of this trace version's batches", typ)
+	}
+	d := decoder{b: c.data[1:]}
+	dt := d.uvarint()
+	for i := range max(n, 0) {
+		c.args[i] = d.uvarint()
+	}
+	if d.err != nil {
+		return false, fmt.Errorf("event type %d: %w", typ, d.err)
+	}
+	c.data, c.typ = d.b, typ
+	c.time = t.nanos(dt) + c.last
+	c.last = c.time
+	return true, nil
+}

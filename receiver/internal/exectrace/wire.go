@@ -1,0 +1,257 @@
+package exectrace
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+)
+
+// evType is an event type of the wire format.
+type evType uint8
+
+// Event types of the wire format (runtime/trace's numbering, stable across versions).
+const (
+	evEventBatch evType = 1
+	evStacks     evType = 2
+	evStack      evType = 3
+	evStrings    evType = 4
+	evString     evType = 5
+	evCPUSamples evType = 6
+	evCPUSample  evType = 7
+	evFrequency  evType = 8
+
+	evProcsChange         evType = 9
+	evProcStart           evType = 10
+	evProcStop            evType = 11
+	evProcSteal           evType = 12
+	evProcStatus          evType = 13
+	evGoCreate            evType = 14
+	evGoCreateSyscall     evType = 15
+	evGoStart             evType = 16
+	evGoDestroy           evType = 17
+	evGoDestroySyscall    evType = 18
+	evGoStop              evType = 19
+	evGoBlock             evType = 20
+	evGoUnblock           evType = 21
+	evGoSyscallBegin      evType = 22
+	evGoSyscallEnd        evType = 23
+	evGoSyscallEndBlocked evType = 24
+	evGoStatus            evType = 25
+	evSTWBegin            evType = 26
+	evSTWEnd              evType = 27
+	evGCActive            evType = 28
+	evGCBegin             evType = 29
+	evGCEnd               evType = 30
+	evGCSweepActive       evType = 31
+	evGCSweepBegin        evType = 32
+	evGCSweepEnd          evType = 33
+	evGCMarkAssistActive  evType = 34
+	evGCMarkAssistBegin   evType = 35
+	evGCMarkAssistEnd     evType = 36
+	evHeapAlloc           evType = 37
+	evHeapGoal            evType = 38
+	evGoLabel             evType = 39
+	evUserTaskBegin       evType = 40
+	evUserTaskEnd         evType = 41
+	evUserRegionBegin     evType = 42
+	evUserRegionEnd       evType = 43
+	evUserLog             evType = 44
+	evGoSwitch            evType = 45 // Go 1.23
+	evGoSwitchDestroy     evType = 46
+	evGoCreateBlocked     evType = 47
+	evGoStatusStack       evType = 48
+	evExperimentalBatch   evType = 49
+	evSync                evType = 50 // Go 1.25
+	evClockSnapshot       evType = 51
+	evEndOfGeneration     evType = 52 // Go 1.26
+
+	// Experimental events (Go 1.23): heap spans, objects and goroutine stacks.
+	evFirstExperimental evType = 128
+	evLastExperimental  evType = 136
+)
+
+// timedArgs holds, per timed event type, the number of arguments after the time delta; 0 marks
+// a type that is not a timed event of a batch (the events without arguments say -1).
+var timedArgs = [256]int8{
+	evProcsChange: 2, evProcStart: 2, evProcStop: -1, evProcSteal: 3, evProcStatus: 2,
+	evGoCreate: 3, evGoCreateSyscall: 1, evGoStart: 2, evGoDestroy: -1, evGoDestroySyscall: -1,
+	evGoStop: 2, evGoBlock: 2, evGoUnblock: 3, evGoSyscallBegin: 2, evGoSyscallEnd: -1,
+	evGoSyscallEndBlocked: -1, evGoStatus: 3, evSTWBegin: 2, evSTWEnd: -1, evGCActive: 1,
+	evGCBegin: 2, evGCEnd: 1, evGCSweepActive: 1, evGCSweepBegin: 1, evGCSweepEnd: 2,
+	evGCMarkAssistActive: 1, evGCMarkAssistBegin: 1, evGCMarkAssistEnd: -1, evHeapAlloc: 1,
+	evHeapGoal: 1, evGoLabel: 1, evUserTaskBegin: 4, evUserTaskEnd: 2, evUserRegionBegin: 3,
+	evUserRegionEnd: 3, evUserLog: 4, evGoSwitch: 2, evGoSwitchDestroy: 2, evGoCreateBlocked: 3,
+	evGoStatusStack: 4,
+	128: 3, 129: 3, 130: 1, 131: 2, 132: 2, 133: 1, 134: 2, 135: 2, 136: 1,
+}
+
+// eventArgs returns timedArgs limited to the event types of version go 1.minor.
+func eventArgs(minor int) *[256]int8 {
+	args := timedArgs
+	for typ := range args {
+		if evType(typ) > lastType[minor] && (evType(typ) < evFirstExperimental || minor < 23) {
+			args[typ] = 0
+		}
+	}
+	return &args
+}
+
+// maxArgs is the most arguments a timed event has after its time delta.
+const maxArgs = 4
+
+// Limits of the format, checked before anything is allocated from a length read off the wire.
+const (
+	maxBatchSize  = 64 << 10
+	maxFrames     = 128
+	maxStringSize = 1 << 10
+)
+
+// lastType is the highest non-experimental event type each supported version writes.
+var lastType = map[int]evType{22: evUserLog, 23: evGoStatusStack, 25: evGoStatusStack, 26: evGoStatusStack}
+
+// readHeader reads the "go 1.N trace" header and returns N.
+func readHeader(r *bufio.Reader) (int, error) {
+	var hdr [16]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return 0, errors.New("not a Go execution trace: header too short")
+	}
+	var minor int
+	if _, err := fmt.Sscanf(string(hdr[:]), "go 1.%d trace\x00\x00\x00", &minor); err != nil {
+		return 0, fmt.Errorf("not a Go execution trace: header %q", hdr[:])
+	}
+	if _, ok := lastType[minor]; !ok {
+		return minor, fmt.Errorf("unsupported execution trace version go 1.%d (this reader supports go 1.22 to 1.26)", minor)
+	}
+	return minor, nil
+}
+
+// batchHeader is a batch read from the stream; its data sits in the generation's arena.
+type batchHeader struct {
+	gen    uint64
+	m      uint64
+	time   uint64
+	exp    bool
+	off, n int
+}
+
+// errEndOfGeneration marks the in-band end of a generation (Go 1.26).
+var errEndOfGeneration = errors.New("end of generation")
+
+// readBatch reads the next batch, appending its data to arena. It returns io.EOF at the clean
+// end of the stream and errEndOfGeneration at a Go 1.26 end-of-generation marker.
+func readBatch(r *bufio.Reader, arena []byte) (batchHeader, []byte, error) {
+	typ, err := r.ReadByte()
+	if err != nil {
+		return batchHeader{}, arena, err
+	}
+	var b batchHeader
+	switch evType(typ) {
+	case evEndOfGeneration:
+		return b, arena, errEndOfGeneration
+	case evEventBatch:
+	case evExperimentalBatch:
+		if _, err := r.ReadByte(); err != nil {
+			return b, arena, truncated(err)
+		}
+		b.exp = true
+	default:
+		return b, arena, fmt.Errorf("expected a batch, found event type %d", typ)
+	}
+	var size uint64
+	for _, v := range []*uint64{&b.gen, &b.m, &b.time, &size} {
+		if *v, err = readUvarint(r); err != nil {
+			return b, arena, fmt.Errorf("batch header: %w", truncated(err))
+		}
+	}
+	if size > maxBatchSize {
+		return b, arena, fmt.Errorf("batch of %d bytes, the format's maximum is %d", size, maxBatchSize)
+	}
+	b.off, b.n = len(arena), int(size)
+	arena = slices.Grow(arena, int(size))[:b.off+int(size)]
+	if _, err := io.ReadFull(r, arena[b.off:]); err != nil {
+		return b, arena, fmt.Errorf("batch of %d bytes: %w", size, truncated(err))
+	}
+	return b, arena, nil
+}
+
+// truncated turns an end of input inside a structure into an unexpected one.
+func truncated(err error) error {
+	if errors.Is(err, io.EOF) {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// readUvarint reads an unsigned LEB128 number from r.
+func readUvarint(r *bufio.Reader) (uint64, error) {
+	var x uint64
+	for shift := uint(0); shift < 64; shift += 7 {
+		c, err := r.ReadByte()
+		if err != nil {
+			return 0, err
+		}
+		x |= uint64(c&0x7f) << shift
+		if c < 0x80 {
+			return x, nil
+		}
+	}
+	return 0, errors.New("varint overflows 64 bits")
+}
+
+// decoder reads unsigned LEB128 numbers and bytes from a byte slice.
+type decoder struct {
+	b   []byte
+	err error
+}
+
+// uvarint returns the next number, or 0 once the data is exhausted or corrupt (err says which).
+func (d *decoder) uvarint() uint64 {
+	b := d.b
+	if len(b) > 0 && b[0] < 0x80 { // most numbers in a trace are small
+		d.b = b[1:]
+		return uint64(b[0])
+	}
+	var x uint64
+	for i, shift := 0, uint(0); i < len(b) && shift < 64; i, shift = i+1, shift+7 {
+		c := b[i]
+		x |= uint64(c&0x7f) << shift
+		if c < 0x80 {
+			d.b = b[i+1:]
+			return x
+		}
+	}
+	if d.err == nil {
+		d.err = errors.New("truncated or overlong varint")
+	}
+	d.b = nil
+	return 0
+}
+
+// byte returns the next byte, or 0 once the data is exhausted.
+func (d *decoder) byte() byte {
+	if len(d.b) == 0 {
+		if d.err == nil {
+			d.err = io.ErrUnexpectedEOF
+		}
+		return 0
+	}
+	c := d.b[0]
+	d.b = d.b[1:]
+	return c
+}
+
+// bytes returns the next n bytes.
+func (d *decoder) bytes(n uint64) []byte {
+	if uint64(len(d.b)) < n {
+		if d.err == nil {
+			d.err = io.ErrUnexpectedEOF
+		}
+		d.b = nil
+		return nil
+	}
+	s := d.b[:n]
+	d.b = d.b[n:]
+	return s
+}
