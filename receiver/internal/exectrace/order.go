@@ -57,10 +57,10 @@ type taskInfo struct {
 // in an order consistent with it: an event whose sequence number says it comes after another
 // thread's pending event waits for that one (x/exp/trace's rules, without its validation).
 type ordering struct {
-	gs          map[trace.GoID]*goState
-	ps          []*procState // by P id
-	ms          map[trace.ThreadID]*mState
-	tasks       map[trace.TaskID]taskInfo
+	gs         map[trace.GoID]*goState
+	ps         []*procState // by P id
+	ms         map[trace.ThreadID]*mState
+	tasks      map[trace.TaskID]taskInfo
 	gcSeq      uint64
 	gcKnown    bool
 	initialGen uint64

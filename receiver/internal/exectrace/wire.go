@@ -84,7 +84,7 @@ var timedArgs = [256]int8{
 	evHeapGoal: 1, evGoLabel: 1, evUserTaskBegin: 4, evUserTaskEnd: 2, evUserRegionBegin: 3,
 	evUserRegionEnd: 3, evUserLog: 4, evGoSwitch: 2, evGoSwitchDestroy: 2, evGoCreateBlocked: 3,
 	evGoStatusStack: 4,
-	128: 3, 129: 3, 130: 1, 131: 2, 132: 2, 133: 1, 134: 2, 135: 2, 136: 1,
+	128:             3, 129: 3, 130: 1, 131: 2, 132: 2, 133: 1, 134: 2, 135: 2, 136: 1,
 }
 
 // eventArgs returns timedArgs limited to the event types of version go 1.minor.
