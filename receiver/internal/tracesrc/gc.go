@@ -4,32 +4,26 @@ import (
 	"strings"
 
 	"golang.org/x/exp/trace"
-)
 
-// Range names in the execution trace.
-const (
-	rangeGCMark   = "GC concurrent mark phase"
-	rangeGCAssist = "GC mark assist"
-	rangeSTW      = "stop-the-world ("
+	"github.com/gostitch/gostitch/receiver/internal/exectrace"
 )
 
 // rangeEvent tracks GC cycles, GC assists and stop-the-world phases.
-func (s *state) rangeEvent(ev *trace.Event) {
-	r, now := ev.Range(), ev.Time()
-	begin := ev.Kind() != trace.EventRangeEnd
-	switch {
-	case r.Name == rangeGCMark:
+func (s *state) rangeEvent(ev *exectrace.Event) {
+	now, begin := ev.Time, ev.Kind != exectrace.RangeEnd
+	switch ev.Range {
+	case exectrace.GCMark:
 		if begin {
 			s.gcs++
 		}
-	case r.Name == rangeGCAssist:
-		if g := s.gs.get(r.Scope.Goroutine()); g != nil && g.assist != begin {
+	case exectrace.GCAssist:
+		if g := s.gs.get(ev.Subject); g != nil && g.assist != begin {
 			old := g.class()
 			g.assist = begin
 			s.reclass(g, old, now)
 		}
-	case strings.HasPrefix(r.Name, rangeSTW):
-		s.setSTW(begin, strings.TrimSuffix(strings.TrimPrefix(r.Name, rangeSTW), ")"), now)
+	case exectrace.STW:
+		s.setSTW(begin, ev.Name, now)
 	}
 }
 

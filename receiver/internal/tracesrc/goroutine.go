@@ -4,6 +4,8 @@ import (
 	"slices"
 
 	"golang.org/x/exp/trace"
+
+	"github.com/gostitch/gostitch/receiver/internal/exectrace"
 )
 
 // gState is what the model keeps per live goroutine.
@@ -52,16 +54,14 @@ func (g *gState) class() class {
 func (g *gState) executing() bool { return g.state.Executing() }
 
 // transition applies a goroutine state transition.
-func (s *state) transition(ev *trace.Event, st *trace.StateTransition) {
-	from, to := st.Goroutine()
-	id := st.Resource.Goroutine()
-	now := ev.Time()
+func (s *state) transition(ev *exectrace.Event) {
+	from, to, id, now := ev.From, ev.To, ev.Subject, ev.Time
 	g := s.gs.get(id)
 	if g == nil {
 		if to == trace.GoNotExist {
 			return
 		}
-		s.newGoroutine(id, to, from != trace.GoNotExist, ev, st)
+		s.newGoroutine(id, to, from != trace.GoNotExist, ev)
 		return
 	}
 	if from == to {
@@ -78,12 +78,12 @@ func (s *state) transition(ev *trace.Event, st *trace.StateTransition) {
 		s.destroy(g)
 		return
 	}
-	s.enter(g, to, now, ev, st)
+	s.enter(g, to, now, ev)
 	s.reclass(g, old, now)
 }
 
 // newGoroutine starts tracking a goroutine that was created or first appears in the trace.
-func (s *state) newGoroutine(id trace.GoID, to trace.GoState, seenBefore bool, ev *trace.Event, st *trace.StateTransition) {
+func (s *state) newGoroutine(id trace.GoID, to trace.GoState, seenBefore bool, ev *exectrace.Event) {
 	g := &gState{id: id}
 	s.gs.put(g)
 	for _, ts := range s.creators[id] {
@@ -94,9 +94,9 @@ func (s *state) newGoroutine(id trace.GoID, to trace.GoState, seenBefore bool, e
 	}
 	delete(s.creators, id)
 	g.cur = g.currentTask()
-	s.enter(g, to, ev.Time(), ev, st)
+	s.enter(g, to, ev.Time, ev)
 	g.partial = seenBefore
-	s.attach(g, ev.Time())
+	s.attach(g, ev.Time)
 }
 
 // destroy forgets a goroutine that exited; the tasks it began have no goroutine left.
@@ -129,22 +129,22 @@ func (s *state) leave(g *gState, to trace.GoState, now trace.Time) {
 }
 
 // enter puts the goroutine into state to at now.
-func (s *state) enter(g *gState, to trace.GoState, now trace.Time, ev *trace.Event, st *trace.StateTransition) {
+func (s *state) enter(g *gState, to trace.GoState, now trace.Time, ev *exectrace.Event) {
 	wasExecuting := g.executing()
 	g.state, g.since, g.partial = to, now, false
 	if to.Executing() && !wasExecuting {
-		g.m, g.runStart = ev.Thread(), now
+		g.m, g.runStart = ev.Thread, now
 		s.netRun(g, now)
 	}
 	if to == trace.GoWaiting || to == trace.GoSyscall {
 		if to == trace.GoWaiting {
-			g.reason = s.reason(st.Reason)
+			g.reason = s.reason(ev.Reason)
 			s.netBlock(g, now)
 		}
 		g.waitTask, g.waitRegion, g.waitStack = g.cur, -1, nil
 		if g.cur != nil {
 			g.waitRegion = g.innermostRegion(g.cur)
-			g.waitStack = s.stacks.frames(st.Stack)
+			g.waitStack = s.stacks.frames(s.tr, ev.Stack)
 		}
 	}
 }

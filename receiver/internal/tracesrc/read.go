@@ -8,6 +8,8 @@ import (
 	"slices"
 
 	"golang.org/x/exp/trace"
+
+	"github.com/gostitch/gostitch/receiver/internal/exectrace"
 )
 
 // Read reads one execution trace from r and hands its tasks, stop-the-world phases and waits
@@ -15,13 +17,13 @@ import (
 // corrupt, an error after handing over everything read up to that point: tasks still open
 // are handed over with Ended unset. An unsupported trace version is named in the error.
 func Read(r io.Reader, opts Options, h Handler) (*Timeline, error) {
-	tr, err := trace.NewReader(r)
+	tr, err := exectrace.NewReader(r)
 	if err != nil {
 		return nil, fmt.Errorf("execution trace: %w", err)
 	}
-	s := newState(opts, h)
+	s := newState(opts, h, tr)
 	for {
-		ev, err := tr.ReadEvent()
+		ev, err := tr.Next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
@@ -30,7 +32,7 @@ func Read(r io.Reader, opts Options, h Handler) (*Timeline, error) {
 			return s.tl, fmt.Errorf("execution trace cut short after %d events (%v of trace time): %w",
 				s.tl.Events, s.tl.End.Sub(s.tl.Start), err)
 		}
-		s.event(&ev)
+		s.event(ev)
 	}
 	s.finish()
 	return s.tl, nil
@@ -41,6 +43,7 @@ type state struct {
 	opts   Options
 	h      Handler
 	tl     *Timeline
+	tr     *exectrace.Reader
 	stacks stackCache
 	// sampleStacks caches the deeper stacks of CPU samples.
 	sampleStacks stackCache
@@ -64,7 +67,7 @@ type state struct {
 	started   bool
 }
 
-func newState(opts Options, h Handler) *state {
+func newState(opts Options, h Handler, tr *exectrace.Reader) *state {
 	if opts.StackDepth <= 0 {
 		opts.StackDepth = DefaultStackDepth
 	}
@@ -77,6 +80,7 @@ func newState(opts Options, h Handler) *state {
 		opts:         opts,
 		h:            h,
 		tl:           tl,
+		tr:           tr,
 		stacks:       stackCache{depth: opts.StackDepth},
 		sampleStacks: stackCache{depth: SampleStackDepth},
 		gs:           goroutines{m: make(map[trace.GoID]*gState)},
@@ -87,44 +91,39 @@ func newState(opts Options, h Handler) *state {
 }
 
 // event updates the model with one event.
-func (s *state) event(ev *trace.Event) {
-	now := ev.Time()
-	s.tl.End = now
-	s.tl.Events++
-	switch ev.Kind() {
-	case trace.EventSync:
+func (s *state) event(ev *exectrace.Event) {
+	s.tl.End = ev.Time
+	switch ev.Kind {
+	case exectrace.Sync:
 		s.sync(ev)
-	case trace.EventStateTransition:
-		if st := ev.StateTransition(); st.Resource.Kind == trace.ResourceGoroutine {
-			s.transition(ev, &st)
-		}
-	case trace.EventRangeBegin, trace.EventRangeActive, trace.EventRangeEnd:
+	case exectrace.Transition:
+		s.transition(ev)
+	case exectrace.RangeBegin, exectrace.RangeActive, exectrace.RangeEnd:
 		s.rangeEvent(ev)
-	case trace.EventTaskBegin:
+	case exectrace.TaskBegin:
 		s.taskBegin(ev)
-	case trace.EventTaskEnd:
+	case exectrace.TaskEnd:
 		s.taskEnd(ev)
-	case trace.EventRegionBegin:
+	case exectrace.RegionBegin:
 		s.regionBegin(ev)
-	case trace.EventRegionEnd:
+	case exectrace.RegionEnd:
 		s.regionEnd(ev)
-	case trace.EventLog:
+	case exectrace.Log:
 		s.log(ev)
-	case trace.EventStackSample:
+	case exectrace.Sample:
 		s.cpuSample(ev)
 	}
 }
 
 // sync starts a generation: stacks of the previous one are dropped.
-func (s *state) sync(ev *trace.Event) {
+func (s *state) sync(ev *exectrace.Event) {
 	s.tl.Generations++
 	s.stacks.reset()
 	s.sampleStacks.reset()
-	sync := ev.Sync()
-	s.tl.setClock(sync.ClockSnapshot)
+	s.tl.setClock(ev.Clock)
 	if !s.started {
 		s.started = true
-		s.tl.Start = ev.Time()
+		s.tl.Start = ev.Time
 		s.h.Begin(s.tl)
 		s.restoreEarlier()
 	}
@@ -132,6 +131,7 @@ func (s *state) sync(ev *trace.Event) {
 
 // finish closes what is still open at the end of the trace and hands it over.
 func (s *state) finish() {
+	s.tl.Events = s.tr.Events()
 	if !s.started {
 		return
 	}

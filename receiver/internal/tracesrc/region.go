@@ -4,6 +4,8 @@ import (
 	"slices"
 
 	"golang.org/x/exp/trace"
+
+	"github.com/gostitch/gostitch/receiver/internal/exectrace"
 )
 
 // scope is one entry of a goroutine's scope stack: a region (of a task, or of none when task
@@ -60,23 +62,23 @@ func (s *state) setCurrent(g *gState, now trace.Time) {
 }
 
 // regionBegin opens a region in the scope of the goroutine that began it.
-func (s *state) regionBegin(ev *trace.Event) {
-	g := s.gs.get(ev.Goroutine())
+func (s *state) regionBegin(ev *exectrace.Event) {
+	g := s.gs.get(ev.Goroutine)
 	if g == nil {
 		return
 	}
-	r, now := ev.Region(), ev.Time()
+	now := ev.Time
 	g.dropLinger()
 	sc := scope{isRegion: true}
-	if r.Task != trace.BackgroundTask {
-		sc.task = s.taskRef(r.Task, g, now)
+	if ev.Task != trace.BackgroundTask {
+		sc.task = s.taskRef(ev.Task, g, now)
 	}
 	if ts := sc.task; ts != nil {
 		sc.region = len(ts.t.Regions)
 		if ts.t.Regions == nil {
 			ts.t.Regions = make([]Region, 0, 8) // one allocation for a typical task
 		}
-		ts.t.Regions = append(ts.t.Regions, Region{Type: r.Type, Goroutine: g.id, Start: now, Parent: g.innermostRegion(ts)})
+		ts.t.Regions = append(ts.t.Regions, Region{Type: ev.Name, Goroutine: g.id, Start: now, Parent: g.innermostRegion(ts)})
 	}
 	g.scopes = append(g.scopes, sc)
 	s.setCurrent(g, now)
@@ -84,12 +86,12 @@ func (s *state) regionBegin(ev *trace.Event) {
 
 // regionEnd closes the goroutine's innermost region. A region that began before the trace is
 // added to its task, enclosing the goroutine's outermost regions of the task so far.
-func (s *state) regionEnd(ev *trace.Event) {
-	g := s.gs.get(ev.Goroutine())
+func (s *state) regionEnd(ev *exectrace.Event) {
+	g := s.gs.get(ev.Goroutine)
 	if g == nil {
 		return
 	}
-	r, now := ev.Region(), ev.Time()
+	now := ev.Time
 	for i := len(g.scopes) - 1; i >= 0; i-- {
 		sc := g.scopes[i]
 		if !sc.isRegion {
@@ -107,10 +109,10 @@ func (s *state) regionEnd(ev *trace.Event) {
 		s.setCurrent(g, now)
 		return
 	}
-	if r.Task == trace.BackgroundTask {
+	if ev.Task == trace.BackgroundTask {
 		return
 	}
-	ts := s.taskRef(r.Task, g, now)
+	ts := s.taskRef(ev.Task, g, now)
 	if ts == nil {
 		return
 	}
@@ -120,33 +122,32 @@ func (s *state) regionEnd(ev *trace.Event) {
 			reg.Parent = idx
 		}
 	}
-	ts.t.Regions = append(ts.t.Regions, Region{Type: r.Type, Goroutine: g.id, Start: ts.t.Start, End: now,
+	ts.t.Regions = append(ts.t.Regions, Region{Type: ev.Name, Goroutine: g.id, Start: ts.t.Start, End: now,
 		Parent: -1, Continued: true, Ended: true})
 }
 
 // log adds a trace.Log call to its task.
-func (s *state) log(ev *trace.Event) {
-	l := ev.Log()
-	if l.Task == trace.BackgroundTask {
+func (s *state) log(ev *exectrace.Event) {
+	if ev.Task == trace.BackgroundTask {
 		return
 	}
-	now := ev.Time()
-	if ts := s.taskRef(l.Task, s.gs.get(ev.Goroutine()), now); ts != nil {
+	now := ev.Time
+	if ts := s.taskRef(ev.Task, s.gs.get(ev.Goroutine), now); ts != nil {
 		if ts.t.Logs == nil {
 			ts.t.Logs = make([]Log, 0, 4)
 		}
-		ts.t.Logs = append(ts.t.Logs, Log{Time: now, Goroutine: ev.Goroutine(), Category: l.Category, Message: l.Message})
+		ts.t.Logs = append(ts.t.Logs, Log{Time: now, Goroutine: ev.Goroutine, Category: ev.Name, Message: ev.Message})
 	}
 }
 
 // cpuSample adds a CPU profile sample to the task its goroutine works for.
-func (s *state) cpuSample(ev *trace.Event) {
+func (s *state) cpuSample(ev *exectrace.Event) {
 	s.tl.CPUSamples++
-	g := s.gs.get(ev.Goroutine())
+	g := s.gs.get(ev.Goroutine)
 	if g == nil || g.cur == nil || g.cur.emitted {
 		return
 	}
 	t := g.cur.t
-	t.Samples = append(t.Samples, CPUSample{Time: ev.Time(), Goroutine: g.id, Region: g.innermostRegion(g.cur),
-		Stack: s.sampleStacks.frames(ev.Stack())})
+	t.Samples = append(t.Samples, CPUSample{Time: ev.Time, Goroutine: g.id, Region: g.innermostRegion(g.cur),
+		Stack: s.sampleStacks.frames(s.tr, ev.Stack)})
 }

@@ -2,34 +2,30 @@ package tracesrc
 
 import (
 	"golang.org/x/exp/trace"
+
+	"github.com/gostitch/gostitch/receiver/internal/exectrace"
 )
 
-// stackCache extracts the top frames of stacks, once per stack and generation: a Stack handle
-// refers to its generation's tables, so handles are never kept past the generation.
+// stackCache extracts the top frames of stacks, once per stack and generation: stack ids
+// refer to their generation's table, so they are never kept past the generation.
 type stackCache struct {
 	depth int
-	gen   map[trace.Stack][]trace.StackFrame
+	gen   map[exectrace.StackID][]trace.StackFrame
 }
 
-// frames returns the top frames of st, nil for no stack.
-func (c *stackCache) frames(st trace.Stack) []trace.StackFrame {
-	if st == trace.NoStack {
+// frames returns the top frames of stack id, nil for no stack.
+func (c *stackCache) frames(tr *exectrace.Reader, id exectrace.StackID) []trace.StackFrame {
+	if id == exectrace.NoStack {
 		return nil
 	}
-	if f, ok := c.gen[st]; ok {
+	if f, ok := c.gen[id]; ok {
 		return f
 	}
-	var f []trace.StackFrame
-	for fr := range st.Frames() {
-		f = append(f, fr)
-		if len(f) == c.depth {
-			break
-		}
-	}
+	f := tr.AppendFrames(nil, id, c.depth)
 	if c.gen == nil {
-		c.gen = make(map[trace.Stack][]trace.StackFrame)
+		c.gen = make(map[exectrace.StackID][]trace.StackFrame)
 	}
-	c.gen[st] = f
+	c.gen[id] = f
 	return f
 }
 

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"golang.org/x/exp/trace"
+
+	"github.com/gostitch/gostitch/receiver/internal/exectrace"
 )
 
 // class is what a goroutine working for a task is doing, in order of precedence.
@@ -201,18 +203,18 @@ func (s *state) taskRef(id trace.TaskID, g *gState, now trace.Time) *taskState {
 }
 
 // taskBegin opens a task and puts it in scope of the goroutine that began it.
-func (s *state) taskBegin(ev *trace.Event) {
-	task, now := ev.Task(), ev.Time()
-	if s.open[task.ID] != nil {
+func (s *state) taskBegin(ev *exectrace.Event) {
+	id, now := ev.Task, ev.Time
+	if s.open[id] != nil {
 		return
 	}
-	s.minBegun = min(s.minBegun, task.ID)
+	s.minBegun = min(s.minBegun, id)
 	var parent *taskState
-	if task.Parent != trace.NoTask {
-		parent = s.taskRef(task.Parent, nil, now)
+	if ev.Parent != trace.NoTask {
+		parent = s.taskRef(ev.Parent, nil, now)
 	}
-	ts := s.newTask(task.ID, task.Type, parent, now)
-	g := s.gs.get(ev.Goroutine())
+	ts := s.newTask(id, ev.Name, parent, now)
+	g := s.gs.get(ev.Goroutine)
 	if g == nil {
 		return
 	}
@@ -225,16 +227,15 @@ func (s *state) taskBegin(ev *trace.Event) {
 }
 
 // taskEnd closes a task.
-func (s *state) taskEnd(ev *trace.Event) {
-	task, now := ev.Task(), ev.Time()
-	ts := s.taskRef(task.ID, nil, now)
+func (s *state) taskEnd(ev *exectrace.Event) {
+	ts := s.taskRef(ev.Task, nil, ev.Time)
 	if ts == nil {
 		return
 	}
 	if ts.t.Type == "" {
-		ts.t.Type = task.Type
+		ts.t.Type = ev.Name
 	}
-	s.closeTask(ts, now, true)
+	s.closeTask(ts, ev.Time, true)
 }
 
 // closeTask ends a task at now and hands it over once its root has ended.
