@@ -112,14 +112,19 @@ func (r *Reader) step() error {
 		return nil
 	}
 	ok, err := r.tryAdvance(0)
-	if err != nil || ok {
-		return err
+	if err != nil {
+		return r.fail(err)
+	}
+	if ok {
+		return nil
 	}
 	// The earliest event waits for another thread's: try the others in time order (rare).
 	slices.SortFunc(r.frontier, func(a, b *cursor) int { return compareTime(a.time, b.time) })
 	for i := 1; i < len(r.frontier); i++ {
-		if ok, err := r.tryAdvance(i); err != nil || ok {
-			return err
+		if ok, err := r.tryAdvance(i); err != nil {
+			return r.fail(err)
+		} else if ok {
+			return nil
 		}
 	}
 	c := r.frontier[0]
@@ -141,7 +146,7 @@ func (r *Reader) tryAdvance(i int) (bool, error) {
 	c := r.frontier[i]
 	ok, err := r.o.advance(r, c)
 	if err != nil {
-		return false, r.fail(fmt.Errorf("generation %d: %w", r.gen, err))
+		return false, fmt.Errorf("generation %d: %w", r.gen, err)
 	}
 	if !ok {
 		return false, nil
@@ -149,7 +154,7 @@ func (r *Reader) tryAdvance(i int) (bool, error) {
 	more, err := c.next(&r.t, r.arena, r.args)
 	switch {
 	case err != nil:
-		return false, r.fail(fmt.Errorf("generation %d, thread %d: %w", r.gen, c.m, err))
+		return false, fmt.Errorf("generation %d, thread %d: %w", r.gen, c.m, err)
 	case more:
 		heapFix(r.frontier, i)
 	default:

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,23 +18,25 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"golang.org/x/exp/trace"
 
+	"github.com/gostitch/gostitch/internal/syncnodetest"
 	"github.com/gostitch/gostitch/receiver/internal/tracesrc"
 )
 
 // BenchmarkTrace compares converting an execution trace to spans and metrics (convert), and
 // reading it into the model alone (model), with a bare x/exp/trace ReadEvent loop over the same
-// file (bare), on traces of the syncnode-like blocksync workload (tracesrc/testdata/blocksync.go)
-// of 10, 30 and 100 MB. The traces are generated once into $HOME/.cache/gostitch/bench
-// ($GOSTITCH_BENCH_DIR overrides), which takes a minute or two. Each run reports events/s and
-// peak-heap-MB, the highest heap in use above the heap before the run (sampled every
-// millisecond): flat as the trace grows, because memory follows open tasks, not trace size.
-// $GOSTITCH_BENCH_TRACE names one more trace file to run on (size=file), e.g. a syncnode scrape.
+// file (bare), on a scrape of examples/syncnode of at least 50 MB (size=syncnode50MB) and on
+// traces of the denser blocksync workload (tracesrc/testdata/blocksync.go: a task every ~80
+// events, syncnode ~1,700) of 10, 30 and 100 MB. The traces are generated once into
+// $HOME/.cache/gostitch/bench ($GOSTITCH_BENCH_DIR overrides), which takes about ten minutes.
+// Each run reports events/s and peak-heap-MB, the highest heap in use above the heap before the
+// run (sampled every millisecond): flat as the trace grows, because memory follows open tasks,
+// not trace size. $GOSTITCH_BENCH_TRACE names one more trace file to run on (size=file).
 //
 //	go test ./receiver/internal/stitch -run '^$' -bench Trace -count 6 | tee new.txt
 //	go run golang.org/x/perf/cmd/benchstat@latest -col /mode new.txt
 func BenchmarkTrace(b *testing.B) {
 	type input struct{ size, path string }
-	var inputs []input
+	inputs := []input{{"syncnode50MB", syncnodeBenchTrace(b, 50)}}
 	for _, mb := range []int{10, 30, 100} {
 		inputs = append(inputs, input{fmt.Sprintf("%dMB", mb), benchTrace(b, mb)})
 	}
@@ -153,18 +156,64 @@ func heapInUse() uint64 {
 	return s[0].Value.Uint64()
 }
 
+// benchDir is where the benchmark traces are kept.
+func benchDir(b *testing.B) string {
+	if dir := os.Getenv("GOSTITCH_BENCH_DIR"); dir != "" {
+		return dir
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return filepath.Join(home, ".cache", "gostitch", "bench")
+}
+
+// syncnodeBenchTrace returns the path of an execution trace of examples/syncnode (8 peers,
+// GC pressure, socket cookies logged) of at least mb megabytes, scraped over net/http/pprof
+// once per Go version: a 5 s scrape measures the rate, then one scrape is long enough.
+func syncnodeBenchTrace(b *testing.B, mb int) string {
+	b.Helper()
+	path := filepath.Join(benchDir(b), fmt.Sprintf("syncnode-%s-%dMB.trace", runtime.Version(), mb))
+	if _, err := os.Stat(path); err == nil {
+		return path
+	}
+	b.Logf("generating %s", path)
+	node := syncnodetest.Start(b, "-peers", "8", "-fsync-every", "0", "-gc-pressure", "-log-conn")
+	defer node.Stop()
+	probe := scrapeTrace(b, node.Addr, 5)
+	seconds := int(float64(mb<<20)/float64(len(probe))*5*1.2) + 1
+	data := scrapeTrace(b, node.Addr, seconds)
+	if len(data) < mb<<20 {
+		b.Fatalf("a %d s scrape of syncnode gave %d bytes, want %d MB", seconds, len(data), mb)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	return path
+}
+
+// scrapeTrace fetches a trace of the given seconds from a net/http/pprof server.
+func scrapeTrace(b *testing.B, addr string, seconds int) []byte {
+	resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/trace?seconds=%d", addr, seconds))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		b.Fatalf("trace scrape of %s: status %d, %v", addr, resp.StatusCode, err)
+	}
+	return data
+}
+
 // benchTrace returns the path of a blocksync trace of at least mb megabytes, generating it once
 // per Go version and version of the generator.
 func benchTrace(b *testing.B, mb int) string {
 	b.Helper()
-	dir := os.Getenv("GOSTITCH_BENCH_DIR")
-	if dir == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			b.Fatal(err)
-		}
-		dir = filepath.Join(home, ".cache", "gostitch", "bench")
-	}
+	dir := benchDir(b)
 	gen, err := filepath.Abs(filepath.Join(traceFixtures, "blocksync.go"))
 	if err != nil {
 		b.Fatal(err)
