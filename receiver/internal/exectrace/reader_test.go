@@ -15,10 +15,13 @@ import (
 
 // realTraces are traces written by real Go programs: the Go team's trace test programs,
 // syncnode, the blocksync workload, windows and a FlightRecorder snapshot (see
-// ../tracesrc/testdata), and $GOSTITCH_EXECTRACE_FILES (a glob) for more.
+// ../tracesrc/testdata), one written by Go 1.27 (testdata), and $GOSTITCH_EXECTRACE_FILES (a
+// glob) for more.
 func realTraces(t *testing.T) []string {
 	files, err := filepath.Glob("../tracesrc/testdata/*.trace")
-	if err != nil || len(files) < 5 {
+	newer, _ := filepath.Glob("testdata/*.trace")
+	files = append(files, newer...)
+	if err != nil || len(files) < 9 {
 		t.Fatalf("real traces: %v (%d)", err, len(files))
 	}
 	if glob := os.Getenv("GOSTITCH_EXECTRACE_FILES"); glob != "" {

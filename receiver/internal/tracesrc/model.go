@@ -1,12 +1,12 @@
-// Package tracesrc reads a Go execution trace as a stream and turns it into a timeline model:
-// tasks with their regions, logs, blocking and syscall episodes and time breakdown,
-// stop-the-world phases, scheduling and blocking waits, CPU samples, the clock snapshot and
-// per-thread goroutine intervals.
+// Package tracesrc reads a Go execution trace as a stream (through exectrace, for Go 1.22 to
+// 1.26 traces) and turns it into a timeline model: tasks with their regions, logs, blocking and
+// syscall episodes and time breakdown, stop-the-world phases, scheduling and blocking waits, CPU
+// samples, the clock snapshot and per-thread goroutine intervals.
 //
 // Memory grows with the open tasks and live goroutines, never with the trace's size: every
 // task is handed to a Handler once it and its root task have ended, waits are handed over as
-// they end, and nothing else is kept per event. (Thread intervals and netpoller wakeups, when asked
-// for, are the exception; see ThreadIntervals and NetWake. Pre-Go 1.22 traces are parsed whole by x/exp/trace.)
+// they end, and nothing else is kept per event. (Thread intervals and netpoller wakeups, when
+// asked for, are the exception; see ThreadIntervals and NetWake.)
 //
 // # Which goroutines work for a task
 //
