@@ -13,6 +13,7 @@ DEMO_SECONDS ?= 60
 FUZZTIME ?= 30s
 # package:target of every fuzz target (decoders of outside bytes)
 FUZZ_TARGETS := ./receiver/internal/pprofsrc:FuzzDecodeConvert ./receiver/internal/tracesrc:FuzzRead \
+	./receiver/internal/exectrace:FuzzReader \
 	./receiver/internal/ebpfsrc:FuzzDecodeRecord ./examples/syncnode:FuzzReadMessage \
 	./receiver/internal/push:FuzzPushHandler ./receiver:FuzzConfig
 
