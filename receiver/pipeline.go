@@ -94,13 +94,7 @@ func (r *gostitchReceiver) consumeTrace(ctx context.Context, w *collect.Window, 
 	// A batch the next consumer refuses is counted as refused (obsreport) and conversion goes
 	// on, so one refusal does not lose the rest of the trace; the first refusal is returned as
 	// is, so an upload's client sees whether to retry.
-	var emitErr error
-	res, err := conv.ConvertWindow(rc, sockets, func(td ptrace.Traces) error {
-		if err := r.emitTraces(ctx, td); err != nil && emitErr == nil {
-			emitErr = err
-		}
-		return nil
-	})
+	res, err := conv.ConvertWindow(rc, sockets, func(td ptrace.Traces) error { return r.emitTraces(ctx, td) })
 	if err != nil {
 		// What was read before the error has been emitted; the error says where it stopped.
 		err = fmt.Errorf("target %q: execution trace from %s: %w: %w", w.Target.Name, tr.From, push.ErrBadInput, err)
@@ -119,7 +113,7 @@ func (r *gostitchReceiver) consumeTrace(ctx context.Context, w *collect.Window, 
 	if res.Profiles.SampleCount() > 0 {
 		err = errors.Join(err, r.emitProfiles(ctx, res.Profiles))
 	}
-	return res.Join, errors.Join(emitErr, err)
+	return res.Join, errors.Join(res.EmitErr, err)
 }
 
 // traceConverter returns the target's converter for scrapes, and a fresh one for files and

@@ -194,9 +194,6 @@ func (conv *conversion) emitHeld(kernel map[trace.TaskID]kernelWait) {
 		p95[typ] = ds[(len(ds)*95+99)/100-1]
 	}
 	for i := range conv.held.Len() {
-		if conv.batch.err != nil {
-			break
-		}
 		conv.batch.boundary()
 		sp := conv.batch.span()
 		conv.held.At(i).MoveTo(sp)

@@ -33,9 +33,6 @@ func (conv *conversion) stwSpan(s tracesrc.STW) {
 	if s.GC > 0 {
 		conv.metrics.gcPause.observe(s.End.Sub(s.Start), s.End, spanRef{trace: c.runtimeTraceID(conv.tl.Start), span: spanID})
 	}
-	if conv.batch.err != nil {
-		return
-	}
 	conv.stws++
 	conv.batch.boundary()
 	sp := conv.batch.span()
@@ -77,7 +74,7 @@ func (conv *conversion) stwEvents(sp ptrace.Span, stws []tracesrc.STW) {
 
 // runtimeRoot builds the root span of the window's runtime trace, when it has children.
 func (conv *conversion) runtimeRoot() {
-	if conv.stws == 0 || conv.batch.err != nil {
+	if conv.stws == 0 {
 		return
 	}
 	c := conv.c

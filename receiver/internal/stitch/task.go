@@ -1,8 +1,6 @@
 package stitch
 
 import (
-	"errors"
-	"fmt"
 	"io"
 	"time"
 
@@ -79,8 +77,9 @@ type TraceResult struct {
 	Profiles pprofile.Profiles
 	// Timeline holds the trace's clock, counts and per-thread goroutine intervals.
 	Timeline *tracesrc.Timeline
-	// Spans counts the spans handed to emit.
-	Spans int
+	// Spans counts the spans emit took; Refused those it refused, EmitErr its first refusal.
+	Spans, Refused int
+	EmitErr        error
 	// TaskCPUSamples counts the CPU samples taken in tasks (those in Profiles); Timeline.CPUSamples counts all.
 	TaskCPUSamples int
 	// Join indexes the trace's tasks for the eBPF join; nil unless TraceOptions.Threads keeps
@@ -91,8 +90,9 @@ type TraceResult struct {
 // Convert reads one execution trace and hands its spans to emit in batches as their tasks
 // complete, so memory stays bounded by the open tasks, except for up to TraceOptions.HoldTasks
 // task spans: they are held until the trace is read, so those slower than the p95 of their
-// type get their diagnosis (see diagnosis.go). A truncated or corrupt trace yields everything read before the
-// damage and an error; so does a failing emit, after which no more spans are emitted.
+// type get their diagnosis (see diagnosis.go). A truncated or corrupt trace yields everything
+// read before the damage and an error. A batch emit refuses does not stop the conversion: the
+// result counts the refused spans and keeps emit's first error apart from the read error.
 func (c *TraceConverter) Convert(r io.Reader, emit func(ptrace.Traces) error) (TraceResult, error) {
 	return c.ConvertWindow(r, nil, emit)
 }
@@ -123,11 +123,9 @@ func (c *TraceConverter) ConvertWindow(r io.Reader, sockets *ebpfsrc.Batch, emit
 	conv.emitHeld(conv.kernelWaits(sockets))
 	conv.batch.flush()
 	res := TraceResult{Metrics: conv.metrics.build(c, tl), Profiles: conv.cpu.result(c, tl), Timeline: tl,
-		Spans: conv.batch.emitted, TaskCPUSamples: conv.cpu.count, Join: conv.join}
+		Spans: conv.batch.emitted, Refused: conv.batch.refused, EmitErr: conv.batch.err,
+		TaskCPUSamples: conv.cpu.count, Join: conv.join}
 	c.carry = conv.next
-	if conv.batch.err != nil {
-		return res, errors.Join(readErr, fmt.Errorf("emitting execution-trace spans: %w", conv.batch.err))
-	}
 	return res, readErr
 }
 

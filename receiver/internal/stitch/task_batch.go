@@ -8,7 +8,8 @@ import (
 )
 
 // spanBatch collects execution-trace spans and hands them on in batches of about size spans,
-// keeping each task's spans in one batch.
+// keeping each task's spans in one batch. A batch emit refuses is counted and the next batches
+// are still handed on: one refusal does not lose the rest of the trace.
 type spanBatch struct {
 	id    target.Identity
 	size  int
@@ -16,9 +17,9 @@ type spanBatch struct {
 	td    ptrace.Traces
 	spans ptrace.SpanSlice
 	n     int
-	// spans counts all spans emitted; err is emit's first error.
-	emitted int
-	err     error
+	// emitted and refused count the spans emit took and refused; err is emit's first error.
+	emitted, refused int
+	err              error
 }
 
 // span appends a new span to the current batch.
@@ -47,11 +48,13 @@ func (b *spanBatch) flush() {
 	if b.n == 0 {
 		return
 	}
-	if b.err == nil {
-		b.err = b.emit(b.td)
+	if err := b.emit(b.td); err != nil {
+		b.refused += b.n
 		if b.err == nil {
-			b.emitted += b.n
+			b.err = err
 		}
+	} else {
+		b.emitted += b.n
 	}
 	b.n = 0
 	b.td = ptrace.Traces{}

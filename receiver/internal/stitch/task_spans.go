@@ -22,9 +22,6 @@ const (
 // taskSpans builds the spans of one task: the task span with its logs and stop-the-world
 // phases as events, and child spans for its regions and long episodes.
 func (conv *conversion) taskSpans(t *tracesrc.Task) {
-	if conv.batch.err != nil {
-		return
-	}
 	conv.batch.boundary()
 	c := conv.c
 	traceID, parent := c.taskIDs(t)

@@ -347,8 +347,8 @@ func histogramPoint(t *testing.T, md pmetric.Metrics, name, value string) pmetri
 	return pmetric.HistogramDataPoint{}
 }
 
-// TestConvertBatches: spans are handed over in batches that keep a task together, and a
-// failing emit stops the emission and is returned.
+// TestConvertBatches: spans are handed over in batches that keep a task together; a refused
+// batch does not stop the rest, and the refusal is counted and kept apart from read errors.
 func TestConvertBatches(t *testing.T) {
 	whole := mustConvert(t, "blocksync.trace", TraceOptions{})
 	small := mustConvert(t, "blocksync.trace", TraceOptions{BatchSpans: 50})
@@ -357,11 +357,20 @@ func TestConvertBatches(t *testing.T) {
 	}
 	calls := 0
 	boom := errors.New("consumer refused")
-	_, err := NewTraceConverter(testIdentity, TraceOptions{BatchSpans: 50}).Convert(
+	res, err := NewTraceConverter(testIdentity, TraceOptions{BatchSpans: 50}).Convert(
 		bytes.NewReader(traceFixture(t, "blocksync.trace")),
-		func(ptrace.Traces) error { calls++; return boom })
-	if !errors.Is(err, boom) || calls != 1 {
-		t.Errorf("error %v after %d emits, want the emit error after 1", err, calls)
+		func(td ptrace.Traces) error {
+			calls++
+			if calls%2 == 1 {
+				return boom
+			}
+			return nil
+		})
+	if err != nil || !errors.Is(res.EmitErr, boom) || calls != len(small.batches) {
+		t.Errorf("read error %v, emit error %v after %d emits; want none, %v after %d", err, res.EmitErr, calls, boom, len(small.batches))
+	}
+	if res.Spans+res.Refused != len(small.spans) || res.Refused == 0 || res.Spans == 0 {
+		t.Errorf("%d spans taken + %d refused, want %d in all, some of each", res.Spans, res.Refused, len(small.spans))
 	}
 }
 
