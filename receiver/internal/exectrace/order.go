@@ -211,7 +211,7 @@ func (o *ordering) advance(r *Reader, c *cursor) (bool, error) {
 			ev.To = trace.GoNotExist
 		}
 		if c.typ != evGoDestroy {
-			ev.Reason, ev.Stack = r.t.strings[args[0]], StackID(args[1])
+			ev.Reason, ev.Stack = r.t.strings.get(args[0]), StackID(args[1])
 		}
 		ms.g, ms.gs = trace.NoGoroutine, nil
 	case evGoUnblock:
@@ -304,7 +304,7 @@ func (o *ordering) advance(r *Reader, c *cursor) (bool, error) {
 		ev := r.push(c.time, c.m, g0)
 		ev.Range, ev.Kind = STW, RangeBegin
 		if c.typ == evSTWBegin {
-			g.stw, ev.Stack = r.t.strings[args[0]], StackID(args[1])
+			g.stw, ev.Stack = r.t.strings.get(args[0]), StackID(args[1])
 		} else {
 			ev.Kind = RangeEnd
 		}
@@ -344,7 +344,7 @@ func (o *ordering) advance(r *Reader, c *cursor) (bool, error) {
 		if parent == trace.BackgroundTask {
 			parent = trace.NoTask
 		}
-		name := r.t.strings[args[2]]
+		name := r.t.strings.get(args[2])
 		o.tasks[id] = taskInfo{name: name, parent: parent}
 		ev := r.push(c.time, c.m, g0)
 		ev.Kind, ev.Task, ev.Parent, ev.Name, ev.Stack = TaskBegin, id, parent, name, StackID(args[3])
@@ -360,13 +360,13 @@ func (o *ordering) advance(r *Reader, c *cursor) (bool, error) {
 		ev.Kind, ev.Task, ev.Parent, ev.Name, ev.Stack = TaskEnd, id, info.parent, info.name, StackID(args[1])
 	case evUserRegionBegin, evUserRegionEnd:
 		ev := r.push(c.time, c.m, g0)
-		ev.Kind, ev.Task, ev.Name, ev.Stack = RegionBegin, trace.TaskID(args[0]), r.t.strings[args[1]], StackID(args[2])
+		ev.Kind, ev.Task, ev.Name, ev.Stack = RegionBegin, trace.TaskID(args[0]), r.t.strings.get(args[1]), StackID(args[2])
 		if c.typ == evUserRegionEnd {
 			ev.Kind = RegionEnd
 		}
 	case evUserLog:
 		ev := r.push(c.time, c.m, g0)
-		ev.Kind, ev.Task, ev.Name, ev.Message, ev.Stack = Log, trace.TaskID(args[0]), r.t.strings[args[1]], r.t.strings[args[2]], StackID(args[3])
+		ev.Kind, ev.Task, ev.Name, ev.Message, ev.Stack = Log, trace.TaskID(args[0]), r.t.strings.get(args[1]), r.t.strings.get(args[2]), StackID(args[3])
 	default: // P count, heap metrics, labels, sweeps, experimental events
 		r.skip(c.time)
 	}

@@ -11,7 +11,7 @@ import (
 
 // tables are a generation's strings, stacks and CPU samples, reused across generations.
 type tables struct {
-	strings map[uint64]string
+	strings stringTable
 	// stacks maps a stack id to its frames: frames[off : off+n].
 	stacks map[StackID]stackRef
 	frames []frame
@@ -37,12 +37,11 @@ type cpuSample struct {
 }
 
 func (t *tables) reset() {
-	if t.strings == nil {
-		t.strings = make(map[uint64]string)
+	if t.stacks == nil {
 		t.stacks = make(map[StackID]stackRef)
 		t.pcs = make(map[uint64]frame)
 	}
-	clear(t.strings)
+	t.strings.reset()
 	clear(t.stacks)
 	clear(t.pcs)
 	t.frames, t.samples = t.frames[:0], t.samples[:0]
@@ -68,10 +67,9 @@ func (t *tables) addStrings(d *decoder) error {
 		if d.err != nil {
 			break
 		}
-		if _, dup := t.strings[id]; dup {
+		if !t.strings.put(id, string(s)) {
 			return fmt.Errorf("strings batch: string %d defined twice", id)
 		}
-		t.strings[id] = string(s)
 	}
 	if d.err != nil {
 		return fmt.Errorf("strings batch: %w", d.err)
@@ -188,7 +186,53 @@ func (t *tables) appendFrames(dst []trace.StackFrame, id StackID, depth int) []t
 		return dst
 	}
 	for _, f := range t.frames[ref.off : ref.off+min(ref.n, int32(depth))] {
-		dst = append(dst, trace.StackFrame{PC: f.pc, Func: t.strings[f.fn], File: t.strings[f.file], Line: f.line})
+		dst = append(dst, trace.StackFrame{PC: f.pc, Func: t.strings.get(f.fn), File: t.strings.get(f.file), Line: f.line})
 	}
 	return dst
+}
+
+// stringTable maps a generation's string ids to strings. The runtime numbers them densely from
+// 1, so they live in a slice; ids far above the ones seen (only in damaged input) in a map.
+type stringTable struct {
+	dense  []string
+	have   []bool
+	sparse map[uint64]string
+	n      int
+}
+
+func (s *stringTable) reset() {
+	s.dense, s.have, s.n = s.dense[:0], s.have[:0], 0
+	clear(s.sparse)
+}
+
+// get returns string id, "" when there is none.
+func (s *stringTable) get(id uint64) string {
+	if id < uint64(len(s.dense)) {
+		return s.dense[id]
+	}
+	return s.sparse[id]
+}
+
+// put adds string id, reporting false when it is already there.
+func (s *stringTable) put(id uint64, v string) bool {
+	s.n++
+	if id < uint64(len(s.dense)) || id < uint64(2*s.n+1024) {
+		if grow := int(id) + 1 - len(s.dense); grow > 0 {
+			s.dense = append(s.dense, make([]string, grow)...)
+			s.have = append(s.have, make([]bool, grow)...)
+		}
+		if s.have[id] {
+			return false
+		}
+		s.dense[id], s.have[id] = v, true
+		return true
+	}
+	if _, dup := s.sparse[id]; dup {
+		return false
+	}
+	if s.sparse == nil {
+		s.sparse = make(map[uint64]string)
+	}
+	s.sparse[id] = v
+	return true
 }
