@@ -2,6 +2,7 @@ package exectrace
 
 import (
 	"bufio"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -119,7 +120,7 @@ func (r *Reader) step() error {
 		return nil
 	}
 	// The earliest event waits for another thread's: try the others in time order (rare).
-	slices.SortFunc(r.frontier, func(a, b *cursor) int { return compareTime(a.time, b.time) })
+	slices.SortFunc(r.frontier, func(a, b *cursor) int { return cmp.Compare(a.time, b.time) })
 	for i := 1; i < len(r.frontier); i++ {
 		if ok, err := r.tryAdvance(i); err != nil {
 			return r.fail(err)
@@ -129,16 +130,6 @@ func (r *Reader) step() error {
 	}
 	c := r.frontier[0]
 	return r.fail(fmt.Errorf("broken trace: no thread can go on (generation %d, thread %d waits at event type %d)", r.gen, c.m, c.typ))
-}
-
-func compareTime(a, b trace.Time) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // tryAdvance applies the next event of frontier[i] if it can go now.

@@ -49,19 +49,25 @@ func TestSameEventsAsXExp(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(got) != len(want) {
-				t.Errorf("%d events handed out, x/exp/trace has %d of these kinds", len(got), len(want))
-			}
-			for i := range min(len(got), len(want)) {
-				if got[i] != want[i] {
-					t.Fatalf("event %d of %d:\n got  %s\n want %s", i, len(want), got[i], want[i])
-				}
-			}
+			sameEvents(t, got, want, err)
 			if gotCount != wantCount {
 				t.Errorf("Events() = %d, x/exp/trace read %d", gotCount, wantCount)
 			}
 			t.Logf("%d events, %d handed out", wantCount, len(want))
 		})
+	}
+}
+
+// sameEvents fails t unless got, read by this reader up to err, equals want.
+func sameEvents(t *testing.T, got, want []string, err error) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Errorf("%d events handed out (error %v), x/exp/trace has %d of these kinds", len(got), err, len(want))
+	}
+	for i := range min(len(got), len(want)) {
+		if got[i] != want[i] {
+			t.Fatalf("event %d of %d:\n got  %s\n want %s", i, len(want), got[i], want[i])
+		}
 	}
 }
 

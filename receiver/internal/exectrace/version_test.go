@@ -30,14 +30,7 @@ func TestOlderLayouts(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if len(got) != len(want) {
-					t.Fatalf("%d events, x/exp/trace has %d", len(got), len(want))
-				}
-				for i := range got {
-					if got[i] != want[i] {
-						t.Fatalf("event %d:\n got  %s\n want %s", i, got[i], want[i])
-					}
-				}
+				sameEvents(t, got, want, err)
 				if minor < 25 && strings.Contains(got[0], "clock=") {
 					t.Error("a go 1.23 trace has no clock snapshot, but the first Sync carries one")
 				}

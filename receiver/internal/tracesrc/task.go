@@ -1,6 +1,7 @@
 package tracesrc
 
 import (
+	"cmp"
 	"slices"
 	"time"
 
@@ -326,18 +327,8 @@ func (s *state) openTasksDescending() []*taskState {
 	for _, ts := range s.open {
 		tasks = append(tasks, ts)
 	}
-	slices.SortFunc(tasks, func(a, b *taskState) int { return -compareIDs(a.t.ID, b.t.ID) })
+	slices.SortFunc(tasks, func(a, b *taskState) int { return cmp.Compare(b.t.ID, a.t.ID) })
 	return tasks
-}
-
-func compareIDs(a, b trace.TaskID) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // restoreEarlier opens the tasks of the previous trace that were still open at its end.
