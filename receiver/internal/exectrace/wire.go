@@ -67,9 +67,8 @@ const (
 	evClockSnapshot       evType = 51
 	evEndOfGeneration     evType = 52 // Go 1.26
 
-	// Experimental events (Go 1.23): heap spans, objects and goroutine stacks.
+	// Experimental events (Go 1.23), 128 to 136: heap spans, objects and goroutine stacks.
 	evFirstExperimental evType = 128
-	evLastExperimental  evType = 136
 )
 
 // timedArgs holds, per timed event type, the number of arguments after the time delta; 0 marks
