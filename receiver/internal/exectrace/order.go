@@ -88,6 +88,11 @@ func (o *ordering) thread(m trace.ThreadID) *mState {
 func (o *ordering) advance(r *Reader, c *cursor) (bool, error) {
 	ms, args, gen := c.ms, &c.args, r.gen
 	g0 := ms.g // the goroutine in the event's context
+	for _, i := range stringArgs[c.typ] {
+		if !r.t.strings.has(args[i]) {
+			return false, fmt.Errorf("event type %d on thread %d names string %d, which the generation does not define", c.typ, c.m, args[i])
+		}
+	}
 	switch c.typ {
 	case evProcStatus:
 		pid, status := trace.ProcID(args[0]), uint8(args[1])

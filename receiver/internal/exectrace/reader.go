@@ -40,6 +40,9 @@ type Reader struct {
 	loaded  bool  // a generation has been read
 	done    bool  // the final Sync has been handed out
 	pending error // the error to return once what came before it is handed out
+	// readErr is a read error past a whole generation (before Go 1.26), reported once the
+	// generation is handed out.
+	readErr error
 }
 
 type spilled struct {
@@ -103,6 +106,10 @@ func (r *Reader) step() error {
 		r.pending, r.done = nil, true
 		return err
 	case len(r.frontier) == 0 && r.sample == len(r.t.samples):
+		if err := r.readErr; err != nil {
+			r.readErr = nil
+			return r.fail(err)
+		}
 		return r.nextGeneration()
 	}
 	if r.sample < len(r.t.samples) && (len(r.frontier) == 0 || r.t.samples[r.sample].time < r.frontier[0].time) {
@@ -240,7 +247,7 @@ func (r *Reader) readGeneration() (bool, error) {
 		}
 		if err != nil {
 			if r.minor < 26 && r.gen != 0 {
-				r.pending = fmt.Errorf("after generation %d: %w", r.gen, err) // the generation read is whole
+				r.readErr = fmt.Errorf("after generation %d: %w", r.gen, err) // the generation read is whole
 				break
 			}
 			return false, fmt.Errorf("generation %d: %w", r.gen+1, err)
@@ -266,7 +273,9 @@ func (r *Reader) readGeneration() (bool, error) {
 	if r.minor >= 25 && r.t.clock == nil {
 		return false, fmt.Errorf("generation %d has no clock snapshot", r.gen)
 	}
-	r.t.finish()
+	if err := r.t.finish(); err != nil {
+		return false, fmt.Errorf("generation %d: %w", r.gen, err)
+	}
 	if !r.loaded {
 		r.loaded, r.o.initialGen = true, r.gen
 	}

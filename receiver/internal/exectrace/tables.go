@@ -171,12 +171,19 @@ func (t *tables) setSync(d *decoder, batchTime uint64) error {
 	return nil
 }
 
-// finish converts sample times once the frequency is known and sorts them.
-func (t *tables) finish() {
+// finish checks that the stacks' frames name defined strings, then converts sample times once
+// the frequency is known and sorts them.
+func (t *tables) finish() error {
+	for _, f := range t.frames {
+		if !t.strings.has(f.fn) || !t.strings.has(f.file) {
+			return fmt.Errorf("a stack frame names string %d or %d, which the generation does not define", f.fn, f.file)
+		}
+	}
 	for i := range t.samples {
 		t.samples[i].time = t.nanos(uint64(t.samples[i].time))
 	}
 	slices.SortFunc(t.samples, func(a, b cpuSample) int { return cmp.Compare(a.time, b.time) })
+	return nil
 }
 
 // appendFrames appends up to depth frames of stack id, innermost first, to dst.
@@ -205,12 +212,21 @@ func (s *stringTable) reset() {
 	clear(s.sparse)
 }
 
-// get returns string id, "" when there is none.
+// get returns string id, "" when there is none (id 0 is "").
 func (s *stringTable) get(id uint64) string {
 	if id < uint64(len(s.dense)) {
 		return s.dense[id]
 	}
 	return s.sparse[id]
+}
+
+// has reports whether string id is defined; id 0, the empty string, always is.
+func (s *stringTable) has(id uint64) bool {
+	if id < uint64(len(s.have)) {
+		return s.have[id] || id == 0
+	}
+	_, ok := s.sparse[id]
+	return ok || id == 0
 }
 
 // put adds string id, reporting false when it is already there.

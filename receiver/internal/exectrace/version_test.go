@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -37,6 +38,58 @@ func TestOlderLayouts(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestOlderLayoutCutShort: a go 1.25 trace cut inside a batch (before Go 1.26 a generation has
+// no end marker, so the cut one looks whole) hands out what x/exp/trace does before it stops,
+// then an error. This reader does not validate, so it can go on further into the damaged
+// generation than x/exp/trace, which stops at its first inconsistency.
+func TestOlderLayoutCutShort(t *testing.T) {
+	data, err := os.ReadFile("../tracesrc/testdata/syncnode.trace") // two generations
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := relayout(t, data, 25)
+	whole, _, err := readOurs(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	firstGen := slices.IndexFunc(whole[1:], func(ev string) bool { return strings.HasPrefix(ev, "kind=1 ") }) + 1
+	second := secondGeneration(t, old)
+	for _, cut := range []int{second + (len(old)-second)/2, len(old) - 100} {
+		want, _, ok := readXExp(old[:cut])
+		got, _, err := readOurs(old[:cut])
+		if ok || err == nil {
+			t.Fatalf("cut at %d of %d: x/exp/trace ok=%v, error %v; want both to fail", cut, len(old), ok, err)
+		}
+		if len(got) < max(len(want), firstGen) {
+			t.Fatalf("cut at %d: %d events before the error; x/exp/trace has %d, the whole first generation %d", cut, len(got), len(want), firstGen)
+		}
+		sameEvents(t, got[:len(want)], want, err)
+	}
+}
+
+// secondGeneration returns the offset of the first batch of the trace's second generation.
+func secondGeneration(t *testing.T, data []byte) int {
+	d := decoder{b: data[16:]}
+	first := uint64(0)
+	for len(d.b) > 0 && d.err == nil {
+		off := len(data) - len(d.b)
+		if evType(d.byte()) == evExperimentalBatch {
+			d.byte()
+		}
+		gen := d.uvarint()
+		d.uvarint()
+		d.uvarint()
+		d.bytes(d.uvarint())
+		if first == 0 {
+			first = gen
+		} else if gen != first {
+			return off
+		}
+	}
+	t.Fatal("the trace has one generation")
+	return 0
 }
 
 // relayout rewrites a go 1.26 trace into the batch layout of go 1.minor.
