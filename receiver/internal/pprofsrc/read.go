@@ -50,14 +50,9 @@ type recordCounts struct {
 func countRecords(b []byte) (recordCounts, error) {
 	var c recordCounts
 	r := fields{b: b}
-	var f field
-	for {
-		ok, err := r.next(&f)
-		if !ok || err != nil {
-			return c, err
-		}
+	err := r.each(func(f field) error {
 		if f.typ != wireBytes {
-			continue
+			return nil
 		}
 		switch f.num {
 		case fieldSampleType:
@@ -75,18 +70,16 @@ func countRecords(b []byte) (recordCounts, error) {
 		case fieldStringTable:
 			c.strings++
 		}
-	}
+		return nil
+	})
+	return c, err
 }
 
 // countSample adds the locations and labels of a sample to the counts. It stops at a framing
 // error, which readSample reports.
 func (c *recordCounts) countSample(f *field) {
 	r := fields{b: f.data, base: f.dataOff}
-	var g field
-	for {
-		if ok, err := r.next(&g); !ok || err != nil {
-			return
-		}
+	_ = r.each(func(g field) error {
 		switch {
 		case g.num == sampleLocationID && g.typ == wireBytes:
 			// A packed varint ends with each byte below 0x80.
@@ -100,7 +93,8 @@ func (c *recordCounts) countSample(f *field) {
 		case g.num == sampleLabel:
 			c.labels++
 		}
-	}
+		return nil
+	})
 }
 
 // readProfile reads a pprof protobuf of the given counts, unresolved.
@@ -119,16 +113,16 @@ func readProfile(b []byte, c recordCounts) (*pprofData, error) {
 		labels: make([]label, 0, c.labels),
 	}
 	r := fields{b: b}
-	var f field
-	for {
-		ok, err := r.next(&f)
-		if !ok {
-			return p, err
-		}
+	err := r.each(func(f field) error {
 		if err := p.readField(&f, c.sampleTypes); err != nil {
-			return nil, fmt.Errorf("%s: %w", fieldNames[f.num], err)
+			return fmt.Errorf("%s: %w", fieldNames[f.num], err)
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	return p, nil
 }
 
 // readField reads one top-level field; samples must have sampleTypes values.
@@ -200,15 +194,7 @@ func (p *pprofData) readSample(f *field, n int) error {
 	}
 	s := sample{locs: span{from: len(p.locs)}, labels: span{from: len(p.labels)}}
 	values := len(p.values)
-	var g field
-	for {
-		ok, err := r.next(&g)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			break
-		}
+	err = r.each(func(g field) (err error) {
 		switch g.num {
 		case sampleLocationID:
 			p.locs, err = appendVarints(p.locs, &g)
@@ -219,9 +205,10 @@ func (p *pprofData) readSample(f *field, n int) error {
 			err = readScalars(&g, &l.key, &l.str, &l.num, &l.unit)
 			p.labels = append(p.labels, l)
 		}
-		if err != nil {
-			return err
-		}
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	if got := len(p.values) - values; got != n {
 		return fmt.Errorf("at byte %d: sample %d has %d values for %d sample types", f.off, len(p.samples), got, n)
@@ -238,17 +225,8 @@ func (p *pprofData) readLocation(f *field) error {
 		return err
 	}
 	l := location{lines: span{from: len(p.lines)}}
-	var g field
-	for {
-		ok, err := r.next(&g)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			break
-		}
-		// Fields id, mapping_id, address, line (a message of function_id, line, column),
-		// is_folded.
+	// Fields id, mapping_id, address, line (a message of function_id, line, column), is_folded.
+	err = r.each(func(g field) (err error) {
 		switch g.num {
 		case 1:
 			l.id, err = g.varint()
@@ -263,9 +241,10 @@ func (p *pprofData) readLocation(f *field) error {
 		case 5:
 			_, err = g.varint()
 		}
-		if err != nil {
-			return err
-		}
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	l.lines.to = len(p.lines)
 	p.locations = append(p.locations, l)

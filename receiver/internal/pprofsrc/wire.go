@@ -71,6 +71,21 @@ func (r *fields) next(f *field) (bool, error) {
 	return true, nil
 }
 
+// each calls fn with every field left, stopping at the first framing error or error of fn.
+// The field is passed by value: a pointer handed to fn would move it to the heap per message.
+func (r *fields) each(fn func(field) error) error {
+	var f field
+	for {
+		ok, err := r.next(&f)
+		if !ok || err != nil {
+			return err
+		}
+		if err := fn(f); err != nil {
+			return err
+		}
+	}
+}
+
 // message returns a reader of the fields of the message f holds.
 func (f *field) message() (fields, error) {
 	if f.typ != wireBytes {
@@ -116,19 +131,12 @@ func readScalars(f *field, dst ...*uint64) error {
 	if err != nil {
 		return err
 	}
-	var g field
-	for {
-		ok, err := r.next(&g)
-		if !ok || err != nil {
-			return err
+	return r.each(func(g field) (err error) {
+		if g.num != 0 && g.num <= uint64(len(dst)) {
+			*dst[g.num-1], err = g.varint()
 		}
-		if g.num == 0 || g.num > uint64(len(dst)) {
-			continue
-		}
-		if *dst[g.num-1], err = g.varint(); err != nil {
-			return err
-		}
-	}
+		return err
+	})
 }
 
 // uvarint decodes a varint of at most 10 bytes from b and returns its size, or -1 when b ends
