@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -64,6 +65,22 @@ func pprofAddr(stdout io.Reader) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("syncnode did not say where pprof listens: %w", io.ErrUnexpectedEOF)
+}
+
+// Get fetches path (e.g. "/debug/pprof/trace?seconds=2") from syncnode's net/http/pprof
+// server and returns the body, failing tb unless the answer is a whole 200.
+func (n *Node) Get(tb testing.TB, path string) []byte {
+	tb.Helper()
+	resp, err := http.Get("http://" + n.Addr + path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		tb.Fatalf("GET %s: %v (HTTP %d)", path, err, resp.StatusCode)
+	}
+	return data
 }
 
 // Stop ends syncnode with SIGTERM, so it flushes its -truth file, and waits for it.

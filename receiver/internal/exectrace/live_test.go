@@ -1,8 +1,6 @@
 package exectrace
 
 import (
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 
@@ -13,15 +11,7 @@ import (
 // generations, CPU samples, socket logs) and reads it, and its go 1.25 layout, with both readers.
 func TestSameEventsOnLiveSyncnode(t *testing.T) {
 	node := syncnodetest.Start(t, "-peers", "8", "-fsync-every", "0", "-gc-pressure", "-log-conn")
-	resp, err := http.Get("http://" + node.Addr + "/debug/pprof/trace?seconds=3")
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("trace scrape: status %d, %v", resp.StatusCode, err)
-	}
+	data := node.Get(t, "/debug/pprof/trace?seconds=3")
 	for _, layout := range []struct {
 		name string
 		data []byte

@@ -3,9 +3,7 @@ package pprofsrc
 import (
 	"bytes"
 	"encoding/json"
-	"io"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
@@ -34,15 +32,7 @@ func TestLinkAccuracyOnSyncnode(t *testing.T) {
 	truthPath := filepath.Join(t.TempDir(), "truth.jsonl")
 	node := syncnodetest.Start(t, "-truth", truthPath, "-otlp-endpoint", nowhere, "-verify-cost", "3",
 		"-fsync-every", "0", "-duration", "30s")
-	resp, err := http.Get("http://" + node.Addr + "/debug/pprof/profile?seconds=2")
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("CPU profile: %v (HTTP %d)", err, resp.StatusCode)
-	}
+	data := node.Get(t, "/debug/pprof/profile?seconds=2")
 	if err := node.Stop(); err != nil {
 		t.Fatal(err)
 	}

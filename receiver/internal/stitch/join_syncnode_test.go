@@ -76,15 +76,7 @@ func runSyncnode(t *testing.T, args ...string) syncnodeRun {
 		}
 		profiled <- err
 	}()
-	resp, err := http.Get("http://" + node.Addr + "/debug/pprof/trace?seconds=2")
-	if err != nil {
-		t.Fatal(err)
-	}
-	run.trace, err = io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("fetching the execution trace: %v (HTTP %d)", err, resp.StatusCode)
-	}
+	run.trace = node.Get(t, "/debug/pprof/trace?seconds=2")
 	if run.batch, err = src.Collect(uint32(run.pid), time.Now()); err != nil {
 		t.Fatal(err)
 	}

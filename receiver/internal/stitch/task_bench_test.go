@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -180,9 +179,9 @@ func syncnodeBenchTrace(b *testing.B, mb int) string {
 	b.Logf("generating %s", path)
 	node := syncnodetest.Start(b, "-peers", "8", "-fsync-every", "0", "-gc-pressure", "-log-conn")
 	defer node.Stop()
-	probe := scrapeTrace(b, node.Addr, 5)
+	probe := node.Get(b, "/debug/pprof/trace?seconds=5")
 	seconds := int(float64(mb<<20)/float64(len(probe))*5*1.2) + 1
-	data := scrapeTrace(b, node.Addr, seconds)
+	data := node.Get(b, fmt.Sprintf("/debug/pprof/trace?seconds=%d", seconds))
 	if len(data) < mb<<20 {
 		b.Fatalf("a %d s scrape of syncnode gave %d bytes, want %d MB", seconds, len(data), mb)
 	}
@@ -193,20 +192,6 @@ func syncnodeBenchTrace(b *testing.B, mb int) string {
 		b.Fatal(err)
 	}
 	return path
-}
-
-// scrapeTrace fetches a trace of the given seconds from a net/http/pprof server.
-func scrapeTrace(b *testing.B, addr string, seconds int) []byte {
-	resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/trace?seconds=%d", addr, seconds))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		b.Fatalf("trace scrape of %s: status %d, %v", addr, resp.StatusCode, err)
-	}
-	return data
 }
 
 // benchTrace returns the path of a blocksync trace of at least mb megabytes, generating it once
