@@ -2,6 +2,7 @@ package exectrace
 
 import (
 	"bufio"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -167,7 +168,7 @@ func readBatch(r *bufio.Reader, arena []byte) (batchHeader, []byte, error) {
 	}
 	var size uint64
 	for _, v := range []*uint64{&b.gen, &b.m, &b.time, &size} {
-		if *v, err = readUvarint(r); err != nil {
+		if *v, err = binary.ReadUvarint(r); err != nil {
 			return b, arena, fmt.Errorf("batch header: %w", truncated(err))
 		}
 	}
@@ -190,22 +191,6 @@ func truncated(err error) error {
 	return err
 }
 
-// readUvarint reads an unsigned LEB128 number from r.
-func readUvarint(r *bufio.Reader) (uint64, error) {
-	var x uint64
-	for shift := uint(0); shift < 64; shift += 7 {
-		c, err := r.ReadByte()
-		if err != nil {
-			return 0, err
-		}
-		x |= uint64(c&0x7f) << shift
-		if c < 0x80 {
-			return x, nil
-		}
-	}
-	return 0, errors.New("varint overflows 64 bits")
-}
-
 // decoder reads unsigned LEB128 numbers and bytes from a byte slice.
 type decoder struct {
 	b   []byte
@@ -214,25 +199,21 @@ type decoder struct {
 
 // uvarint returns the next number, or 0 once the data is exhausted or corrupt (err says which).
 func (d *decoder) uvarint() uint64 {
-	b := d.b
-	if len(b) > 0 && b[0] < 0x80 { // most numbers in a trace are small
-		d.b = b[1:]
-		return uint64(b[0])
+	if len(d.b) > 0 && d.b[0] < 0x80 { // most numbers in a trace are small
+		x := uint64(d.b[0])
+		d.b = d.b[1:]
+		return x
 	}
-	var x uint64
-	for i, shift := 0, uint(0); i < len(b) && shift < 64; i, shift = i+1, shift+7 {
-		c := b[i]
-		x |= uint64(c&0x7f) << shift
-		if c < 0x80 {
-			d.b = b[i+1:]
-			return x
+	x, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		if d.err == nil {
+			d.err = errors.New("truncated or overlong varint")
 		}
+		d.b = nil
+		return 0
 	}
-	if d.err == nil {
-		d.err = errors.New("truncated or overlong varint")
-	}
-	d.b = nil
-	return 0
+	d.b = d.b[n:]
+	return x
 }
 
 // byte returns the next byte, or 0 once the data is exhausted.
