@@ -37,7 +37,6 @@ type Reader struct {
 	head    int
 	lastTs  trace.Time
 	events  int
-	loaded  bool  // a generation has been read
 	done    bool  // the final Sync has been handed out
 	pending error // the error to return once what came before it is handed out
 	// readErr is a read error past a whole generation (before Go 1.26), reported once the
@@ -198,7 +197,6 @@ func (r *Reader) nextGeneration() error {
 	case !more:
 		r.done = true
 		r.push(r.lastTs, trace.NoThread, trace.NoGoroutine).Kind = Sync
-		return nil
 	}
 	return nil
 }
@@ -276,8 +274,8 @@ func (r *Reader) readGeneration() (bool, error) {
 	if err := r.t.finish(); err != nil {
 		return false, fmt.Errorf("generation %d: %w", r.gen, err)
 	}
-	if !r.loaded {
-		r.loaded, r.o.initialGen = true, r.gen
+	if r.o.initialGen == 0 { // the first generation (numbers start at 1)
+		r.o.initialGen = r.gen
 	}
 	if err := r.setupCursors(); err != nil {
 		return false, err
