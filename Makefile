@@ -5,7 +5,7 @@ CACHE ?= $(HOME)/.cache/gostitch
 OCB_VERSION := v0.165.0
 OCB := $(CACHE)/bin/builder-$(OCB_VERSION)
 DIST := dist/otelcol-gostitch
-JAEGER_VERSION := v1.76.0
+JAEGER_VERSION := v1.75.0
 JAEGER := $(CACHE)/bin/jaeger-$(JAEGER_VERSION)
 SYNCNODE := bin/syncnode
 DEMO_SECONDS ?= 60
@@ -29,7 +29,7 @@ $(OCB):
 	GOBIN=$(CACHE)/tmpbin $(GO) install go.opentelemetry.io/collector/cmd/builder@$(OCB_VERSION)
 	mv $(CACHE)/tmpbin/builder $(OCB)
 
-## jaeger: Jaeger v1.76.0 for the end-to-end tests, built once from tools/jaeger (about 10 minutes on 2 cores)
+## jaeger: Jaeger v1.75.0 for the end-to-end tests, built once from tools/jaeger (about 10 minutes on 2 cores)
 jaeger: $(JAEGER)
 
 $(JAEGER):

@@ -58,13 +58,13 @@ func (t jaegerTrace) parent(span int) int {
 	return -1
 }
 
-// startJaeger runs the cached Jaeger v1.76.0 binary on loopback and returns its query base URL
+// startJaeger runs the cached Jaeger v1.75.0 binary on loopback and returns its query base URL
 // and its OTLP gRPC port.
 func startJaeger(t *testing.T) (query, otlpPort string) {
 	t.Helper()
 	bin := os.Getenv("GOSTITCH_JAEGER")
 	if bin == "" {
-		t.Skip("GOSTITCH_JAEGER is not set: run `make test`, which builds Jaeger v1.76.0 once into ~/.cache/gostitch")
+		t.Skip("GOSTITCH_JAEGER is not set: run `make test`, which builds Jaeger v1.75.0 once into ~/.cache/gostitch")
 	}
 	ports := freePorts(t, 3)
 	startProcess(t, "jaeger", []string{"JAEGER_QUERY_PORT=" + ports[0], "JAEGER_QUERY_GRPC_PORT=" + ports[1], "JAEGER_OTLP_PORT=" + ports[2]},
