@@ -52,6 +52,7 @@ screenshot: setup build $(JAEGER)
 
 ## test: everything, as CI runs it
 test: setup build bpf-check $(JAEGER)
+	$(GO) mod tidy -diff
 	$(GO) vet ./...
 	GOSTITCH_DIST=$(CURDIR)/$(DIST) GOSTITCH_JAEGER=$(JAEGER) $(GO) test -count=1 -timeout 30m ./...
 	$(MAKE) --no-print-directory fuzz FUZZTIME=20000x
