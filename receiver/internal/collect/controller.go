@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"slices"
 	"sync"
 	"time"
@@ -73,13 +72,7 @@ func (c *Controller) Start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
 	for _, spec := range c.targets {
-		t := &targetLoop{c: c, spec: spec, pid: spec.PID,
-			pprofFiles: newFileTracker(spec.PprofFiles), traceFiles: newFileTracker(spec.TraceFiles),
-			logger: c.logger.With(zap.String("target", spec.Name))}
-		if spec.Endpoint != "" {
-			t.scraper = &scraper{client: spec.Client, base: spec.Endpoint, timeout: spec.Timeout,
-				limits: c.settings.Limits, spoolDir: c.settings.SpoolDir}
-		}
+		t := c.newTargetLoop(spec)
 		c.wg.Add(1)
 		go func() {
 			defer c.wg.Done()
@@ -105,6 +98,18 @@ type targetLoop struct {
 	pprofFiles *fileTracker
 	traceFiles *fileTracker
 	logger     *zap.Logger
+}
+
+// newTargetLoop prepares the loop of one target; its files are tracked from now on.
+func (c *Controller) newTargetLoop(spec TargetSpec) *targetLoop {
+	logger := c.logger.With(zap.String("target", spec.Name))
+	t := &targetLoop{c: c, spec: spec, pid: spec.PID, logger: logger,
+		pprofFiles: newFileTracker(spec.PprofFiles, logger), traceFiles: newFileTracker(spec.TraceFiles, logger)}
+	if spec.Endpoint != "" {
+		t.scraper = &scraper{client: spec.Client, base: spec.Endpoint, timeout: spec.Timeout,
+			limits: c.settings.Limits, spoolDir: c.settings.SpoolDir}
+	}
+	return t
 }
 
 // run collects the target's windows. A second goroutine finishes each window (point-in-time
@@ -249,31 +254,32 @@ func (t *targetLoop) scrapeSnapshots(ctx context.Context, w *Window) {
 	}
 }
 
-// readFiles adds the new or changed pprof and trace files of the target.
+// readFiles adds the pprof and trace files of the target that are new or changed and whole.
 func (t *targetLoop) readFiles(ctx context.Context, w *Window) {
 	limits := t.c.settings.Limits
-	paths, err := t.pprofFiles.changed()
+	files, err := t.pprofFiles.changed()
 	t.recordErr(ctx, "pprof_file", err)
-	for _, p := range paths {
-		data, err := readLimited(p, limits.MaxProfileBytes, "limits.max_profile_bytes")
-		t.record(ctx, "pprof_file", int64(len(data)), err)
-		if err == nil {
-			w.Profiles = append(w.Profiles, Profile{From: p, Data: data})
-		}
-	}
-	paths, err = t.traceFiles.changed()
-	t.recordErr(ctx, "trace_file", err)
-	for _, p := range paths {
-		fi, err := os.Stat(p)
-		if err == nil && fi.Size() > limits.MaxTraceBytes {
-			err = fmt.Errorf("trace file %s: larger than limits.max_trace_bytes (%d)", p, limits.MaxTraceBytes)
-		}
-		if err != nil {
-			t.record(ctx, "trace_file", 0, err)
+	for _, f := range files {
+		data, whole, err := readWhole(f, limits.MaxProfileBytes, "limits.max_profile_bytes")
+		if err == nil && !whole {
+			t.logger.Debug("File changed while read; read again next window", zap.String("path", f.path))
+			t.pprofFiles.unread(f.path)
 			continue
 		}
-		t.record(ctx, "trace_file", fi.Size(), nil)
-		w.Traces = append(w.Traces, NewFileTrace(p, fi.Size()))
+		t.record(ctx, "pprof_file", int64(len(data)), err)
+		if err == nil {
+			w.Profiles = append(w.Profiles, Profile{From: f.path, Data: data})
+		}
+	}
+	files, err = t.traceFiles.changed()
+	t.recordErr(ctx, "trace_file", err)
+	for _, f := range files {
+		if f.size > limits.MaxTraceBytes {
+			t.record(ctx, "trace_file", 0, fmt.Errorf("trace file %s: larger than limits.max_trace_bytes (%d)", f.path, limits.MaxTraceBytes))
+			continue
+		}
+		t.record(ctx, "trace_file", f.size, nil)
+		w.Traces = append(w.Traces, NewFileTrace(f.path, f.size))
 	}
 }
 

@@ -229,6 +229,48 @@ func TestFilesAreReadOnceAndAgainWhenChanged(t *testing.T) {
 	assert.FileExists(t, traceFile, "the user's trace file is never removed")
 }
 
+// TestRewrittenFileIsReadOnceWhole: a program rewrites a watched profile (truncate, then write in
+// two chunks); the collections in between emit nothing for it, the one after it stopped changing
+// reads it whole, once.
+func TestRewrittenFileIsReadOnceWhole(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a.pprof")
+	written := func(data string) {
+		t.Helper()
+		require.NoError(t, os.WriteFile(path, []byte(data), 0o644))
+		// A write in progress has an mtime after the last look: the file system's clock is
+		// coarser than time.Now, so set it to be sure.
+		later := time.Now().Add(time.Second)
+		require.NoError(t, os.Chtimes(path, later, later))
+	}
+	require.NoError(t, os.WriteFile(path, []byte("v1"), 0o644))
+	c, logs := newTestController(t, Settings{}, nil, nil)
+	loop := c.newTargetLoop(TargetSpec{Name: "offline", PprofFiles: []string{path}})
+	collect := func() (got []string) {
+		t.Helper()
+		w := &Window{}
+		loop.readFiles(context.Background(), w)
+		for _, p := range w.Profiles {
+			got = append(got, string(p.Data))
+		}
+		return got
+	}
+	assert.Equal(t, []string{"v1"}, collect(), "a file last written before the loop started is read at once")
+
+	require.NoError(t, os.Truncate(path, 0))
+	assert.Empty(t, collect(), "an empty file is no window input")
+	assert.Empty(t, collect(), "nor is it one later")
+	written("v2, first chunk")
+	assert.Empty(t, collect(), "a file written since the last look may be cut")
+	written("v2, first chunk, second chunk")
+	assert.Empty(t, collect(), "still changing")
+	assert.Equal(t, []string{"v2, first chunk, second chunk"}, collect(), "unchanged since the last look: read whole")
+	assert.Empty(t, collect(), "and only once")
+
+	held := logs.FilterMessage("File is empty or being written; looked at again next window").All()
+	require.Len(t, held, 3, "one debug line per state held back")
+	assert.Equal(t, path, held[0].ContextMap()["path"])
+}
+
 func TestListenerPID(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
