@@ -137,15 +137,17 @@ func (cfg *Config) Validate() error {
 			add("pprof.profiles: unknown profile %q (known: %v)", p, knownProfiles)
 		}
 	}
-	if cfg.Pprof.CPUDuration < time.Second {
-		add("pprof.cpu_duration must be at least 1s (net/http/pprof takes whole seconds), got %v", cfg.Pprof.CPUDuration)
-	} else if cfg.CollectionInterval > 0 && cfg.Pprof.CPUDuration > cfg.CollectionInterval {
-		add("pprof.cpu_duration (%v) must not be longer than collection_interval (%v)", cfg.Pprof.CPUDuration, cfg.CollectionInterval)
-	}
-	if cfg.Trace.Duration < 0 {
-		add("trace.duration must not be negative, got %v", cfg.Trace.Duration)
-	} else if cfg.CollectionInterval > 0 && cfg.Trace.Duration > cfg.CollectionInterval {
-		add("trace.duration (%v) must not be longer than collection_interval (%v)", cfg.Trace.Duration, cfg.CollectionInterval)
+	if cfg.scrapes() {
+		if cfg.Pprof.CPUDuration < time.Second {
+			add("pprof.cpu_duration must be at least 1s (net/http/pprof takes whole seconds), got %v", cfg.Pprof.CPUDuration)
+		} else if cfg.CollectionInterval > 0 && cfg.Pprof.CPUDuration > cfg.CollectionInterval {
+			add("pprof.cpu_duration (%v) must not be longer than collection_interval (%v)", cfg.Pprof.CPUDuration, cfg.CollectionInterval)
+		}
+		if cfg.Trace.Duration < 0 {
+			add("trace.duration must not be negative, got %v", cfg.Trace.Duration)
+		} else if cfg.CollectionInterval > 0 && cfg.Trace.Duration > cfg.CollectionInterval {
+			add("trace.duration (%v) must not be longer than collection_interval (%v)", cfg.Trace.Duration, cfg.CollectionInterval)
+		}
 	}
 	if cfg.Trace.MinSpanDuration < 0 {
 		add("trace.min_span_duration must not be negative, got %v", cfg.Trace.MinSpanDuration)
@@ -165,6 +167,12 @@ func (cfg *Config) Validate() error {
 		add("limits.max_profile_bytes and limits.max_trace_bytes must be positive")
 	}
 	return errors.Join(errs...)
+}
+
+// scrapes tells whether a target has an endpoint: pprof.cpu_duration and trace.duration apply
+// to scrapes only.
+func (cfg *Config) scrapes() bool {
+	return slices.ContainsFunc(cfg.Targets, func(t TargetConfig) bool { return t.Endpoint != "" })
 }
 
 func (t TargetConfig) validate(i int, seen map[string]bool, pushOn bool) []error {

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
 
@@ -78,6 +79,20 @@ func TestValidateNamesEveryProblem(t *testing.T) {
 
 func TestValidateNoTargets(t *testing.T) {
 	assert.ErrorContains(t, confmap.Validate(loadConfig(t, "no_targets")), "targets: at least one target is required")
+}
+
+// TestScrapeDurationsOnlyWithScrapes: pprof.cpu_duration and trace.duration longer than
+// collection_interval are refused only when some target is scraped; files have no duration.
+func TestScrapeDurationsOnlyWithScrapes(t *testing.T) {
+	cfg := loadConfig(t, "files_only")
+	require.NoError(t, confmap.Validate(cfg))
+
+	scraped := confighttp.NewDefaultClientConfig()
+	scraped.Endpoint = "http://127.0.0.1:6060"
+	cfg.Targets = append(cfg.Targets, TargetConfig{Name: "syncnode", ClientConfig: scraped})
+	err := confmap.Validate(cfg)
+	assert.ErrorContains(t, err, "pprof.cpu_duration (10s) must not be longer than collection_interval (5s)")
+	assert.ErrorContains(t, err, "trace.duration (6s) must not be longer than collection_interval (5s)")
 }
 
 func TestValidateDurations(t *testing.T) {
