@@ -11,6 +11,8 @@
 //
 //	go run blocksync.go -duration 40ms > blocksync.trace
 //
+// and, with -cpuprofile and -heapprofile, the repository's top-level testdata (see its README).
+//
 // and, with -size, the large traces of the benchmarks (which run it themselves).
 //
 //go:build ignore
@@ -19,6 +21,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -28,6 +31,7 @@ import (
 	"log"
 	"net"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"runtime/trace"
 	"sync"
@@ -40,7 +44,13 @@ func main() {
 	size := flag.Int64("size", 0, "stop once the trace has this many bytes (0: no limit)")
 	out := flag.String("o", "", "write the trace to this file instead of stdout")
 	peers := flag.Int("peers", 3, "number of peers")
+	cpuProfile := flag.String("cpuprofile", "", "write the CPU profile taken with the trace to this file")
+	flag.IntVar(&verifyRounds, "verify-rounds", 1, "hash each block this many times in verify (more CPU per block)")
+	heapProfile := flag.String("heapprofile", "", "write a heap profile to this file at the end, every 4 KiB allocated sampled")
 	flag.Parse()
+	if *heapProfile != "" {
+		runtime.MemProfileRate = 4096
+	}
 
 	var w io.Writer = os.Stdout
 	if *out != "" {
@@ -76,7 +86,16 @@ func main() {
 	if err := trace.Start(cw); err != nil {
 		log.Fatal(err)
 	}
-	if err := pprof.StartCPUProfile(io.Discard); err != nil { // CPU samples land in the trace
+	cpu := io.Discard // CPU samples land in the trace
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer f.Close()
+		cpu = f
+	}
+	if err := pprof.StartCPUProfile(cpu); err != nil {
 		log.Fatal(err)
 	}
 	var height atomic.Uint64
@@ -104,6 +123,21 @@ func main() {
 	<-done
 	pprof.StopCPUProfile()
 	trace.Stop()
+	if *heapProfile != "" {
+		if err := os.WriteFile(*heapProfile, heap(), 0o644); err != nil {
+			log.Fatal(err)
+		}
+	}
+}
+
+// heap returns the heap profile as of the last GC.
+func heap() []byte {
+	runtime.GC()
+	var b bytes.Buffer
+	if err := pprof.Lookup("heap").WriteTo(&b, 0); err != nil {
+		log.Fatal(err)
+	}
+	return b.Bytes()
 }
 
 // countingWriter counts the trace bytes written.
@@ -233,9 +267,15 @@ func importer(jobs <-chan job, store *os.File, broadcasts chan<- []byte) {
 	close(broadcasts)
 }
 
+// verifyRounds is how many times verify hashes a block.
+var verifyRounds int
+
 // verify hashes the block; every fifth block fans out to workers in a child task.
 func verify(j job, words []uint64) {
 	sum := sha256.Sum256(j.block)
+	for range verifyRounds - 1 {
+		sum = sha256.Sum256(append(sum[:], j.block...))
+	}
 	if j.height%5 != 0 {
 		return
 	}
