@@ -14,7 +14,7 @@ import (
 	"github.com/gostitch/gostitch/receiver/internal/target"
 )
 
-// TestLinkAccuracyOnSyncnode measures the helper path of the CPU join (DESIGN.md rule 4):
+// TestLinkAccuracyOnSyncnode measures the helper path of the CPU join (docs/design.md, rule P):
 // syncnode with OTel spans runs all work on a block under pprof labels carrying the block's
 // height and its span's ids (what instrument.Do writes). Each CPU sample labeled with a height
 // must link to the span the -truth file gives that block: goal ≥ 99.9 % right, ≤ 0.1 % wrong.

@@ -17,7 +17,7 @@ const nsCPUProfile = "go.trace/cpu-profile"
 // cpuProfile collects the CPU samples that an execution trace took while goroutines worked for
 // tasks into one OTLP profile (sample type cpu/nanoseconds, one period per sample). Each sample
 // has its timestamp and a link to the span it was taken in: the innermost region of the sampled
-// goroutine, else the task (DESIGN.md rule 4). Samples of one stack and one span share an OTLP
+// goroutine, else the task (docs/design.md, "Join rules": task). Samples of one stack and one span share an OTLP
 // sample, with one value per timestamp. Samples outside tasks are not linked to anything and
 // stay in the pprof CPU profile only.
 type cpuProfile struct {

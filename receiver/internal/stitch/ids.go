@@ -1,6 +1,6 @@
 // Package stitch joins what the sources read (pprof samples, execution-trace timelines and
 // eBPF socket events) into OTLP spans, metrics and profiles that share trace ids. The rules
-// that decide a trace id or a parent span (DESIGN.md "One trace id") live here and nowhere else.
+// that decide a trace id or a parent span (docs/design.md, "Trace ids") live here and nowhere else.
 package stitch
 
 import (

@@ -14,7 +14,7 @@ import (
 // in decimal) that a task uses.
 const logSocketCookie = "net.sock.cookie"
 
-// JoinIndex is what the eBPF join (DESIGN.md rule 3) needs of one execution trace: the
+// JoinIndex is what the eBPF join (docs/design.md, "Join rules") needs of one execution trace: the
 // timeline's per-thread goroutine intervals and, per task, its trace id and the span ids of the
 // task and its regions, computed by the rules the task spans use, so joined spans hang from them.
 // TraceConverter.Convert builds it when TraceOptions.Threads keeps thread intervals.
@@ -71,10 +71,10 @@ type attribution struct {
 	g trace.GoID
 }
 
-// JoinStats counts how the eBPF events of one window were attributed (DESIGN.md rule 3).
+// JoinStats counts how the eBPF events of one window were attributed (docs/design.md, "Join rules").
 type JoinStats struct {
-	// ByCookie, ByThread and ByLastUse count the events joined to a task by rules 3a, 3b and 3c;
-	// Unjoined those left in their connection's trace (rule 3d).
+	// ByCookie, ByThread and ByLastUse count the events joined to a task by the cookie, thread
+	// and last_use rules; Unjoined those left in their connection's trace (none).
 	ByCookie, ByThread, ByLastUse, Unjoined int
 }
 
@@ -113,7 +113,7 @@ func (j *joiner) traceOf(e *ebpfsrc.Event, conn pcommon.TraceID) pcommon.TraceID
 // cookie and was open at the event; for events in the thread's own context, (b) the task of the
 // goroutine running on M = tid at the event's time; for softirq-context events (retransmit,
 // reset received, or no thread of the target), (c) the task that last used the socket. It
-// reports false when none applies: the event stays in its connection's trace (rule 3d).
+// reports false when none applies: the event stays in its connection's trace.
 func (j *joiner) attribute(e *ebpfsrc.Event) (attribution, bool) {
 	t := j.x.tl.FromMono(int64(e.Mono))
 	a, ok := j.x.byCookie(e.Cookie, t, true)
@@ -150,7 +150,7 @@ func softirq(e *ebpfsrc.Event) bool {
 	return e.TID == 0 || e.Kind == ebpfsrc.KindRetransmit || e.Kind == ebpfsrc.KindResetReceived
 }
 
-// byCookie is rule 3a: the latest-begun task that logged the cookie and began by t; open
+// byCookie is the cookie rule: the latest-begun task that logged the cookie and began by t; open
 // also asks that it had not ended by t.
 func (x *JoinIndex) byCookie(cookie uint64, t trace.Time, open bool) (attribution, bool) {
 	var best *joinTask
@@ -165,7 +165,7 @@ func (x *JoinIndex) byCookie(cookie uint64, t trace.Time, open bool) (attributio
 	return attribution{task: best, parent: best.span}, true
 }
 
-// byThread is rule 3b: the task of the goroutine running on M = tid at t, under its innermost
+// byThread is the thread rule: the task of the goroutine running on M = tid at t, under its innermost
 // region open at t. A connect completes in softirq context: its thread is the one that called
 // connect, when it began.
 func (x *JoinIndex) byThread(e *ebpfsrc.Event, t trace.Time) (attribution, bool) {

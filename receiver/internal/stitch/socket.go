@@ -15,8 +15,9 @@ import (
 
 // Sockets turns one window of the eBPF socket source into spans and the per-peer TCP metrics.
 // With idx, the index of the execution trace of the same window, an event of a task's work
-// becomes a span in the task's trace (DESIGN.md rules 3a–c); the other events, and all of them
-// when idx is nil, make one trace per connection, whose id derives from the socket cookie (3d).
+// becomes a span in the task's trace (docs/design.md, "Join rules": cookie, thread, last_use); the
+// other events, and all of them when idx is nil, make one trace per connection, whose id derives
+// from the socket cookie (none).
 func Sockets(b *ebpfsrc.Batch, id target.Identity, idx *JoinIndex) (ptrace.Traces, pmetric.Metrics, JoinStats) {
 	conns := groupSocketConns(b)
 	var j *joiner

@@ -29,15 +29,15 @@ const (
 	nsSTWSpan      = "go.trace/stw"
 )
 
-// taskIDs decides the trace of a task span and its parent span (DESIGN.md rule 1). A task
-// that logged otel.trace_id / traceparent (and otel.span_id) is in that trace, under that
-// span: the application's own span. A task that logged nothing is in its parent task's trace,
-// under the parent's span (or the region it began in). A root task that logged nothing gets a
+// taskIDs decides the trace of a task span and its parent span (docs/design.md, "Trace ids"
+// rules 1–4). A task that logged otel.trace_id / traceparent (and otel.span_id) is in that
+// trace, under that span: the application's own span. A task that logged nothing is in its
+// parent task's trace, under the parent's span (or the region it began in). A root task that logged nothing gets a
 // trace derived from the process, the task id and its start, and no parent. A task that began
 // in the previous trace keeps what was decided for it there.
 //
-// Rule 1 speaks of root tasks; a task below a root may log ids too, because the OTel SDK begins
-// a task for every span it starts, so the application's task is the child of the SDK's.
+// Not only root tasks may log ids: the OTel SDK begins a task for every span it starts, so the
+// application's task is the child of the SDK's.
 func (c *TraceConverter) taskIDs(t *tracesrc.Task) (pcommon.TraceID, pcommon.SpanID) {
 	if tid, sid, ok := loggedIDs(t.Logs); ok {
 		return tid, sid
