@@ -22,12 +22,13 @@ typedef __u32 __wsum;
 typedef _Bool bool;
 
 /* UAPI constants (stable ABI). */
+#define BPF_MAP_TYPE_HASH 1
 #define BPF_MAP_TYPE_ARRAY 2
 #define BPF_MAP_TYPE_PERCPU_ARRAY 6
-#define BPF_MAP_TYPE_SK_STORAGE 24
 #define BPF_MAP_TYPE_RINGBUF 27
 #define BPF_F_NO_PREALLOC 1
-#define BPF_SK_STORAGE_GET_F_CREATE 1
+#define BPF_ANY 0
+#define BPF_NOEXIST 1
 #define BPF_RB_NO_WAKEUP 1
 #define BPF_RB_FORCE_WAKEUP 2
 #define BPF_RB_AVAIL_DATA 0
@@ -35,11 +36,16 @@ typedef _Bool bool;
 #define AF_INET 2
 #define AF_INET6 10
 #define MSG_PEEK 2
+#define EEXIST 17
 
 /* include/net/tcp_states.h */
 #define TCP_ESTABLISHED 1
 #define TCP_SYN_SENT 2
 #define TCP_CLOSE 7
+
+typedef struct {
+	__s64 counter;
+} atomic64_t;
 
 struct in6_addr {
 	union {
@@ -57,6 +63,7 @@ struct sock_common {
 	volatile unsigned char skc_state;
 	struct in6_addr skc_v6_daddr;
 	struct in6_addr skc_v6_rcv_saddr;
+	atomic64_t skc_cookie; /* SO_COOKIE, 0 until first asked for */
 } __attribute__((preserve_access_index));
 
 struct sock {
@@ -68,16 +75,5 @@ struct tcp_sock {
 } __attribute__((preserve_access_index));
 
 struct sk_buff;
-struct seq_file;
-
-struct bpf_iter_meta {
-	struct seq_file *seq;
-} __attribute__((preserve_access_index));
-
-struct bpf_iter__bpf_sk_storage_map {
-	struct bpf_iter_meta *meta;
-	struct sock *sk;
-	void *value;
-} __attribute__((preserve_access_index));
 
 #endif

@@ -5,12 +5,14 @@
  * Per-socket TCP activity of target processes, keyed by socket cookie.
  *
  * A socket becomes tracked when a target pid (tgid in target_pids) connects
- * it or first sends or receives on it; its state lives in socket-local
- * storage (socks), which the kernel frees with the socket. Hooks that run in
- * softirq context (data ready, RTT probe, retransmit, reset), where the
- * current pid is unrelated, only act on tracked sockets. Counters and
- * histograms are aggregated in place and read by the dump_socks iterator;
- * the ring buffer carries only discrete events, and a failed reservation is
+ * it or first sends or receives on it: it gets an entry in the socks hash
+ * map. The close hook emits the entry as the close record and marks it
+ * closed (state TCP_CLOSE); it stays for the resets and retransmits that
+ * follow until the kernel destroys the socket. Hooks that run in softirq
+ * context (data ready, RTT probe, retransmit, reset), where the current pid
+ * is unrelated, only act on tracked sockets. Counters and histograms are
+ * aggregated in place and read from the map by userspace; the ring buffer
+ * carries only discrete events. A failed reservation or a full socks map is
  * counted in drops.
  */
 #include "kernel.h"
@@ -30,11 +32,13 @@ extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
 /* Reads whose data waited in the kernel longer than this become events. */
 const volatile __u64 read_wait_threshold_ns = 1000000;
 
+/* Tracked sockets by cookie; userspace sets max_entries. */
 struct {
-	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct sock_stats);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct sock_record);
 } socks SEC(".maps");
 
 /* Target tgids as a bitmap, bit tgid % 64 of word tgid / 64, up to the
@@ -59,9 +63,14 @@ struct {
 	__type(value, __u64);
 } drops SEC(".maps");
 
-static __always_inline struct sock_stats *lookup(const struct sock *sk)
+/* find returns the entry of a tracked socket. The cookie is read in place:
+ * a socket without one was never tracked (tracking asks for it), and asking
+ * would give one to every socket the softirq hooks see. */
+static __always_inline struct sock_record *find(const struct sock *sk)
 {
-	return bpf_sk_storage_get(&socks, (struct sock *)sk, 0, 0);
+	__u64 cookie = sk->__sk_common.skc_cookie.counter;
+
+	return cookie ? bpf_map_lookup_elem(&socks, &cookie) : 0;
 }
 
 /* hist_add counts v in its log2 bucket: bucket 0 holds v <= 1, bucket i
@@ -106,11 +115,11 @@ static __always_inline void fill_tuple(struct event *e, const struct sock *sk)
 
 /* tid_of is the current thread when it belongs to the socket's owner, else
  * 0: softirq hooks run on whatever thread was interrupted. */
-static __always_inline __u32 tid_of(const struct sock_stats *st)
+static __always_inline __u32 tid_of(const struct sock_record *r)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 
-	return (__u32)(id >> 32) == st->pid ? (__u32)id : 0;
+	return (__u32)(id >> 32) == r->e.pid ? (__u32)id : 0;
 }
 
 /* wakeup wakes the reader only once a quarter of the ring is used: it polls
@@ -132,10 +141,10 @@ static __always_inline void count_drop(void)
 		*n += 1;
 }
 
-/* emit sends a discrete event that happened at mono; state is the socket's
- * state after it. */
-static __always_inline void emit(const struct sock *sk, const struct sock_stats *st, __u8 kind,
-				 __u8 state, __u32 tid, __u64 mono, __u64 since, __s64 value)
+/* emit sends a discrete event that happened at mono, with the socket's
+ * identity and tuple from its entry; state is the socket's state after it. */
+static __always_inline void emit(const struct sock_record *r, __u8 kind, __u8 state, __u32 tid,
+				 __u64 mono, __u64 since, __s64 value)
 {
 	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 
@@ -143,24 +152,21 @@ static __always_inline void emit(const struct sock *sk, const struct sock_stats 
 		count_drop();
 		return;
 	}
-	__builtin_memset(e, 0, sizeof(*e));
+	__builtin_memcpy(e, &r->e, sizeof(*e));
 	e->mono_ns = mono;
-	e->cookie = st->cookie;
 	e->since_ns = since;
 	e->value = value;
-	e->pid = st->pid;
 	e->tid = tid;
 	e->kind = kind;
 	e->new_state = state;
-	fill_tuple(e, sk);
 	bpf_ringbuf_submit(e, wakeup());
 }
 
 /* emit_now sends an event happening now, in the socket's current state. */
-static __always_inline void emit_now(const struct sock *sk, const struct sock_stats *st, __u8 kind,
-				     __u32 tid, __s64 value)
+static __always_inline void emit_now(const struct sock_record *r, __u8 kind, __u32 tid,
+				     __s64 value)
 {
-	emit(sk, st, kind, sk->__sk_common.skc_state, tid, bpf_ktime_get_ns(), 0, value);
+	emit(r, kind, r->e.new_state, tid, bpf_ktime_get_ns(), 0, value);
 }
 
 static __always_inline bool is_target(__u32 tgid)
@@ -171,238 +177,232 @@ static __always_inline bool is_target(__u32 tgid)
 	return bits && (*bits >> (tgid % 64)) & 1;
 }
 
-/* track starts tracking a TCP socket the current thread uses, when the
- * thread belongs to a target. */
-static __always_inline struct sock_stats *track(const struct sock *sk, __u64 id)
+/* track gives a TCP socket of the current (target) thread a fresh entry in
+ * state. With BPF_NOEXIST an entry another CPU made meanwhile stays and track
+ * returns 0; with BPF_ANY the fresh entry replaces any older one. */
+static __always_inline struct sock_record *track(const struct sock *sk, __u64 id, __u8 state,
+						 __u64 flags)
 {
-	__u32 tgid = id >> 32;
-	struct sock_stats *st;
+	struct sock_record r = {};
+	__u64 cookie;
 	__u16 family;
+	long err;
 
-	if (!is_target(tgid))
-		return 0;
 	family = sk->__sk_common.skc_family;
 	if (family != AF_INET && family != AF_INET6)
 		return 0;
 	if (!bpf_skc_to_tcp_sock((void *)sk))
 		return 0;
-	st = bpf_sk_storage_get(&socks, (struct sock *)sk, 0,
-				BPF_SK_STORAGE_GET_F_CREATE);
-	if (!st)
+	cookie = bpf_get_socket_cookie((void *)sk);
+	r.e.kind = EV_SNAPSHOT;
+	r.e.cookie = cookie;
+	r.e.pid = id >> 32;
+	r.e.new_state = state;
+	fill_tuple(&r.e, sk);
+	err = bpf_map_update_elem(&socks, &cookie, &r, flags);
+	if (err) {
+		if (err != -EEXIST)
+			count_drop(); /* the map is full: this use goes unseen */
 		return 0;
-	st->cookie = bpf_get_socket_cookie((void *)sk);
-	st->pid = tgid;
-	return st;
+	}
+	return bpf_map_lookup_elem(&socks, &cookie);
 }
 
-/* use returns the state of a socket used by the current thread, tracking
- * it on first use by a target. */
-static __always_inline struct sock_stats *use(const struct sock *sk)
+/* use returns the entry of a socket the current target thread uses,
+ * tracking it on first use. */
+static __always_inline struct sock_record *use(const struct sock *sk, __u64 id)
 {
-	struct sock_stats *st = lookup(sk);
-	__u64 id;
+	struct sock_record *r = find(sk);
 
-	if (st)
-		return st;
-	id = bpf_get_current_pid_tgid();
-	st = track(sk, id);
-	if (st)
-		emit_now(sk, st, EV_OPEN, (__u32)id, 0);
-	return st;
+	if (r)
+		return r;
+	r = track(sk, id, sk->__sk_common.skc_state, BPF_NOEXIST);
+	if (!r)
+		return find(sk); /* another CPU tracked it meanwhile, or the map is full */
+	emit_now(r, EV_OPEN, (__u32)id, 0);
+	return r;
 }
 
 SEC("tp_btf/sock_send_length")
 int BPF_PROG(on_send, struct sock *sk, int ret, int flags)
 {
-	struct sock_stats *st;
+	struct sock_record *r;
+	__u64 id;
 
 	if (ret <= 0)
 		return 0;
-	st = use(sk);
-	if (st)
-		__sync_fetch_and_add(&st->bytes_sent, ret);
+	id = bpf_get_current_pid_tgid();
+	if (!is_target(id >> 32))
+		return 0;
+	r = use(sk, id);
+	if (r)
+		__sync_fetch_and_add(&r->stats.bytes_sent, ret);
 	return 0;
 }
 
 SEC("tp_btf/sock_recv_length")
 int BPF_PROG(on_recv, struct sock *sk, int ret, int flags)
 {
-	struct sock_stats *st;
-	__u64 ready, now, wait;
+	struct sock_record *r;
+	__u64 id, ready, now, wait;
 
 	if (ret <= 0 || (flags & MSG_PEEK))
 		return 0;
-	st = use(sk);
-	if (!st)
+	id = bpf_get_current_pid_tgid();
+	if (!is_target(id >> 32))
 		return 0;
-	__sync_fetch_and_add(&st->bytes_recv, ret);
+	r = use(sk, id);
+	if (!r)
+		return 0;
+	__sync_fetch_and_add(&r->stats.bytes_recv, ret);
 
 	/* Races with on_data_ready lose a sample at worst, never skew one. */
-	ready = st->ready_ns;
+	ready = r->stats.ready_ns;
 	if (!ready)
 		return 0;
-	st->ready_ns = 0;
+	r->stats.ready_ns = 0;
 	now = bpf_ktime_get_ns();
 	if (now <= ready)
 		return 0;
 	wait = now - ready;
-	hist_add(st->qdelay_hist, wait / 1000);
-	__sync_fetch_and_add(&st->qdelay_sum_ns, wait);
+	hist_add(r->stats.qdelay_hist, wait / 1000);
+	__sync_fetch_and_add(&r->stats.qdelay_sum_ns, wait);
 	if (wait > read_wait_threshold_ns)
-		emit(sk, st, EV_READ_WAIT, sk->__sk_common.skc_state, tid_of(st), now, ready,
-		     ret);
+		emit(r, EV_READ_WAIT, r->e.new_state, tid_of(r), now, ready, ret);
 	return 0;
 }
 
 SEC("tp_btf/sk_data_ready")
 int BPF_PROG(on_data_ready, const struct sock *sk)
 {
-	struct sock_stats *st = lookup(sk);
+	struct sock_record *r = find(sk);
 
-	if (st && !st->ready_ns)
-		st->ready_ns = bpf_ktime_get_ns();
+	if (r && !r->stats.ready_ns)
+		r->stats.ready_ns = bpf_ktime_get_ns();
 	return 0;
 }
 
 SEC("tp_btf/tcp_probe")
 int BPF_PROG(on_probe, struct sock *sk, const struct sk_buff *skb)
 {
-	struct sock_stats *st = lookup(sk);
+	struct sock_record *r = find(sk);
 	struct tcp_sock *tp;
 	__u32 srtt;
 
-	if (!st)
+	if (!r)
 		return 0;
 	/* Tracked sockets are TCP (track checks it): no bpf_skc_to_tcp_sock. */
 	tp = bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct tcp_sock));
 	srtt = tp->srtt_us >> 3;
 	if (!srtt)
 		return 0;
-	st->srtt_us = srtt;
-	hist_add(st->rtt_hist, srtt);
-	__sync_fetch_and_add(&st->rtt_sum_us, srtt);
+	r->stats.srtt_us = srtt;
+	hist_add(r->stats.rtt_hist, srtt);
+	__sync_fetch_and_add(&r->stats.rtt_sum_us, srtt);
 	return 0;
 }
 
 SEC("tp_btf/tcp_retransmit_skb")
 int BPF_PROG(on_retransmit, const struct sock *sk, const struct sk_buff *skb, int err)
 {
-	struct sock_stats *st;
+	struct sock_record *r;
 
 	if (err)
 		return 0;
-	st = lookup(sk);
-	if (!st)
+	r = find(sk);
+	if (!r)
 		return 0;
-	__sync_fetch_and_add(&st->retrans, 1);
-	emit_now(sk, st, EV_RETRANSMIT, tid_of(st), 0);
+	__sync_fetch_and_add(&r->stats.retrans, 1);
+	emit_now(r, EV_RETRANSMIT, tid_of(r), 0);
 	return 0;
 }
 
 SEC("tp_btf/tcp_receive_reset")
 int BPF_PROG(on_reset_received, struct sock *sk)
 {
-	struct sock_stats *st = lookup(sk);
+	struct sock_record *r = find(sk);
 
-	if (st)
-		emit_now(sk, st, EV_RESET_RECEIVED, tid_of(st), 0);
+	if (r)
+		emit_now(r, EV_RESET_RECEIVED, tid_of(r), 0);
 	return 0;
 }
 
 SEC("tp_btf/tcp_send_reset")
 int BPF_PROG(on_reset_sent, const struct sock *sk, const struct sk_buff *skb, int reason)
 {
-	struct sock_stats *st;
+	struct sock_record *r;
 
 	if (!sk)
 		return 0;
-	st = lookup(sk);
-	if (st)
-		emit_now(sk, st, EV_RESET_SENT, tid_of(st), reason);
+	r = find(sk);
+	if (r)
+		emit_now(r, EV_RESET_SENT, tid_of(r), reason);
 	return 0;
 }
 
+/* on_connect tracks a socket a target connects, afresh: it may have connected
+ * before, and failed. */
 static __always_inline void on_connect(const struct sock *sk)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	struct sock_stats *st = track(sk, id);
-	__u64 cookie;
+	struct sock_record *r;
 
-	if (!st)
+	if (!is_target(id >> 32))
 		return;
-	/* A socket can connect again after a failed attempt: start afresh. */
-	cookie = st->cookie;
-	__builtin_memset(st, 0, sizeof(*st));
-	st->cookie = cookie;
-	st->pid = id >> 32;
-	st->connect_tid = (__u32)id;
-	st->connect_ns = bpf_ktime_get_ns();
-	emit(sk, st, EV_CONNECT, TCP_SYN_SENT, (__u32)id, st->connect_ns, 0, 0);
+	r = track(sk, id, TCP_SYN_SENT, BPF_ANY);
+	if (!r)
+		return;
+	r->e.tid = (__u32)id;
+	r->e.since_ns = bpf_ktime_get_ns();
+	emit(r, EV_CONNECT, TCP_SYN_SENT, (__u32)id, r->e.since_ns, 0, 0);
 }
 
-static __always_inline void on_close(const struct sock *sk, struct sock_stats *st, int oldstate)
+/* on_close emits the close record: the entry with its final counters. */
+static __always_inline void on_close(const struct sock_record *r, int oldstate)
 {
-	struct close_record *r;
+	struct sock_record *c = bpf_ringbuf_reserve(&events, sizeof(*c), 0);
 
-	st->closed = 1;
-	r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
-	if (!r) {
+	if (!c) {
 		count_drop();
 		return;
 	}
-	__builtin_memset(&r->e, 0, sizeof(r->e));
-	r->e.mono_ns = bpf_ktime_get_ns();
-	r->e.cookie = st->cookie;
-	r->e.since_ns = st->connect_ns;
-	r->e.pid = st->pid;
-	r->e.tid = tid_of(st);
-	r->e.kind = EV_CLOSE;
-	r->e.old_state = oldstate;
-	r->e.new_state = TCP_CLOSE;
-	fill_tuple(&r->e, sk);
-	__builtin_memcpy(&r->stats, st, sizeof(r->stats));
-	bpf_ringbuf_submit(r, wakeup());
+	__builtin_memcpy(c, r, sizeof(*c));
+	c->e.mono_ns = bpf_ktime_get_ns();
+	c->e.tid = tid_of(r);
+	c->e.kind = EV_CLOSE;
+	c->e.old_state = oldstate;
+	bpf_ringbuf_submit(c, wakeup());
 }
 
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(on_state, const struct sock *sk, int oldstate, int newstate)
 {
-	struct sock_stats *st;
+	struct sock_record *r;
 
 	if (newstate == TCP_SYN_SENT) {
 		on_connect(sk);
 		return 0;
 	}
-	if (newstate != TCP_ESTABLISHED && newstate != TCP_CLOSE)
+	r = find(sk);
+	if (!r || r->e.new_state == TCP_CLOSE)
 		return 0;
-	st = lookup(sk);
-	if (!st || st->closed)
-		return 0;
+	r->e.new_state = newstate;
 	if (newstate == TCP_CLOSE)
-		on_close(sk, st, oldstate);
-	else if (st->connect_ns)
-		emit(sk, st, EV_ESTABLISHED, TCP_ESTABLISHED, st->connect_tid, bpf_ktime_get_ns(),
-		     st->connect_ns, 0);
+		on_close(r, oldstate);
+	if (newstate != TCP_ESTABLISHED)
+		return 0;
+	fill_tuple(&r->e, sk); /* the local port is bound by now */
+	if (r->e.since_ns)
+		emit(r, EV_ESTABLISHED, TCP_ESTABLISHED, r->e.tid, bpf_ktime_get_ns(), r->e.since_ns, 0);
 	return 0;
 }
 
-SEC("iter/bpf_sk_storage_map")
-int dump_socks(struct bpf_iter__bpf_sk_storage_map *ctx)
+SEC("tp_btf/tcp_destroy_sock")
+int BPF_PROG(on_destroy, struct sock *sk)
 {
-	struct sock_stats *st = ctx->value;
-	struct sock *sk = ctx->sk;
-	struct event e = {};
+	__u64 cookie = sk->__sk_common.skc_cookie.counter;
 
-	if (!sk || !st || st->closed)
-		return 0;
-	e.mono_ns = bpf_ktime_get_ns();
-	e.cookie = st->cookie;
-	e.since_ns = st->connect_ns;
-	e.pid = st->pid;
-	e.kind = EV_SNAPSHOT;
-	e.new_state = sk->__sk_common.skc_state;
-	fill_tuple(&e, sk);
-	bpf_seq_write(ctx->meta->seq, &e, sizeof(e));
-	bpf_seq_write(ctx->meta->seq, st, sizeof(*st));
+	if (cookie)
+		bpf_map_delete_elem(&socks, &cookie);
 	return 0;
 }

@@ -16,12 +16,12 @@ enum event_kind {
 	EV_OPEN = 1,           /* first use of a socket by a target */
 	EV_CONNECT = 2,        /* SYN sent */
 	EV_ESTABLISHED = 3,    /* connect completed; since_ns = connect start */
-	EV_CLOSE = 4,          /* close_record; since_ns = connect start */
+	EV_CLOSE = 4,          /* sock_record; since_ns = connect start */
 	EV_RETRANSMIT = 5,
 	EV_RESET_RECEIVED = 6,
 	EV_RESET_SENT = 7,     /* value = enum sk_rst_reason */
 	EV_READ_WAIT = 8,      /* since_ns = data ready; value = bytes read */
-	EV_SNAPSHOT = 9,       /* iterator record: event + sock_stats */
+	EV_SNAPSHOT = 9,       /* socks map entry (sock_record) */
 };
 
 /* event is 80 bytes; ports in host order, addresses in network order
@@ -43,10 +43,8 @@ struct event {
 	__u8 raddr[16];
 };
 
-/* sock_stats is the per-socket state, 336 bytes; counters are cumulative. The
- * kernel keeps it 8 bytes into a cache line, after the pointer the lookup
- * reads: the fields every send, receive, data ready and probe touches come
- * first, in the same line. */
+/* sock_stats is a socket's counters, 312 bytes; they are cumulative. The
+ * fields every send, receive, data ready and probe touches come first. */
 struct sock_stats {
 	__u64 bytes_sent;
 	__u64 bytes_recv;
@@ -54,22 +52,22 @@ struct sock_stats {
 	__u64 rtt_sum_us;
 	__u64 qdelay_sum_ns;
 	__u32 srtt_us;       /* latest smoothed RTT */
-	__u32 pid;
-	__u64 cookie;
+	__u32 pad;
 	__u64 retrans;
-	__u64 connect_ns;    /* SYN sent, 0 if the socket was not connected by a target */
-	__u32 connect_tid;
-	__u32 closed;
 	__u32 rtt_hist[HIST_BUCKETS];    /* srtt per tcp_probe, microseconds */
 	__u32 qdelay_hist[HIST_BUCKETS]; /* kernel queue delay per read, microseconds */
 };
 
-struct close_record {
+/* sock_record is a tracked socket: the value of the socks map, whose header
+ * (kind EV_SNAPSHOT) holds the owner pid, the tuple, the current state and,
+ * for a socket a target connected, the connect start (since_ns) and thread
+ * (tid); and, copied at close, the close record. */
+struct sock_record {
 	struct event e;
 	struct sock_stats stats;
 };
 
 _Static_assert(sizeof(struct event) == 80, "event layout is an ABI");
-_Static_assert(sizeof(struct sock_stats) == 336, "sock_stats layout is an ABI");
+_Static_assert(sizeof(struct sock_stats) == 312, "sock_stats layout is an ABI");
 
 #endif

@@ -13,22 +13,38 @@ import (
 	"github.com/cilium/ebpf"
 )
 
-type SocketSockStats struct {
-	_           structs.HostLayout
-	BytesSent   uint64
-	BytesRecv   uint64
-	ReadyNs     uint64
-	RttSumUs    uint64
-	QdelaySumNs uint64
-	SrttUs      uint32
-	Pid         uint32
-	Cookie      uint64
-	Retrans     uint64
-	ConnectNs   uint64
-	ConnectTid  uint32
-	Closed      uint32
-	RttHist     [32]uint32
-	QdelayHist  [32]uint32
+type SocketSockRecord struct {
+	_ structs.HostLayout
+	E struct {
+		_        structs.HostLayout
+		MonoNs   uint64
+		Cookie   uint64
+		SinceNs  uint64
+		Value    int64
+		Pid      uint32
+		Tid      uint32
+		Kind     uint8
+		Family   uint8
+		OldState uint8
+		NewState uint8
+		Lport    uint16
+		Rport    uint16
+		Laddr    [16]uint8
+		Raddr    [16]uint8
+	}
+	Stats struct {
+		_           structs.HostLayout
+		BytesSent   uint64
+		BytesRecv   uint64
+		ReadyNs     uint64
+		RttSumUs    uint64
+		QdelaySumNs uint64
+		SrttUs      uint32
+		Pad         uint32
+		Retrans     uint64
+		RttHist     [32]uint32
+		QdelayHist  [32]uint32
+	}
 }
 
 // Names of all BPF objects in the ELF.
@@ -39,8 +55,8 @@ const (
 	SocketMapEvents              = "events"
 	SocketMapSocks               = "socks"
 	SocketMapTargetPids          = "target_pids"
-	SocketProgDumpSocks          = "dump_socks"
 	SocketProgOnDataReady        = "on_data_ready"
+	SocketProgOnDestroy          = "on_destroy"
 	SocketProgOnProbe            = "on_probe"
 	SocketProgOnRecv             = "on_recv"
 	SocketProgOnResetReceived    = "on_reset_received"
@@ -93,8 +109,8 @@ type SocketSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type SocketProgramSpecs struct {
-	DumpSocks       *ebpf.ProgramSpec `ebpf:"dump_socks"`
 	OnDataReady     *ebpf.ProgramSpec `ebpf:"on_data_ready"`
+	OnDestroy       *ebpf.ProgramSpec `ebpf:"on_destroy"`
 	OnProbe         *ebpf.ProgramSpec `ebpf:"on_probe"`
 	OnRecv          *ebpf.ProgramSpec `ebpf:"on_recv"`
 	OnResetReceived *ebpf.ProgramSpec `ebpf:"on_reset_received"`
@@ -167,8 +183,8 @@ type SocketVariables struct {
 //
 // It can be passed to LoadSocketObjects or ebpf.CollectionSpec.LoadAndAssign.
 type SocketPrograms struct {
-	DumpSocks       *ebpf.Program `ebpf:"dump_socks"`
 	OnDataReady     *ebpf.Program `ebpf:"on_data_ready"`
+	OnDestroy       *ebpf.Program `ebpf:"on_destroy"`
 	OnProbe         *ebpf.Program `ebpf:"on_probe"`
 	OnRecv          *ebpf.Program `ebpf:"on_recv"`
 	OnResetReceived *ebpf.Program `ebpf:"on_reset_received"`
@@ -180,8 +196,8 @@ type SocketPrograms struct {
 
 func (p *SocketPrograms) Close() error {
 	return _SocketClose(
-		p.DumpSocks,
 		p.OnDataReady,
+		p.OnDestroy,
 		p.OnProbe,
 		p.OnRecv,
 		p.OnResetReceived,

@@ -98,6 +98,9 @@ func (r *gostitchReceiver) Start(ctx context.Context, host component.Host) error
 		return fmt.Errorf("ebpf.mode is on: %w", err)
 	}
 	r.ebpf = src
+	for _, p := range src.Programs() {
+		r.tel.EBPFProgram(ctx, p.Name, p.Err == nil)
+	}
 	for _, t := range r.cfg.Targets {
 		if t.PID > 0 {
 			r.setPID(t.Name, t.PID)

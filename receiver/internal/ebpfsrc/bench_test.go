@@ -9,6 +9,8 @@ import (
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
+
+	"github.com/gostitch/gostitch/bpf"
 )
 
 // BenchmarkLoopback measures loopback TCP without and with the programs attached (this
@@ -101,9 +103,9 @@ func drain(b *testing.B, s *Source, done <-chan struct{}, count chan<- int) {
 }
 
 func reportProgramStats(b *testing.B, s *Source) {
-	p := &s.objs.SocketPrograms
-	for name, prog := range map[string]*ebpf.Program{"send": p.OnSend, "recv": p.OnRecv,
-		"data_ready": p.OnDataReady, "probe": p.OnProbe} {
+	p := s.progs
+	for name, prog := range map[string]*ebpf.Program{"send": p[bpf.SocketProgOnSend], "recv": p[bpf.SocketProgOnRecv],
+		"data_ready": p[bpf.SocketProgOnDataReady], "probe": p[bpf.SocketProgOnProbe]} {
 		st, err := prog.Stats()
 		if err != nil {
 			b.Fatal(err)

@@ -2,11 +2,13 @@ package ebpfsrc
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
-	"io"
 	"net/netip"
 	"slices"
 	"time"
+
+	"github.com/cilium/ebpf"
 )
 
 // Batch is what the kernel saw of one target process in one window.
@@ -173,16 +175,63 @@ func (s *Source) forgetAbsent(pid uint32, inSnap map[uint64]bool) {
 	}
 }
 
-// snapshot reads every tracked socket's cumulative counters through the iterator.
+// snapshotBatch is how many sockets one batch lookup reads.
+const snapshotBatch = 256
+
+// snapshot reads every tracked socket's entry but closed ones (their close record is on its
+// way): with batch lookups, or one by one where the kernel has no batch operations.
 func (s *Source) snapshot() ([]record, error) {
-	rc, err := s.iter.Open()
-	if err != nil {
-		return nil, fmt.Errorf("open socket iterator: %w", err)
+	var (
+		recs   []record
+		cursor ebpf.MapBatchCursor
+		keys   = make([]uint64, snapshotBatch)
+		vals   = make([][recordSize]byte, snapshotBatch)
+	)
+	for {
+		n, lerr := s.objs.Socks.BatchLookup(&cursor, keys, vals, nil)
+		if errors.Is(lerr, ebpf.ErrNotSupported) {
+			return s.snapshotEach()
+		}
+		if lerr != nil && !errors.Is(lerr, ebpf.ErrKeyNotExist) {
+			return nil, fmt.Errorf("read socket map: %w", lerr)
+		}
+		var err error
+		for _, v := range vals[:n] {
+			if recs, err = appendSnapshot(recs, v[:]); err != nil {
+				return nil, err
+			}
+		}
+		if lerr != nil { // ErrKeyNotExist: the last batch
+			return recs, nil
+		}
 	}
-	defer rc.Close()
-	raw, err := io.ReadAll(rc)
-	if err != nil {
-		return nil, fmt.Errorf("read socket iterator: %w", err)
+}
+
+// snapshotEach is snapshot without batch operations.
+func (s *Source) snapshotEach() ([]record, error) {
+	var (
+		recs   []record
+		cookie uint64
+		v      [recordSize]byte
+	)
+	it := s.objs.Socks.Iterate()
+	for it.Next(&cookie, &v) {
+		var err error
+		if recs, err = appendSnapshot(recs, v[:]); err != nil {
+			return nil, err
+		}
 	}
-	return decodeSnapshot(raw)
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("read socket map: %w", err)
+	}
+	return recs, nil
+}
+
+// appendSnapshot appends the socket map entry v to recs unless it is closed.
+func appendSnapshot(recs []record, v []byte) ([]record, error) {
+	r, err := decodeSnapshot(v)
+	if err != nil || r.State == StateClose {
+		return recs, err
+	}
+	return append(recs, r), nil
 }

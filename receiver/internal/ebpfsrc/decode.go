@@ -10,8 +10,8 @@ import (
 // Record layouts of bpf/socket.h, in the kernel's (native) byte order.
 const (
 	eventSize  = 80
-	statsSize  = 336
-	recordSize = eventSize + statsSize // close and snapshot records
+	statsSize  = 312
+	recordSize = eventSize + statsSize // struct sock_record: close records and socket map entries
 
 	afInet  = 2
 	afInet6 = 10
@@ -26,14 +26,14 @@ type rawStats struct {
 	rttHist, qdelayHist           [HistogramBuckets]uint32
 }
 
-// record is one decoded kernel record: an event, with the socket's counters for close and
-// snapshot records.
+// record is one decoded kernel record: an event, with the socket's counters for close records
+// and socket map entries (snapshots).
 type record struct {
 	Event
 	stats *rawStats
 }
 
-// decodeRecord decodes one ring-buffer or iterator record.
+// decodeRecord decodes one ring-buffer record or socket map entry.
 func decodeRecord(b []byte) (record, error) {
 	var r record
 	if len(b) < eventSize {
@@ -100,32 +100,22 @@ func decodeStats(b []byte) *rawStats {
 		rttSumUs:    ne.Uint64(b[24:]),
 		qdelaySumNs: ne.Uint64(b[32:]),
 		srttUs:      ne.Uint32(b[40:]),
-		retrans:     ne.Uint64(b[56:]),
+		retrans:     ne.Uint64(b[48:]),
 	}
 	for i := range HistogramBuckets {
-		s.rttHist[i] = ne.Uint32(b[80+4*i:])
-		s.qdelayHist[i] = ne.Uint32(b[80+4*HistogramBuckets+4*i:])
+		s.rttHist[i] = ne.Uint32(b[56+4*i:])
+		s.qdelayHist[i] = ne.Uint32(b[56+4*HistogramBuckets+4*i:])
 	}
 	return s
 }
 
-// decodeSnapshot decodes the iterator's output: back-to-back snapshot records.
-func decodeSnapshot(b []byte) ([]record, error) {
-	if len(b)%recordSize != 0 {
-		return nil, fmt.Errorf("decode socket snapshot: %d bytes is not a multiple of %d", len(b), recordSize)
+// decodeSnapshot decodes one entry of the socket map.
+func decodeSnapshot(b []byte) (record, error) {
+	r, err := decodeRecord(b)
+	if err == nil && r.Kind != kindSnapshot {
+		err = fmt.Errorf("decode socket map entry: %s record", r.Kind)
 	}
-	recs := make([]record, 0, len(b)/recordSize)
-	for off := 0; off < len(b); off += recordSize {
-		r, err := decodeRecord(b[off : off+recordSize])
-		if err != nil {
-			return nil, err
-		}
-		if r.Kind != kindSnapshot {
-			return nil, fmt.Errorf("decode socket snapshot: %s record in the iterator output", r.Kind)
-		}
-		recs = append(recs, r)
-	}
-	return recs, nil
+	return r, err
 }
 
 // sub is the activity between prev and s, both cumulative.

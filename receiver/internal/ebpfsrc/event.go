@@ -30,7 +30,7 @@ const (
 	// KindReadWait is a read whose data waited in the kernel longer than the threshold; Since
 	// is when the data became ready and Value the bytes the read returned.
 	KindReadWait
-	// kindSnapshot is an iterator record: a socket's cumulative counters.
+	// kindSnapshot is a socket map entry: a socket's cumulative counters.
 	kindSnapshot
 )
 

@@ -75,3 +75,19 @@ func TestPendingOverflowIsCounted(t *testing.T) {
 		t.Errorf("batches reported %d lost events, more than Source.Lost %d", reported, total)
 	}
 }
+
+// TestSocketMapOverflowIsCounted: a socket beyond MaxSockets goes untracked, and its uses are
+// counted as lost rather than dropped silently.
+func TestSocketMapOverflowIsCounted(t *testing.T) {
+	pid := uint32(os.Getpid())
+	s := openSource(t, Options{MaxSockets: 1}, pid)
+	cv := converse(t, 100, 100) // the client socket takes the one entry
+	o := collectUntil(t, s, pid, func(o *observed) bool { return o.has(KindClose, cv.client) })
+	if !o.has(KindClose, cv.client) || o.has(KindOpen, cv.server) {
+		t.Errorf("client closed %v, server opened %v; want the client tracked and the server not",
+			o.has(KindClose, cv.client), o.has(KindOpen, cv.server))
+	}
+	if o.lost == 0 {
+		t.Error("the server socket found the socket map full and nothing was counted lost")
+	}
+}

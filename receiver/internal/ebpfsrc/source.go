@@ -1,16 +1,21 @@
 // Package ebpfsrc loads gostitch's eBPF socket programs (bpf/socket.bpf.c), keeps their pid
 // filter current, reads their ring buffer into a socket event model and drains events and
-// per-socket counter deltas per target and window.
+// per-socket counter deltas per target and window. Counters are read from the programs'
+// socket map (keyed by socket cookie) with batch lookups. Each program loads on its own: a
+// kernel that refuses an optional one costs only what it gave (see Program).
 package ebpfsrc
 
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
 	"go.uber.org/zap"
@@ -30,6 +35,12 @@ type Options struct {
 	// MaxPending caps the events buffered per target between two Collects; more are lost.
 	// Default 65536.
 	MaxPending int
+	// MaxSockets caps the sockets tracked at once; sockets beyond it go unseen, each of their
+	// sends and receives counted as a lost event. Default 16384.
+	MaxSockets int
+
+	// refuse names programs whose code is replaced by code the verifier rejects (tests).
+	refuse []string
 }
 
 func (o Options) withDefaults() Options {
@@ -42,7 +53,35 @@ func (o Options) withDefaults() Options {
 	if o.MaxPending <= 0 {
 		o.MaxPending = 1 << 16
 	}
+	if o.MaxSockets <= 0 {
+		o.MaxSockets = 1 << 14
+	}
 	return o
+}
+
+// Program is one of the source's eBPF programs and whether it runs.
+type Program struct {
+	Name string
+	// Required says the source is off without it; without an optional program only Loss is
+	// missing.
+	Required bool
+	// Loss is what goes missing without the program.
+	Loss string
+	// Err says why the program is not attached; nil when it is.
+	Err error
+}
+
+// programs are the source's programs, in attach order.
+var programs = []Program{
+	{Name: bpf.SocketProgOnState, Required: true, Loss: "connect, established and close events"},
+	{Name: bpf.SocketProgOnDestroy, Required: true, Loss: "freeing the entries of destroyed sockets"},
+	{Name: bpf.SocketProgOnSend, Required: true, Loss: "sockets tracked on send, bytes sent"},
+	{Name: bpf.SocketProgOnRecv, Required: true, Loss: "sockets tracked on receive, bytes received"},
+	{Name: bpf.SocketProgOnDataReady, Loss: "kernel queue delay and tcp read wait spans"},
+	{Name: bpf.SocketProgOnProbe, Loss: "round-trip times (srtt, gostitch.tcp.rtt)"},
+	{Name: bpf.SocketProgOnRetransmit, Loss: "retransmit events and counts"},
+	{Name: bpf.SocketProgOnResetReceived, Loss: "reset received events"},
+	{Name: bpf.SocketProgOnResetSent, Loss: "reset sent events"},
 }
 
 // Source is the loaded and attached socket programs. A nil *Source is a source that is off:
@@ -51,10 +90,12 @@ type Source struct {
 	opts   Options
 	logger *zap.Logger
 	bootID string
-	objs   bpf.SocketObjects
+	objs   bpf.SocketMaps
+	progs  map[string]*ebpf.Program // the attached programs
 	links  []link.Link
-	iter   *link.Iter
 	rd     *ringbuf.Reader
+
+	programs []Program // each program, with why it is not attached
 
 	readerDone chan struct{}
 	flushed    chan struct{} // the reader has caught up with a Flush
@@ -79,8 +120,9 @@ type seen struct {
 }
 
 // Open starts the source as mode says. With ModeOff, and with ModeAuto when the machine lacks
-// something the programs need (after one warning naming it), it returns a nil *Source and no
-// error; with ModeOn that reason is the error.
+// something the programs need or refuses a required program (after one warning naming it), it
+// returns a nil *Source and no error; with ModeOn that reason is the error. A source that
+// starts logs one line, "eBPF socket source on", of its programs attached and missing.
 func Open(mode Mode, opts Options, logger *zap.Logger) (*Source, error) {
 	if err := mode.Validate(); err != nil {
 		return nil, err
@@ -90,6 +132,7 @@ func Open(mode Mode, opts Options, logger *zap.Logger) (*Source, error) {
 	}
 	s, err := open(opts.withDefaults(), logger)
 	if err == nil {
+		s.logPrograms()
 		return s, nil
 	}
 	if mode == ModeOn {
@@ -116,11 +159,16 @@ func open(opts Options, logger *zap.Logger) (*Source, error) {
 		return nil, fmt.Errorf("set read wait threshold: %w", err)
 	}
 	spec.Maps[bpf.SocketMapEvents].MaxEntries = uint32(opts.RingBufferSize)
+	spec.Maps[bpf.SocketMapSocks].MaxEntries = uint32(opts.MaxSockets)
+	for _, name := range opts.refuse {
+		spec.Programs[name].Instructions = asm.Instructions{asm.Return()} // R0 unset
+	}
 
 	s := &Source{
 		opts:       opts,
 		logger:     logger,
 		bootID:     boot,
+		progs:      map[string]*ebpf.Program{},
 		readerDone: make(chan struct{}),
 		flushed:    make(chan struct{}, 1),
 		pids:       map[uint32]bool{},
@@ -129,53 +177,97 @@ func open(opts Options, logger *zap.Logger) (*Source, error) {
 		windowEnd:  map[uint32]uint64{},
 		openedAt:   monoNow(),
 	}
-	if err := spec.LoadAndAssign(&s.objs, nil); err != nil {
-		if errors.Is(err, unix.EPERM) {
-			return nil, fmt.Errorf("load eBPF programs: %w (the capabilities are there: a seccomp profile or LSM policy denies bpf())", err)
-		}
-		return nil, fmt.Errorf("load eBPF programs: %w", err)
-	}
-	if err := s.attach(); err != nil {
+	if err := s.load(spec); err != nil {
 		return nil, errors.Join(err, s.Close())
 	}
 	return s, nil
 }
 
-// attach starts the ring buffer reader, then the iterator and the hooks.
-func (s *Source) attach() error {
-	rd, err := ringbuf.NewReader(s.objs.Events)
+// load creates the maps, starts the ring buffer reader, then loads and attaches the programs
+// one by one: an optional program that fails keeps its error in s.programs, a required one
+// fails the load.
+func (s *Source) load(spec *ebpf.CollectionSpec) error {
+	mapSpec := spec.Copy()
+	mapSpec.Programs = nil
+	coll, err := ebpf.NewCollection(mapSpec)
 	if err != nil {
+		return fmt.Errorf("create eBPF maps: %w", err)
+	}
+	defer coll.Close() // what stays in it (.rodata) the programs hold themselves
+	shared := maps.Clone(coll.Maps)
+	if err := coll.Assign(&s.objs); err != nil {
+		return fmt.Errorf("create eBPF maps: %w", err)
+	}
+	if s.rd, err = ringbuf.NewReader(s.objs.Events); err != nil {
 		return fmt.Errorf("open ring buffer: %w", err)
 	}
-	s.rd = rd
 	go s.read()
 
-	s.iter, err = link.AttachIter(link.IterOptions{Program: s.objs.DumpSocks, Map: s.objs.Socks})
-	if err != nil {
-		return fmt.Errorf("attach socket iterator: %w", err)
-	}
-	p := &s.objs.SocketPrograms
-	hooks := []struct {
-		name string
-		prog *ebpf.Program
-	}{
-		{"inet_sock_set_state", p.OnState},
-		{"sock_send_length", p.OnSend},
-		{"sock_recv_length", p.OnRecv},
-		{"sk_data_ready", p.OnDataReady},
-		{"tcp_probe", p.OnProbe},
-		{"tcp_retransmit_skb", p.OnRetransmit},
-		{"tcp_receive_reset", p.OnResetReceived},
-		{"tcp_send_reset", p.OnResetSent},
-	}
-	for _, h := range hooks {
-		l, err := link.AttachTracing(link.TracingOptions{Program: h.prog, AttachType: ebpf.AttachTraceRawTp})
-		if err != nil {
-			return fmt.Errorf("attach tp_btf/%s: %w", h.name, err)
+	s.programs = slices.Clone(programs)
+	for i := range s.programs {
+		p := &s.programs[i]
+		if p.Err = s.attach(spec, p.Name, shared); p.Err != nil && p.Required {
+			return fmt.Errorf("required program %s: %w", p.Name, p.Err)
 		}
-		s.links = append(s.links, l)
 	}
 	return nil
+}
+
+// attach loads program name of spec on the shared maps and attaches it to its tracepoint.
+func (s *Source) attach(spec *ebpf.CollectionSpec, name string, shared map[string]*ebpf.Map) error {
+	one := spec.Copy()
+	one.Programs = map[string]*ebpf.ProgramSpec{name: one.Programs[name]}
+	coll, err := ebpf.NewCollectionWithOptions(one, ebpf.CollectionOptions{MapReplacements: shared})
+	if errors.Is(err, unix.EPERM) {
+		return fmt.Errorf("%w (the capabilities are there: a seccomp profile or LSM policy denies this program)", err)
+	}
+	if err != nil {
+		return err // names the program and the verifier's complaint
+	}
+	defer coll.Close()
+	prog := coll.DetachProgram(name)
+	l, err := link.AttachTracing(link.TracingOptions{Program: prog, AttachType: ebpf.AttachTraceRawTp})
+	if err != nil {
+		return errors.Join(fmt.Errorf("program %s: attach tp_btf/%s: %w", name, one.Programs[name].AttachTo, err), prog.Close())
+	}
+	s.progs[name] = prog
+	s.links = append(s.links, l)
+	return nil
+}
+
+// Programs reports each program, attached or not and why. A nil Source has none.
+func (s *Source) Programs() []Program {
+	if s == nil {
+		return nil
+	}
+	return slices.Clone(s.programs)
+}
+
+// logPrograms logs one line of what runs: at Info when every program does, else at Warn with
+// each missing program's name, error number (or cause) and what goes missing with it.
+func (s *Source) logPrograms() {
+	var attached, missing []string
+	for _, p := range s.programs {
+		if p.Err == nil {
+			attached = append(attached, p.Name)
+		} else {
+			missing = append(missing, fmt.Sprintf("%s: %s: %s", p.Name, cause(p.Err), p.Loss))
+		}
+	}
+	log := s.logger.Info
+	if len(missing) > 0 {
+		log = s.logger.Warn
+	}
+	log("eBPF socket source on", zap.Strings("attached", attached), zap.Strings("missing", missing))
+}
+
+// cause is err's error number (EPERM, EACCES, ...), or its text when it has none.
+func cause(err error) string {
+	var errno unix.Errno
+	if errors.As(err, &errno) && unix.ErrnoName(errno) != "" {
+		return unix.ErrnoName(errno)
+	}
+	return err.Error()
 }
 
 // SetPIDs makes pids the target processes: their sockets are tracked from their next use.
@@ -243,8 +335,8 @@ func (s *Source) setTargetBit(pid uint32, on bool) error {
 	return nil
 }
 
-// Lost counts the events lost since Open: the kernel found the ring buffer full, a target's
-// buffer between two Collects was full, or a record was malformed.
+// Lost counts the events lost since Open: the kernel found the ring buffer or the socket map
+// full, a target's buffer between two Collects was full, or a record was malformed.
 func (s *Source) Lost() (uint64, error) {
 	if s == nil {
 		return 0, nil
@@ -271,8 +363,8 @@ func (s *Source) Close() error {
 	for _, l := range s.links {
 		errs = append(errs, l.Close())
 	}
-	if s.iter != nil {
-		errs = append(errs, s.iter.Close())
+	for _, p := range s.progs {
+		errs = append(errs, p.Close())
 	}
 	if s.rd != nil {
 		errs = append(errs, s.rd.Close())

@@ -46,6 +46,8 @@ const (
 	AttributeDiagnosisThreshold = "gostitch.diagnosis.threshold"
 	// AttributeDropReason: Why data was dropped.
 	AttributeDropReason = "gostitch.drop.reason"
+	// AttributeEbpfProgram: A program of the eBPF socket source (self-telemetry).
+	AttributeEbpfProgram = "gostitch.ebpf.program"
 	// AttributeExecutableBuildID: GNU build id of a profile mapping's binary.
 	AttributeExecutableBuildID = "process.executable.build_id.gnu"
 	// AttributeGCID: Sequence number of the GC cycle in the window.
@@ -163,9 +165,10 @@ var (
 
 // Self-telemetry metrics of the receiver.
 var (
-	TelemetryGostitchReceiverBytesRead   = MetricInfo{Name: "gostitch.receiver.bytes_read", Description: "Bytes of raw input read, by target and kind.", Unit: "By"}
-	TelemetryGostitchReceiverCollections = MetricInfo{Name: "gostitch.receiver.collections", Description: "Collection steps (scrapes, file reads, pushes) by target, kind and outcome.", Unit: "{collection}"}
-	TelemetryGostitchReceiverDropped     = MetricInfo{Name: "gostitch.receiver.dropped", Description: "Items dropped, by source and reason.", Unit: "{item}"}
-	TelemetryGostitchReceiverEvents      = MetricInfo{Name: "gostitch.receiver.events", Description: "Input events read, by target and source (execution-trace events, eBPF socket events, and OTLP profile samples made from pprof, one per sample type).", Unit: "{event}"}
-	TelemetryGostitchReceiverJoined      = MetricInfo{Name: "gostitch.receiver.joined", Description: "eBPF socket events and execution-trace CPU samples by how they were stitched into a task's trace (gostitch.join.method), by target and source; the stitching hit rate is the share not \"none\".", Unit: "{event}"}
+	TelemetryGostitchReceiverBytesRead    = MetricInfo{Name: "gostitch.receiver.bytes_read", Description: "Bytes of raw input read, by target and kind.", Unit: "By"}
+	TelemetryGostitchReceiverCollections  = MetricInfo{Name: "gostitch.receiver.collections", Description: "Collection steps (scrapes, file reads, pushes) by target, kind and outcome.", Unit: "{collection}"}
+	TelemetryGostitchReceiverDropped      = MetricInfo{Name: "gostitch.receiver.dropped", Description: "Items dropped, by source and reason.", Unit: "{item}"}
+	TelemetryGostitchReceiverEbpfPrograms = MetricInfo{Name: "gostitch.receiver.ebpf.programs", Description: "Programs of the eBPF socket source by name (gostitch.ebpf.program), 1 when attached and 0 when the kernel refused it; the start's log line \"eBPF socket source on\" says why and what goes missing.", Unit: "{program}"}
+	TelemetryGostitchReceiverEvents       = MetricInfo{Name: "gostitch.receiver.events", Description: "Input events read, by target and source (execution-trace events, eBPF socket events, and OTLP profile samples made from pprof, one per sample type).", Unit: "{event}"}
+	TelemetryGostitchReceiverJoined       = MetricInfo{Name: "gostitch.receiver.joined", Description: "eBPF socket events and execution-trace CPU samples by how they were stitched into a task's trace (gostitch.join.method), by target and source; the stitching hit rate is the share not \"none\".", Unit: "{event}"}
 )

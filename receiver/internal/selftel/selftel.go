@@ -1,5 +1,6 @@
 // Package selftel reports the receiver's own health through the collector's telemetry:
-// collections by outcome, bytes read, and everything dropped, by reason.
+// collections by outcome, bytes read, everything dropped, by reason, and which eBPF programs
+// run.
 package selftel
 
 import (
@@ -20,6 +21,7 @@ type Telemetry struct {
 	dropped     metric.Int64Counter
 	events      metric.Int64Counter
 	joined      metric.Int64Counter
+	ebpfProgs   metric.Int64Gauge
 }
 
 // New creates the instruments on the collector's meter provider.
@@ -43,6 +45,10 @@ func New(set component.TelemetrySettings) (*Telemetry, error) {
 	counter(metadata.TelemetryGostitchReceiverJoined, &t.joined)
 	if err != nil {
 		return nil, err
+	}
+	info := metadata.TelemetryGostitchReceiverEbpfPrograms
+	if t.ebpfProgs, err = meter.Int64Gauge(info.Name, metric.WithDescription(info.Description), metric.WithUnit(info.Unit)); err != nil {
+		return nil, fmt.Errorf("create self-telemetry gauge %s: %w", info.Name, err)
 	}
 	return &t, nil
 }
@@ -86,4 +92,13 @@ func (t *Telemetry) Joined(ctx context.Context, target, source, method string, n
 	}
 	t.joined.Add(ctx, n, metric.WithAttributes(attribute.String(metadata.AttributeTarget, target),
 		attribute.String(metadata.AttributeSource, source), attribute.String(metadata.AttributeJoinMethod, method)))
+}
+
+// EBPFProgram records whether a program of the eBPF socket source is attached.
+func (t *Telemetry) EBPFProgram(ctx context.Context, program string, attached bool) {
+	var v int64
+	if attached {
+		v = 1
+	}
+	t.ebpfProgs.Record(ctx, v, metric.WithAttributes(attribute.String(metadata.AttributeEbpfProgram, program)))
 }
