@@ -15,7 +15,7 @@ FUZZTIME ?= 30s
 FUZZ_TARGETS := ./receiver/internal/pprofsrc:FuzzDecodeConvert ./receiver/internal/tracesrc:FuzzRead \
 	./receiver/internal/exectrace:FuzzReader \
 	./receiver/internal/ebpfsrc:FuzzDecodeRecord ./examples/syncnode:FuzzReadMessage \
-	./receiver/internal/push:FuzzPushHandler ./receiver:FuzzConfig
+	./receiver/internal/push:FuzzPushHandler ./receiver:FuzzConfig ./receiver:FuzzWindow
 
 .PHONY: build demo screenshot test setup generate bpf bpf-check fuzz bench jaeger
 

@@ -431,7 +431,7 @@ func TestInputsOverLimitsAreRejected(t *testing.T) {
 	dir := t.TempDir()
 	copyFixture(t, "internal/pprofsrc/testdata/mutex.pb.gz", dir, "ok.pb.gz") // 518 bytes
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "big.pb.gz"), make([]byte, 4097), 0o644))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "bomb.pb.gz"), gzipped(t, 1<<20), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "bomb.pb.gz"), gzipped(t, make([]byte, 1<<20)), 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "big.trace"), make([]byte, 4097), 0o644))
 	endpoint := unusedAddr(t)
 	cfg := fileConfig(dir)
@@ -453,7 +453,7 @@ func TestInputsOverLimitsAreRejected(t *testing.T) {
 		metadata.AttributeSource, metadata.AttributeSourcePprof, metadata.AttributeDropReason, "bad_input"))
 
 	// Uploads are bounded after decompression: a small gzip body that inflates past the limit.
-	req, err := http.NewRequest(http.MethodPost, "http://"+endpoint+"/v1/trace?target=offline", bytes.NewReader(gzipped(t, 1<<20)))
+	req, err := http.NewRequest(http.MethodPost, "http://"+endpoint+"/v1/trace?target=offline", bytes.NewReader(gzipped(t, make([]byte, 1<<20))))
 	require.NoError(t, err)
 	req.Header.Set("Content-Encoding", "gzip")
 	resp, err := http.DefaultClient.Do(req)
@@ -463,14 +463,18 @@ func TestInputsOverLimitsAreRejected(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode)
 	assert.Contains(t, string(body), "upload larger than the limit of 4096 bytes")
+	refused := logs.FilterMessage("Push upload failed").All()
+	require.Len(t, refused, 1)
+	assert.Equal(t, "offline", refused[0].ContextMap()["target"])
+	assert.Equal(t, int64(1), traceDrops(t, tel))
 }
 
-// gzipped compresses n zero bytes: a few hundred bytes that inflate to n.
-func gzipped(t *testing.T, n int) []byte {
+// gzipped compresses data; n zero bytes compress to a few hundred bytes that inflate to n.
+func gzipped(tb testing.TB, data []byte) []byte {
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
-	_, err := zw.Write(make([]byte, n))
-	require.NoError(t, err)
-	require.NoError(t, zw.Close())
+	_, err := zw.Write(data)
+	require.NoError(tb, err)
+	require.NoError(tb, zw.Close())
 	return buf.Bytes()
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gostitch/gostitch/receiver/internal/collect"
 	"github.com/gostitch/gostitch/receiver/internal/ebpfsrc"
+	"github.com/gostitch/gostitch/receiver/internal/gzlimit"
 	"github.com/gostitch/gostitch/receiver/internal/metadata"
 	"github.com/gostitch/gostitch/receiver/internal/pprofsrc"
 	"github.com/gostitch/gostitch/receiver/internal/push"
@@ -81,25 +82,30 @@ func (r *gostitchReceiver) consumeProfile(ctx context.Context, w *collect.Window
 	return err
 }
 
-// consumeTrace converts one execution trace, with the window's socket events when it has them
-// (nil otherwise); it returns the trace's join index when the converter keeps one (scrapes
-// with eBPF on).
+// consumeTrace converts one execution trace, plain or gzip-compressed, with the window's socket
+// events when it has them (nil otherwise); it returns the trace's join index when the converter
+// keeps one (scrapes with eBPF on). A trace decompressing past limits.max_trace_bytes is cut
+// there.
 func (r *gostitchReceiver) consumeTrace(ctx context.Context, w *collect.Window, tr collect.Trace, sockets *ebpfsrc.Batch) (*stitch.JoinIndex, error) {
-	conv := r.traceConverter(w)
 	rc, err := tr.Open()
 	if err != nil {
-		return nil, fmt.Errorf("target %q: open trace %s: %w", w.Target.Name, tr.From, err)
+		err = fmt.Errorf("target %q: open execution trace %s: %w", w.Target.Name, tr.From, err)
+		r.settings.Logger.Warn("Execution trace not read", zap.Error(err))
+		r.tel.Dropped(ctx, metadata.AttributeSourceGoTrace, "read_error", 1)
+		return nil, err
 	}
 	defer rc.Close()
+	in, err := gzlimit.Sniff(rc, r.cfg.Limits.MaxTraceBytes)
+	if err != nil {
+		return nil, r.badTrace(ctx, w, tr, fmt.Errorf("gzip header: %w", err))
+	}
 	// A batch the next consumer refuses is counted as refused (obsreport) and conversion goes
 	// on, so one refusal does not lose the rest of the trace; the first refusal is returned as
 	// is, so an upload's client sees whether to retry.
-	res, err := conv.ConvertWindow(rc, sockets, func(td ptrace.Traces) error { return r.emitTraces(ctx, td) })
+	res, err := r.traceConverter(w).ConvertWindow(in, sockets, func(td ptrace.Traces) error { return r.emitTraces(ctx, td) })
 	if err != nil {
 		// What was read before the error has been emitted; the error says where it stopped.
-		err = fmt.Errorf("target %q: execution trace from %s: %w: %w", w.Target.Name, tr.From, push.ErrBadInput, err)
-		r.settings.Logger.Warn("Execution trace not fully converted", zap.Error(err))
-		r.tel.Dropped(ctx, metadata.AttributeSourceGoTrace, "bad_input", 1)
+		err = r.badTrace(ctx, w, tr, err)
 	}
 	if tl := res.Timeline; tl != nil {
 		name := w.Target.Name
@@ -114,6 +120,15 @@ func (r *gostitchReceiver) consumeTrace(ctx context.Context, w *collect.Window, 
 		err = errors.Join(err, r.emitProfiles(ctx, res.Profiles))
 	}
 	return res.Join, errors.Join(res.EmitErr, err)
+}
+
+// badTrace reports an execution trace whose bytes could not be (fully) converted: a warning,
+// a drop, and the error wrapped in push.ErrBadInput with the target and where the bytes came from.
+func (r *gostitchReceiver) badTrace(ctx context.Context, w *collect.Window, tr collect.Trace, cause error) error {
+	err := fmt.Errorf("target %q: execution trace from %s: %w: %w", w.Target.Name, tr.From, push.ErrBadInput, cause)
+	r.settings.Logger.Warn("Execution trace not fully converted", zap.Error(err))
+	r.tel.Dropped(ctx, metadata.AttributeSourceGoTrace, "bad_input", 1)
+	return err
 }
 
 // traceConverter returns the target's converter for scrapes, and a fresh one for files and

@@ -121,8 +121,12 @@ var lastType = map[int]evType{22: evUserLog, 23: evGoStatusStack, 25: evGoStatus
 // readHeader reads the "go 1.N trace" header and returns N.
 func readHeader(r *bufio.Reader) (int, error) {
 	var hdr [16]byte
-	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+	_, err := io.ReadFull(r, hdr[:])
+	switch {
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
 		return 0, errors.New("not a Go execution trace: header too short")
+	case err != nil:
+		return 0, fmt.Errorf("read header: %w", err)
 	}
 	var minor int
 	if _, err := fmt.Sscanf(string(hdr[:]), "go 1.%d trace\x00\x00\x00", &minor); err != nil {

@@ -29,19 +29,20 @@ type Options struct {
 // allocs, goroutine, block or mutex; "" infers it from the sample types. Labels become sample
 // attributes, trace-context labels links. Errors of the bytes are of the classes ErrEmpty,
 // ErrTooLarge, ErrNotPprof and ErrMalformed; it also fails when the profile lacks the sample
-// type a metric of its kind reads. The caller adds where the bytes came from. Conversion
-// allocates up to some 20 times the decompressed size, for real and hostile input alike.
+// type a metric of its kind reads; the profiles and metrics are then empty, never zero values.
+// The caller adds where the bytes came from. Conversion allocates up to some 20 times the
+// decompressed size, for real and hostile input alike.
 func DecodeConvert(data []byte, maxSize int, kind string, id target.Identity, opts Options) (pprofile.Profiles, pmetric.Metrics, error) {
 	p, err := decode(data, maxSize)
 	if err != nil {
-		return pprofile.Profiles{}, pmetric.Metrics{}, err
+		return pprofile.NewProfiles(), pmetric.NewMetrics(), err
 	}
 	if kind == "" {
 		kind = inferKind(p)
 	}
 	metrics, err := buildMetrics(p, kind, id, opts)
 	if err != nil {
-		return pprofile.Profiles{}, pmetric.Metrics{}, err
+		return pprofile.NewProfiles(), pmetric.NewMetrics(), err
 	}
 	return buildProfiles(p, kind, id), metrics, nil
 }

@@ -11,7 +11,7 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/klauspost/compress/gzip"
+	"github.com/gostitch/gostitch/receiver/internal/gzlimit"
 )
 
 // DefaultMaxSize bounds the decompressed size of a profile when DecodeConvert is given no limit.
@@ -29,8 +29,6 @@ var (
 	ErrMalformed = errors.New("malformed profile")
 )
 
-var gzipMagic = []byte{0x1f, 0x8b}
-
 // decode reads a pprof profile, gzip-compressed or plain protobuf, of at most maxSize bytes
 // decompressed (DefaultMaxSize when maxSize <= 0). Errors name what is wrong with the bytes; the
 // caller adds where they came from.
@@ -42,7 +40,7 @@ func decode(data []byte, maxSize int) (*pprofData, error) {
 		return nil, fmt.Errorf("%w: no bytes", ErrEmpty)
 	}
 	raw := data
-	if bytes.HasPrefix(data, gzipMagic) {
+	if bytes.HasPrefix(data, gzlimit.Magic) {
 		var err error
 		if raw, err = gunzip(data, maxSize); err != nil {
 			return nil, err
@@ -92,7 +90,7 @@ func readChecked(raw []byte) (*pprofData, error) {
 
 // gunzip decompresses data, reading at most maxSize bytes of output.
 func gunzip(data []byte, maxSize int) ([]byte, error) {
-	zr, err := gzip.NewReader(bytes.NewReader(data))
+	zr, err := gzlimit.NewReader(bytes.NewReader(data), int64(maxSize))
 	if err != nil {
 		return nil, fmt.Errorf("%w: bad gzip header: %w", ErrMalformed, err)
 	}
@@ -104,15 +102,15 @@ func gunzip(data []byte, maxSize int) ([]byte, error) {
 		}
 	}
 	out := bytes.NewBuffer(make([]byte, 0, hint+bytes.MinRead))
-	n, err := out.ReadFrom(io.LimitReader(zr, int64(maxSize)+1))
+	n, err := out.ReadFrom(zr)
 	switch {
+	case errors.Is(err, gzlimit.ErrTooLarge):
+		return nil, fmt.Errorf("%w: decompresses to more than %d bytes", ErrTooLarge, maxSize)
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return nil, fmt.Errorf("%w: truncated gzip stream (%d compressed bytes, %d decompressed before the end): %w",
 			ErrMalformed, len(data), n, err)
 	case err != nil:
 		return nil, fmt.Errorf("%w: corrupt gzip stream: %w", ErrMalformed, err)
-	case n > int64(maxSize):
-		return nil, fmt.Errorf("%w: decompresses to more than %d bytes", ErrTooLarge, maxSize)
 	}
 	return out.Bytes(), nil
 }

@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/gostitch/gostitch/receiver/internal/collect"
+	"github.com/gostitch/gostitch/receiver/internal/metadata"
 	"github.com/gostitch/gostitch/receiver/internal/selftel"
 	"github.com/gostitch/gostitch/receiver/internal/target"
 )
@@ -60,9 +61,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	switch r.URL.Path {
 	case PprofPath:
-		h.serve(w, r, "push_pprof", h.Limits.MaxProfileBytes, h.pprofWindow)
+		h.serve(w, r, "push_pprof", metadata.AttributeSourcePprof, h.Limits.MaxProfileBytes, h.pprofWindow)
 	case TracePath:
-		h.serve(w, r, "push_trace", h.Limits.MaxTraceBytes, h.traceWindow)
+		h.serve(w, r, "push_trace", metadata.AttributeSourceGoTrace, h.Limits.MaxTraceBytes, h.traceWindow)
 	default:
 		http.Error(w, fmt.Sprintf("unknown path %s: use %s or %s", r.URL.Path, PprofPath, TracePath), http.StatusNotFound)
 	}
@@ -71,7 +72,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // windowFunc reads an upload's body into a window and returns the bytes read.
 type windowFunc func(body io.Reader, w *collect.Window) (n int64, err error)
 
-func (h *Handler) serve(rw http.ResponseWriter, r *http.Request, kind string, limit int64, read windowFunc) {
+// serve reads an upload of kind into a window and converts it. An upload that cannot be read
+// (over the limit, empty, cut off) is logged and counted as a drop of source.
+func (h *Handler) serve(rw http.ResponseWriter, r *http.Request, kind, source string, limit int64, read windowFunc) {
 	id, err := h.identify(r)
 	if err != nil {
 		http.Error(rw, err.Error(), http.StatusBadRequest)
@@ -83,13 +86,14 @@ func (h *Handler) serve(rw http.ResponseWriter, r *http.Request, kind string, li
 	defer win.Release(h.Logger)
 	if err != nil {
 		h.Tel.Collection(r.Context(), id.Name, kind, err)
+		h.Tel.Dropped(r.Context(), source, "bad_input", 1)
+		status, reason := http.StatusBadRequest, "read upload: "+err.Error()
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			http.Error(rw, fmt.Sprintf("upload larger than the limit of %d bytes", limit), http.StatusRequestEntityTooLarge)
-			return
+			status, reason = http.StatusRequestEntityTooLarge, fmt.Sprintf("upload larger than the limit of %d bytes", limit)
 		}
-		h.Logger.Warn("Push upload failed", zap.String("target", id.Name), zap.String("kind", kind), zap.Error(err))
-		http.Error(rw, "read upload: "+err.Error(), http.StatusBadRequest)
+		h.Logger.Warn("Push upload failed", zap.String("target", id.Name), zap.String("kind", kind), zap.String("error", reason))
+		http.Error(rw, reason, status)
 		return
 	}
 	win.End = time.Now()

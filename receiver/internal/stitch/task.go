@@ -68,7 +68,8 @@ func NewTraceConverter(id target.Identity, opts TraceOptions) *TraceConverter {
 	return &TraceConverter{id: id, opts: opts, blockedKeys: make(map[string]string)}
 }
 
-// TraceResult is what one execution trace yields besides its spans.
+// TraceResult is what one execution trace yields besides its spans. Its Metrics and Profiles
+// are usable (empty) even when the trace could not be read at all.
 type TraceResult struct {
 	// Metrics holds the trace's histograms (delta temporality over the trace's time range).
 	Metrics pmetric.Metrics
@@ -114,7 +115,7 @@ func (c *TraceConverter) ConvertWindow(r io.Reader, sockets *ebpfsrc.Batch, emit
 		Earlier:         c.earlier(),
 	}, conv)
 	if tl == nil {
-		return TraceResult{}, readErr
+		return TraceResult{Metrics: pmetric.NewMetrics(), Profiles: pprofile.NewProfiles()}, readErr
 	}
 	if conv.join != nil {
 		conv.join.tl = tl

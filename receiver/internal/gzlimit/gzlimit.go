@@ -1,0 +1,60 @@
+// Package gzlimit reads outside inputs that may be gzip-compressed, bounding what they
+// decompress to, so a small gzip bomb is cut at the limit instead of filling memory or disk.
+package gzlimit
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/klauspost/compress/gzip"
+)
+
+// Magic starts every gzip stream (RFC 1952).
+var Magic = []byte{0x1f, 0x8b}
+
+// ErrTooLarge: the input holds more bytes than the limit.
+var ErrTooLarge = errors.New("input too large")
+
+// NewReader returns a reader of the gzip stream r that fails with ErrTooLarge once it would
+// yield more than limit bytes. Errors of the gzip header are returned as the gzip package's.
+func NewReader(r io.Reader, limit int64) (io.Reader, error) {
+	zr, err := gzip.NewReader(r)
+	if err != nil {
+		return nil, err
+	}
+	return &limited{r: zr, left: limit, err: fmt.Errorf("%w: decompresses to more than %d bytes", ErrTooLarge, limit)}, nil
+}
+
+// Sniff returns r's bytes, decompressed when they start with Magic and as they are otherwise,
+// failing with ErrTooLarge once it would yield more than limit bytes.
+func Sniff(r io.Reader, limit int64) (io.Reader, error) {
+	br := bufio.NewReader(r)
+	if head, _ := br.Peek(len(Magic)); bytes.Equal(head, Magic) {
+		return NewReader(br, limit)
+	}
+	return &limited{r: br, left: limit, err: fmt.Errorf("%w: more than %d bytes", ErrTooLarge, limit)}, nil
+}
+
+// limited reads at most left bytes from r and fails with err at the first byte beyond them.
+type limited struct {
+	r    io.Reader
+	left int64
+	err  error
+}
+
+func (l *limited) Read(p []byte) (int, error) {
+	if int64(len(p)) > l.left+1 {
+		p = p[:l.left+1]
+	}
+	n, err := l.r.Read(p)
+	if int64(n) > l.left {
+		n = int(l.left)
+		l.left = 0
+		return n, l.err
+	}
+	l.left -= int64(n)
+	return n, err
+}
