@@ -27,6 +27,7 @@ stop
 trap - EXIT
 
 echo "== summary"
+kernel_view
 echo "   syncnode $(grep '^summary:' "$work/syncnode.log" || tail -1 "$work/syncnode.log")"
 for src in go.trace ebpf pprof; do
   printf '   spans and scopes tagged gostitch.source=%-9s %s\n' "$src:" "$(grep -c "gostitch.source: Str($src)" "$work/collector.log" || true)"

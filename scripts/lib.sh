@@ -74,3 +74,20 @@ run_collector() {
       "$(grep -c '^    Sample #' "$work/collector.log" || true)"
   done
 }
+
+# kernel_view: says in words whether the collector's eBPF socket source came up, from its log:
+# on with every program, on with some missing (which, and what is lost), or off and why.
+kernel_view() {
+  local line
+  if line=$(grep -m1 'eBPF socket source on' "$work/collector.log"); then
+    if grep -q '"missing": \[[^]]' <<<"$line"; then
+      echo "   kernel view: ON, partly: $(grep -o '"missing": \[[^]]*\]' <<<"$line" | cut -c1-400)"
+    else
+      echo "   kernel view: ON, every eBPF program attached"
+    fi
+  elif line=$(grep -m1 'eBPF socket source off' "$work/collector.log"); then
+    echo "   kernel view: OFF, no socket events: $(grep -o '"error": "[^"]*"' <<<"$line" | cut -c1-400)"
+  else
+    echo "   kernel view: OFF (ebpf.mode is off, or the collector said nothing about eBPF)"
+  fi
+}

@@ -56,10 +56,17 @@ func main() {
 
 // report writes the slowest importBlock task of service to w.
 func report(w io.Writer, base, service string) error {
-	slowest, task, err := findSlowest(base, service)
+	traces, err := fetch(base, service)
 	if err != nil {
 		return err
 	}
+	slowest, task, err := findSlowest(traces, base, service)
+	if err != nil {
+		return err
+	}
+	imports, withKernel, readWaits := kernelJoined(traces)
+	fmt.Fprintf(w, "kernel view in block traces: %d of %d block imports hold eBPF socket spans (%d tcp read wait spans)\n",
+		withKernel, imports, readWaits)
 	sp := slowest.Spans[task]
 	fmt.Fprintf(w, "slowest block import: %v, trace %s of %d spans\n", time.Duration(sp.Duration)*time.Microsecond, slowest.TraceID, len(slowest.Spans))
 	fmt.Fprintf(w, "  %s/trace/%s\n  %s/api/traces/%s\n", base, slowest.TraceID, base, slowest.TraceID)
@@ -94,7 +101,11 @@ func report(w io.Writer, base, service string) error {
 
 // printURL writes the Jaeger UI URL of the slowest importBlock task's trace to w.
 func printURL(w io.Writer, base, service string) error {
-	slowest, _, err := findSlowest(base, service)
+	traces, err := fetch(base, service)
+	if err != nil {
+		return err
+	}
+	slowest, _, err := findSlowest(traces, base, service)
 	if err != nil {
 		return err
 	}
@@ -102,19 +113,46 @@ func printURL(w io.Writer, base, service string) error {
 	return err
 }
 
-// findSlowest returns the trace holding the longest importBlock task span of service (the one
-// gostitch derived from the execution trace) and that span's index in it.
-func findSlowest(base, service string) (*jaegerTrace, int, error) {
-	traces, err := fetch(base, service)
-	if err != nil {
-		return nil, -1, err
+// isImport says whether a span is an importBlock task span gostitch derived from the execution trace.
+func isImport(name string, tags []tag) bool {
+	return name == "importBlock" && tagValue(tags, "gostitch.source") == "go.trace"
+}
+
+// kernelJoined counts the traces holding a block import, those of them that also hold spans of
+// the eBPF source (joined into the import by the kernel's view), and their tcp read wait spans.
+func kernelJoined(traces []jaegerTrace) (imports, withKernel, readWaits int) {
+	for _, tr := range traces {
+		hasImport, kernel, waits := false, 0, 0
+		for _, sp := range tr.Spans {
+			hasImport = hasImport || isImport(sp.OperationName, sp.Tags)
+			if tagValue(sp.Tags, "gostitch.source") == "ebpf" {
+				kernel++
+				if sp.OperationName == "tcp read wait" {
+					waits++
+				}
+			}
+		}
+		if !hasImport {
+			continue
+		}
+		imports++
+		readWaits += waits
+		if kernel > 0 {
+			withKernel++
+		}
 	}
+	return imports, withKernel, readWaits
+}
+
+// findSlowest returns the trace among traces holding the longest importBlock task span of
+// service and that span's index in it.
+func findSlowest(traces []jaegerTrace, base, service string) (*jaegerTrace, int, error) {
 	var slowest *jaegerTrace
 	task, longest := -1, int64(-1)
 	for ti := range traces {
 		tr := &traces[ti]
 		for i, sp := range tr.Spans {
-			if sp.OperationName == "importBlock" && tagValue(sp.Tags, "gostitch.source") == "go.trace" && sp.Duration > longest {
+			if isImport(sp.OperationName, sp.Tags) && sp.Duration > longest {
 				slowest, task, longest = tr, i, sp.Duration
 			}
 		}

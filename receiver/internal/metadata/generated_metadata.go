@@ -54,7 +54,7 @@ const (
 	AttributeGCID = "gostitch.gc.id"
 	// AttributeGoroutineID: Go runtime goroutine id.
 	AttributeGoroutineID = "gostitch.goroutine.id"
-	// AttributeJoinMethod: How an item was stitched into a task's trace (DESIGN.md rules 3 and 4): cookie (the socket's cookie was logged by the task), thread (the goroutine running on the event's thread), last_use (the task that last used the socket, for softirq-context events), task (a CPU sample taken while its goroutine worked for a task), or none (left in its connection's trace, or a CPU sample outside tasks).
+	// AttributeJoinMethod: How an item was stitched into a task's trace (docs/design.md, Join rules): cookie (the socket's cookie was logged by the task), thread (the goroutine running on the event's thread), last_use (the task that last used the socket, for softirq-context events), task (a CPU sample taken while its goroutine worked for a task), or none (left in its connection's trace, or a CPU sample outside tasks).
 	AttributeJoinMethod        = "gostitch.join.method"
 	AttributeJoinMethodCookie  = "cookie"
 	AttributeJoinMethodThread  = "thread"
