@@ -58,7 +58,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, DROP_SLOTS);
 	__type(key, __u32);
 	__type(value, __u64);
 } drops SEC(".maps");
@@ -132,10 +132,9 @@ static __always_inline __u64 wakeup(void)
 									: BPF_RB_NO_WAKEUP;
 }
 
-static __always_inline void count_drop(void)
+static __always_inline void count_drop(__u32 slot)
 {
-	__u32 zero = 0;
-	__u64 *n = bpf_map_lookup_elem(&drops, &zero);
+	__u64 *n = bpf_map_lookup_elem(&drops, &slot);
 
 	if (n)
 		*n += 1;
@@ -149,7 +148,7 @@ static __always_inline void emit(const struct sock_record *r, __u8 kind, __u8 st
 	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 
 	if (!e) {
-		count_drop();
+		count_drop(DROP_EVENT);
 		return;
 	}
 	__builtin_memcpy(e, &r->e, sizeof(*e));
@@ -202,7 +201,7 @@ static __always_inline struct sock_record *track(const struct sock *sk, __u64 id
 	err = bpf_map_update_elem(&socks, &cookie, &r, flags);
 	if (err) {
 		if (err != -EEXIST)
-			count_drop(); /* the map is full: this use goes unseen */
+			count_drop(DROP_SOCKET); /* the map is full: this use goes unseen */
 		return 0;
 	}
 	return bpf_map_lookup_elem(&socks, &cookie);
@@ -363,7 +362,7 @@ static __always_inline void on_close(const struct sock_record *r, int oldstate)
 	struct sock_record *c = bpf_ringbuf_reserve(&events, sizeof(*c), 0);
 
 	if (!c) {
-		count_drop();
+		count_drop(DROP_EVENT);
 		return;
 	}
 	__builtin_memcpy(c, r, sizeof(*c));

@@ -12,6 +12,13 @@
 /* log2 histogram buckets, in microseconds (a power of two). */
 #define HIST_BUCKETS 32
 
+/* Slots of the drops counters. */
+enum drop_slot {
+	DROP_EVENT = 0,        /* the ring buffer was full: an event is lost */
+	DROP_SOCKET = 1,       /* the socket map was full: a socket use goes unseen */
+	DROP_SLOTS = 2,
+};
+
 enum event_kind {
 	EV_OPEN = 1,           /* first use of a socket by a target */
 	EV_CONNECT = 2,        /* SYN sent */

@@ -81,6 +81,9 @@ type EBPFConfig struct {
 	// RingBufferSize is the size in bytes of the ring buffer the kernel hands discrete events
 	// through: a power of two, at least one page. Raise it when events are reported lost.
 	RingBufferSize int `mapstructure:"ring_buffer_size"`
+	// MaxSockets caps the sockets tracked at once in the kernel; uses of sockets beyond it go
+	// unseen and are counted. Raise it when socket uses are reported unseen.
+	MaxSockets int `mapstructure:"max_sockets"`
 }
 
 // PushConfig is the HTTP endpoint that accepts pprof and FlightRecorder uploads; off when its endpoint is empty.
@@ -110,7 +113,7 @@ func createDefaultConfig() *Config {
 			Duration:        10 * time.Second,
 			MinSpanDuration: time.Millisecond,
 		},
-		EBPF:   EBPFConfig{Mode: EBPFModeAuto, ReadWaitThreshold: time.Millisecond, RingBufferSize: 256 << 10},
+		EBPF:   EBPFConfig{Mode: EBPFModeAuto, ReadWaitThreshold: time.Millisecond, RingBufferSize: 256 << 10, MaxSockets: 16384},
 		Push:   PushConfig{ServerConfig: push},
 		Limits: LimitsConfig{MaxProfileBytes: 64 << 20, MaxTraceBytes: 512 << 20},
 	}
@@ -162,6 +165,9 @@ func (cfg *Config) Validate() error {
 	}
 	if n := cfg.EBPF.RingBufferSize; n < os.Getpagesize() || n&(n-1) != 0 {
 		add("ebpf.ring_buffer_size must be a power of two of at least %d (one page), got %d", os.Getpagesize(), n)
+	}
+	if cfg.EBPF.MaxSockets <= 0 {
+		add("ebpf.max_sockets must be positive, got %d", cfg.EBPF.MaxSockets)
 	}
 	if cfg.Limits.MaxProfileBytes <= 0 || cfg.Limits.MaxTraceBytes <= 0 {
 		add("limits.max_profile_bytes and limits.max_trace_bytes must be positive")

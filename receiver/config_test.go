@@ -40,6 +40,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 	assert.Equal(t, time.Millisecond, cfg.Trace.MinSpanDuration)
 	assert.Equal(t, EBPFModeAuto, cfg.EBPF.Mode)
 	assert.Equal(t, 256<<10, cfg.EBPF.RingBufferSize)
+	assert.Equal(t, 16384, cfg.EBPF.MaxSockets)
 	assert.Empty(t, cfg.Push.NetAddr.Endpoint, "push is off by default")
 	require.Len(t, cfg.Targets, 1)
 	assert.Equal(t, "http://127.0.0.1:6060", cfg.Targets[0].Endpoint)
@@ -55,6 +56,7 @@ func TestLoadConfigFull(t *testing.T) {
 	assert.Equal(t, []string{"height", "peer_id", "msg_type"}, cfg.Pprof.LabelAttributes)
 	assert.Equal(t, "localhost:4329", cfg.Push.NetAddr.Endpoint)
 	assert.Equal(t, 1<<20, cfg.EBPF.RingBufferSize)
+	assert.Equal(t, 4096, cfg.EBPF.MaxSockets)
 }
 
 func TestValidateNamesEveryProblem(t *testing.T) {
@@ -102,6 +104,7 @@ func TestValidateDurations(t *testing.T) {
 		"trace.duration must not be negative":                                  func(c *Config) { c.Trace.Duration = -time.Second },
 		"ebpf.read_wait_threshold must be positive":                            func(c *Config) { c.EBPF.ReadWaitThreshold = 0 },
 		"ebpf.ring_buffer_size must be a power of two":                         func(c *Config) { c.EBPF.RingBufferSize = 3 << 12 },
+		"ebpf.max_sockets must be positive":                                    func(c *Config) { c.EBPF.MaxSockets = 0 },
 		"limits.max_profile_bytes and limits.max_trace_bytes must be positive": func(c *Config) { c.Limits.MaxTraceBytes = 0 },
 	} {
 		t.Run(name, func(t *testing.T) {

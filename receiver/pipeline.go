@@ -162,11 +162,16 @@ func (r *gostitchReceiver) collectSockets(ctx context.Context, w *collect.Window
 	if err != nil {
 		return nil, fmt.Errorf("target %q: collect eBPF socket events: %w", w.Target.Name, err)
 	}
-	r.tel.Dropped(ctx, metadata.AttributeSourceEbpf, "ring_buffer_full", int64(b.Lost))
+	r.tel.Dropped(ctx, metadata.AttributeSourceEbpf, "ring_buffer_full", int64(b.Lost.Events))
+	r.tel.Dropped(ctx, metadata.AttributeSourceEbpf, "socket_map_full", int64(b.Lost.SocketUses))
 	r.tel.Events(ctx, w.Target.Name, metadata.AttributeSourceEbpf, int64(len(b.Events)))
-	if b.Lost > 0 {
+	if b.Lost.Events > 0 {
 		r.settings.Logger.Warn("Kernel socket events lost: the ring buffer was full or too many were pending; raise ebpf.ring_buffer_size if this persists",
-			zap.String("target", w.Target.Name), zap.Uint64("lost", b.Lost), zap.Int("ring_buffer_size", r.cfg.EBPF.RingBufferSize))
+			zap.String("target", w.Target.Name), zap.Uint64("lost", b.Lost.Events), zap.Int("ring_buffer_size", r.cfg.EBPF.RingBufferSize))
+	}
+	if b.Lost.SocketUses > 0 {
+		r.settings.Logger.Warn("Kernel socket uses unseen: the socket map was full; raise ebpf.max_sockets if this persists",
+			zap.String("target", w.Target.Name), zap.Uint64("unseen", b.Lost.SocketUses), zap.Int("max_sockets", r.cfg.EBPF.MaxSockets))
 	}
 	return &b, nil
 }

@@ -93,7 +93,7 @@ func (r *gostitchReceiver) Start(ctx context.Context, host component.Host) error
 		specs = append(specs, spec)
 	}
 	src, err := ebpfsrc.Open(ebpfsrc.Mode(r.cfg.EBPF.Mode), ebpfsrc.Options{ReadWaitThreshold: r.cfg.EBPF.ReadWaitThreshold,
-		RingBufferSize: r.cfg.EBPF.RingBufferSize}, r.settings.Logger)
+		RingBufferSize: r.cfg.EBPF.RingBufferSize, MaxSockets: r.cfg.EBPF.MaxSockets}, r.settings.Logger)
 	if err != nil {
 		return fmt.Errorf("ebpf.mode is on: %w", err)
 	}

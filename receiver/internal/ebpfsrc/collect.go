@@ -26,9 +26,9 @@ type Batch struct {
 	Events []Event
 	// Sockets holds the sockets with activity since the previous Collect, by cookie.
 	Sockets []Socket
-	// Lost counts events of any target lost since the previous Collect of any target, so
-	// that the Lost of all batches add up to Source.Lost.
-	Lost uint64
+	// Lost counts what any target lost since the previous Collect of any target, so that the
+	// Lost of all batches add up to Source.Lost.
+	Lost Losses
 }
 
 // Time converts a CLOCK_MONOTONIC time of the batch to wall clock.
@@ -75,7 +75,7 @@ func (s *Source) Collect(pid uint32, until time.Time) (Batch, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	b := Batch{PID: pid, BootID: s.bootID, Start: s.openedAt, End: end, MonoOffset: offset,
-		Lost: lost - s.lostSent}
+		Lost: lost.sub(s.lostSent)}
 	s.lostSent = lost
 	if !s.pids[pid] {
 		return b, nil

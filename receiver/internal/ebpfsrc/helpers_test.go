@@ -62,7 +62,7 @@ type observed struct {
 	events  []Event
 	totals  map[uint64]*Counters
 	sockets map[uint64]Socket
-	lost    uint64
+	lost    Losses
 }
 
 func (o *observed) has(kind Kind, cookie uint64) bool {
@@ -95,7 +95,8 @@ func collectUntil(tb testing.TB, s *Source, pid uint32, done func(*observed) boo
 			tb.Fatal(err)
 		}
 		o.events = append(o.events, b.Events...)
-		o.lost += b.Lost
+		o.lost.Events += b.Lost.Events
+		o.lost.SocketUses += b.Lost.SocketUses
 		for _, sk := range b.Sockets {
 			o.sockets[sk.Cookie] = sk
 			t := o.totals[sk.Cookie]

@@ -19,10 +19,11 @@ func TestRingBufferOverflowIsCounted(t *testing.T) {
 	}
 	s.mu.Unlock()
 
-	lost, err := s.Lost()
+	losses, err := s.Lost()
 	if err != nil {
 		t.Fatal(err)
 	}
+	lost := losses.Events
 	if lost == 0 {
 		t.Fatalf("20 connections through a %d-byte ring buffer that nobody read lost no event", os.Getpagesize())
 	}
@@ -30,21 +31,21 @@ func TestRingBufferOverflowIsCounted(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Collect after an overflow: %v", err)
 	}
-	if b.Lost < lost {
-		t.Errorf("Batch.Lost = %d, want the %d events the kernel dropped", b.Lost, lost)
+	if b.Lost.Events < lost {
+		t.Errorf("Batch.Lost.Events = %d, want the %d events the kernel dropped", b.Lost.Events, lost)
 	}
 	total, err := s.Lost()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if b.Lost != total {
-		t.Errorf("Batch.Lost = %d, Source.Lost = %d: the first batch reports every loss so far", b.Lost, total)
+		t.Errorf("Batch.Lost = %+v, Source.Lost = %+v: the first batch reports every loss so far", b.Lost, total)
 	}
 
 	// Drained again, the ring has room: a new conversation is seen whole and nothing more is lost.
 	checkConversation(t, s, converse(t, 3000, 7000), 3000, 7000)
 	if after, err := s.Lost(); err != nil || after != total {
-		t.Errorf("Source.Lost = %d (%v) after the overflow was reported, want still %d", after, err, total)
+		t.Errorf("Source.Lost = %+v (%v) after the overflow was reported, want still %+v", after, err, total)
 	}
 }
 
@@ -62,22 +63,22 @@ func TestPendingOverflowIsCounted(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(b.Events) != maxPending || b.Lost == 0 {
-			t.Errorf("round %d: %d events kept and %d lost, want %d kept and the rest lost", round, len(b.Events), b.Lost, maxPending)
+		if len(b.Events) != maxPending || b.Lost.Events == 0 {
+			t.Errorf("round %d: %d events kept and %d lost, want %d kept and the rest lost", round, len(b.Events), b.Lost.Events, maxPending)
 		}
-		reported += b.Lost
+		reported += b.Lost.Events
 	}
 	total, err := s.Lost()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if reported > total {
-		t.Errorf("batches reported %d lost events, more than Source.Lost %d", reported, total)
+	if reported > total.Events {
+		t.Errorf("batches reported %d lost events, more than Source.Lost %d", reported, total.Events)
 	}
 }
 
 // TestSocketMapOverflowIsCounted: a socket beyond MaxSockets goes untracked, and its uses are
-// counted as lost rather than dropped silently.
+// counted as lost socket uses (not as lost events) rather than dropped silently.
 func TestSocketMapOverflowIsCounted(t *testing.T) {
 	pid := uint32(os.Getpid())
 	s := openSource(t, Options{MaxSockets: 1}, pid)
@@ -87,7 +88,7 @@ func TestSocketMapOverflowIsCounted(t *testing.T) {
 		t.Errorf("client closed %v, server opened %v; want the client tracked and the server not",
 			o.has(KindClose, cv.client), o.has(KindOpen, cv.server))
 	}
-	if o.lost == 0 {
-		t.Error("the server socket found the socket map full and nothing was counted lost")
+	if o.lost.SocketUses == 0 || o.lost.Events != 0 {
+		t.Errorf("losses %+v: want the server socket's uses counted as unseen socket uses, and no event lost", o.lost)
 	}
 }

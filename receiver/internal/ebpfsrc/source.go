@@ -108,7 +108,7 @@ type Source struct {
 	windowEnd map[uint32]uint64   // per pid, the previous Collect's end (CLOCK_MONOTONIC ns)
 	openedAt  uint64
 	lostUser  uint64 // events dropped because a target's pending buffer was full or malformed
-	lostSent  uint64 // lost events already reported in a Batch
+	lostSent  Losses // losses already reported in a Batch
 }
 
 // seen is what the previous Collect saw of a socket.
@@ -335,24 +335,56 @@ func (s *Source) setTargetBit(pid uint32, on bool) error {
 	return nil
 }
 
-// Lost counts the events lost since Open: the kernel found the ring buffer or the socket map
-// full, a target's buffer between two Collects was full, or a record was malformed.
-func (s *Source) Lost() (uint64, error) {
+// Losses counts what the source lost.
+type Losses struct {
+	// Events counts discrete events lost: the kernel found the ring buffer full, a target's
+	// buffer between two Collects was full, or a record was malformed.
+	Events uint64
+	// SocketUses counts sends, receives and connects of target sockets that went unseen
+	// because the socket map was full (Options.MaxSockets).
+	SocketUses uint64
+}
+
+// sub returns what l lost since base.
+func (l Losses) sub(base Losses) Losses {
+	return Losses{Events: l.Events - base.Events, SocketUses: l.SocketUses - base.SocketUses}
+}
+
+// Lost counts what was lost since Open.
+func (s *Source) Lost() (Losses, error) {
 	if s == nil {
-		return 0, nil
+		return Losses{}, nil
 	}
-	var perCPU []uint64
-	if err := s.objs.Drops.Lookup(uint32(0), &perCPU); err != nil {
-		return 0, fmt.Errorf("read ring buffer drops: %w", err)
+	kernel := func(slot uint32) (uint64, error) {
+		var perCPU []uint64
+		if err := s.objs.Drops.Lookup(slot, &perCPU); err != nil {
+			return 0, fmt.Errorf("read eBPF drop counter %d: %w", slot, err)
+		}
+		var n uint64
+		for _, d := range perCPU {
+			n += d
+		}
+		return n, nil
+	}
+	events, err := kernel(dropEvent)
+	if err != nil {
+		return Losses{}, err
+	}
+	uses, err := kernel(dropSocket)
+	if err != nil {
+		return Losses{}, err
 	}
 	s.mu.Lock()
-	n := s.lostUser
+	events += s.lostUser
 	s.mu.Unlock()
-	for _, d := range perCPU {
-		n += d
-	}
-	return n, nil
+	return Losses{Events: events, SocketUses: uses}, nil
 }
+
+// Slots of the kernel's drops counters (enum drop_slot in bpf/socket.h).
+const (
+	dropEvent  uint32 = 0
+	dropSocket uint32 = 1
+)
 
 // Close detaches every program and frees the maps; nothing stays attached.
 func (s *Source) Close() error {

@@ -107,8 +107,8 @@ func checkConversation(t *testing.T, s *Source, cv conversation, req, resp uint6
 			}
 		}
 	}
-	if o.lost != 0 {
-		t.Errorf("%d events lost", o.lost)
+	if o.lost != (Losses{}) {
+		t.Errorf("lost %+v", o.lost)
 	}
 }
 
