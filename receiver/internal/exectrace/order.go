@@ -56,6 +56,7 @@ type taskInfo struct {
 // ordering replays the scheduler's state so that events of different threads are handed out
 // in an order consistent with it: an event whose sequence number says it comes after another
 // thread's pending event waits for that one (x/exp/trace's rules, without its validation).
+// Each event type has its advance method in dispatch; what they produce goes to out.
 type ordering struct {
 	gs         map[trace.GoID]*goState
 	ps         []*procState // by P id
@@ -64,14 +65,28 @@ type ordering struct {
 	gcSeq      uint64
 	gcKnown    bool
 	initialGen uint64
+
+	gen     uint64       // the generation being ordered
+	strings *stringTable // its strings
+	out     *queue
 }
 
-func newOrdering() ordering {
+func newOrdering(strings *stringTable, out *queue) ordering {
 	return ordering{
-		gs:    make(map[trace.GoID]*goState),
-		ms:    make(map[trace.ThreadID]*mState),
-		tasks: make(map[trace.TaskID]taskInfo),
+		gs:      make(map[trace.GoID]*goState),
+		ms:      make(map[trace.ThreadID]*mState),
+		tasks:   make(map[trace.TaskID]taskInfo),
+		strings: strings,
+		out:     out,
 	}
+}
+
+// beginGeneration starts ordering generation gen.
+func (o *ordering) beginGeneration(gen uint64) {
+	if o.initialGen == 0 { // the first generation (numbers start at 1)
+		o.initialGen = gen
+	}
+	o.gen = gen
 }
 
 func (o *ordering) thread(m trace.ThreadID) *mState {
@@ -83,298 +98,437 @@ func (o *ordering) thread(m trace.ThreadID) *mState {
 	return ms
 }
 
-// advance applies c's current event if the scheduler's state allows it now, handing out what
-// it produces through r.emit. It reports false when the event must wait for another thread.
-func (o *ordering) advance(r *Reader, c *cursor) (bool, error) {
-	ms, args, gen := c.ms, &c.args, r.gen
-	g0 := ms.g // the goroutine in the event's context
+// advanceFunc applies c's current event if the scheduler's state allows it now, handing out
+// what it produces through o.out. It reports false when the event must wait for another
+// thread. An advanceFunc hands out its events before it changes c's goroutine, which is the
+// one in their context.
+type advanceFunc func(o *ordering, c *cursor) (bool, error)
+
+// dispatch holds the advanceFunc of each event type. The types without one (P count, heap
+// metrics, labels, sweeps, experimental events) are not handed out.
+var dispatch = [256]advanceFunc{
+	evProcStatus: (*ordering).advanceProcStatus,
+	evProcStart:  (*ordering).advanceProcStart,
+	evProcStop:   (*ordering).advanceProcStop,
+	evProcSteal:  (*ordering).advanceProcSteal,
+
+	evGoStatus:            (*ordering).advanceGoStatus,
+	evGoStatusStack:       (*ordering).advanceGoStatus,
+	evGoCreate:            (*ordering).advanceGoCreate,
+	evGoCreateBlocked:     (*ordering).advanceGoCreate,
+	evGoCreateSyscall:     (*ordering).advanceGoCreate,
+	evGoStart:             (*ordering).advanceGoStart,
+	evGoStop:              (*ordering).advanceGoStop,
+	evGoBlock:             (*ordering).advanceGoStop,
+	evGoDestroy:           (*ordering).advanceGoStop,
+	evGoUnblock:           (*ordering).advanceGoUnblock,
+	evGoSwitch:            (*ordering).advanceGoSwitch,
+	evGoSwitchDestroy:     (*ordering).advanceGoSwitch,
+	evGoSyscallBegin:      (*ordering).advanceGoSyscallBegin,
+	evGoSyscallEnd:        (*ordering).advanceGoSyscallEnd,
+	evGoSyscallEndBlocked: (*ordering).advanceGoSyscallEndBlocked,
+	evGoDestroySyscall:    (*ordering).advanceGoDestroySyscall,
+
+	evSTWBegin:           (*ordering).advanceSTW,
+	evSTWEnd:             (*ordering).advanceSTW,
+	evGCActive:           (*ordering).advanceGC,
+	evGCBegin:            (*ordering).advanceGC,
+	evGCEnd:              (*ordering).advanceGC,
+	evGCMarkAssistActive: (*ordering).advanceGCAssist,
+	evGCMarkAssistBegin:  (*ordering).advanceGCAssist,
+	evGCMarkAssistEnd:    (*ordering).advanceGCAssist,
+
+	evUserTaskBegin:   (*ordering).advanceTaskBegin,
+	evUserTaskEnd:     (*ordering).advanceTaskEnd,
+	evUserRegionBegin: (*ordering).advanceRegion,
+	evUserRegionEnd:   (*ordering).advanceRegion,
+	evUserLog:         (*ordering).advanceLog,
+}
+
+// advance applies c's current event through its type's advanceFunc, once its string
+// arguments are known to be defined.
+func (o *ordering) advance(c *cursor) (bool, error) {
 	for _, i := range stringArgs[c.typ] {
-		if !r.t.strings.has(args[i]) {
-			return false, fmt.Errorf("event type %d on thread %d names string %d, which the generation does not define", c.typ, c.m, args[i])
+		if !o.strings.has(c.args[i]) {
+			return false, fmt.Errorf("event type %d on thread %d names string %d, which the generation does not define", c.typ, c.m, c.args[i])
 		}
 	}
-	switch c.typ {
-	case evProcStatus:
-		pid, status := trace.ProcID(args[0]), uint8(args[1])
-		if pid < 0 || pid >= maxProcs {
-			return false, fmt.Errorf("P %d out of range", pid)
+	f := dispatch[c.typ]
+	if f == nil {
+		o.out.skip(c.time)
+		return true, nil
+	}
+	return f(o, c)
+}
+
+// push queues an event of c on its thread and goroutine.
+func (o *ordering) push(c *cursor) *Event {
+	return o.out.push(c.time, c.m, c.ms.g)
+}
+
+// transition queues c's event as goroutine g's transition from one state to another.
+func (o *ordering) transition(c *cursor, g trace.GoID, from, to trace.GoState) *Event {
+	ev := o.out.push(c.time, c.m, c.ms.g)
+	ev.Kind, ev.Subject, ev.From, ev.To = Transition, g, from, to
+	return ev
+}
+
+// advanceProcStatus learns a P's status at the start of a generation.
+func (o *ordering) advanceProcStatus(c *cursor) (bool, error) {
+	pid, status := trace.ProcID(c.args[0]), uint8(c.args[1])
+	if pid < 0 || pid >= maxProcs {
+		return false, fmt.Errorf("P %d out of range", pid)
+	}
+	if ps := o.proc(pid); ps != nil {
+		ps.seq = seq{o.gen, 0}
+	} else {
+		if int(pid) >= len(o.ps) {
+			o.ps = append(o.ps, make([]*procState, int(pid)+1-len(o.ps))...)
 		}
-		if ps := o.proc(pid); ps != nil {
-			ps.seq = seq{gen, 0}
-		} else {
-			if int(pid) >= len(o.ps) {
-				o.ps = append(o.ps, make([]*procState, int(pid)+1-len(o.ps))...)
-			}
-			o.ps[pid] = &procState{status: status, seq: seq{gen, 0}}
+		o.ps[pid] = &procState{status: status, seq: seq{o.gen, 0}}
+	}
+	if status == procRunning || status == procSyscall {
+		c.ms.p = pid
+	}
+	o.out.skip(c.time)
+	return true, nil
+}
+
+// advanceProcStart puts an idle P on c's thread.
+func (o *ordering) advanceProcStart(c *cursor) (bool, error) {
+	pid, s := trace.ProcID(c.args[0]), seq{o.gen, c.args[1]}
+	ps := o.proc(pid)
+	if ps == nil || ps.status != procIdle || !s.follows(ps.seq) || c.ms.p != trace.NoProc {
+		return false, nil
+	}
+	ps.status, ps.seq, c.ms.p = procRunning, s, pid
+	o.out.skip(c.time)
+	return true, nil
+}
+
+// advanceProcStop idles the P of c's thread.
+func (o *ordering) advanceProcStop(c *cursor) (bool, error) {
+	if ps := o.proc(c.ms.p); ps != nil {
+		ps.status = procIdle
+	}
+	c.ms.p = trace.NoProc
+	o.out.skip(c.time)
+	return true, nil
+}
+
+// advanceProcSteal takes a P from a thread in a syscall, idling it.
+func (o *ordering) advanceProcSteal(c *cursor) (bool, error) {
+	pid, s, victim := trace.ProcID(c.args[0]), seq{o.gen, c.args[1]}, trace.ThreadID(c.args[2])
+	ps := o.proc(pid)
+	if ps == nil || (ps.status != procSyscall && ps.status != procSyscallAbandoned) || !s.follows(ps.seq) {
+		return false, nil
+	}
+	abandoned := ps.status == procSyscallAbandoned
+	ps.status, ps.seq = procIdle, s
+	if !abandoned {
+		if vs, ok := o.ms[victim]; ok && vs.p == pid {
+			vs.p = trace.NoProc
 		}
-		if status == procRunning || status == procSyscall {
-			ms.p = pid
-		}
-		r.skip(c.time)
-	case evProcStart:
-		pid, s := trace.ProcID(args[0]), seq{gen, args[1]}
-		ps := o.proc(pid)
-		if ps == nil || ps.status != procIdle || !s.follows(ps.seq) || ms.p != trace.NoProc {
-			return false, nil
-		}
-		ps.status, ps.seq, ms.p = procRunning, s, pid
-		r.skip(c.time)
-	case evProcStop:
-		if ps := o.proc(ms.p); ps != nil {
-			ps.status = procIdle
-		}
-		ms.p = trace.NoProc
-		r.skip(c.time)
-	case evProcSteal:
-		pid, s, victim := trace.ProcID(args[0]), seq{gen, args[1]}, trace.ThreadID(args[2])
-		ps := o.proc(pid)
-		if ps == nil || (ps.status != procSyscall && ps.status != procSyscallAbandoned) || !s.follows(ps.seq) {
-			return false, nil
-		}
-		abandoned := ps.status == procSyscallAbandoned
-		ps.status, ps.seq = procIdle, s
-		if !abandoned {
-			if vs, ok := o.ms[victim]; ok && vs.p == pid {
-				vs.p = trace.NoProc
-			}
-		}
-		r.skip(c.time)
-	case evGoStatus, evGoStatusStack:
-		gid, status := trace.GoID(args[0]), uint8(args[2])
-		if status == 0 || int(status) >= len(wireGoState) {
-			return false, fmt.Errorf("goroutine %d has invalid status %d", gid, status)
-		}
-		from := wireGoState[status]
-		g, ok := o.gs[gid]
-		if ok {
-			g.status, g.seq = status, seq{gen, 0}
-		} else {
-			g = &goState{status: status, seq: seq{gen, 0}}
-			o.gs[gid] = g
-			from = trace.GoUndetermined
-		}
-		ev := r.push(c.time, c.m, g0)
-		switch status {
-		case goRunning:
-			ms.g, ms.gs = gid, g
-		case goSyscall:
-			if mid := trace.ThreadID(args[1]); mid == c.m {
-				ms.g, ms.gs = gid, g
-			} else {
-				if other, ok := o.ms[mid]; ok {
-					ev.Goroutine = other.g
-				} else {
-					o.ms[mid] = &mState{p: trace.NoProc, g: gid, gs: g}
-				}
-				ev.Thread = mid
-			}
-		}
-		ev.Kind, ev.Subject, ev.From, ev.To = Transition, gid, from, wireGoState[status]
-		if c.typ == evGoStatusStack {
-			ev.Stack = StackID(args[3])
-		}
-	case evGoCreate, evGoCreateBlocked, evGoCreateSyscall:
-		gid := trace.GoID(args[0])
-		g := &goState{status: goRunnable, seq: seq{gen, 0}}
-		to := trace.GoRunnable
-		switch c.typ {
-		case evGoCreateBlocked:
-			g.status, to = goWaiting, trace.GoWaiting
-		case evGoCreateSyscall:
-			g.status, to = goSyscall, trace.GoSyscall
-			ms.g, ms.gs = gid, g
-		}
+	}
+	o.out.skip(c.time)
+	return true, nil
+}
+
+// advanceGoStatus learns a goroutine's status at the start of a generation: a transition from
+// the state it had (undetermined when new).
+func (o *ordering) advanceGoStatus(c *cursor) (bool, error) {
+	gid, status := trace.GoID(c.args[0]), uint8(c.args[2])
+	if status == 0 || int(status) >= len(wireGoState) {
+		return false, fmt.Errorf("goroutine %d has invalid status %d", gid, status)
+	}
+	from := wireGoState[status]
+	g, ok := o.gs[gid]
+	if ok {
+		g.status, g.seq = status, seq{o.gen, 0}
+	} else {
+		g = &goState{status: status, seq: seq{o.gen, 0}}
 		o.gs[gid] = g
-		ev := r.push(c.time, c.m, g0)
-		ev.Kind, ev.Subject, ev.From, ev.To = Transition, gid, trace.GoNotExist, to
-		if c.typ != evGoCreateSyscall {
-			ev.Stack = StackID(args[1])
-		}
-	case evGoStart:
-		gid, s := trace.GoID(args[0]), seq{gen, args[1]}
-		g, ok := o.gs[gid]
-		if !ok || g.status != goRunnable || !s.follows(g.seq) {
-			return false, nil
-		}
-		g.status, g.seq, ms.g, ms.gs = goRunning, s, gid, g
-		ev := r.push(c.time, c.m, g0)
-		ev.Kind, ev.Subject, ev.From, ev.To = Transition, gid, trace.GoRunnable, trace.GoRunning
-	case evGoStop, evGoBlock, evGoDestroy:
-		g, err := o.running(c, goRunning)
-		if err != nil {
-			return false, err
-		}
-		ev := r.push(c.time, c.m, g0)
-		ev.Kind, ev.Subject, ev.From = Transition, ms.g, trace.GoRunning
-		switch c.typ {
-		case evGoStop:
-			g.status, ev.To = goRunnable, trace.GoRunnable
-		case evGoBlock:
-			g.status, ev.To = goWaiting, trace.GoWaiting
-		default:
-			delete(o.gs, ms.g)
-			ev.To = trace.GoNotExist
-		}
-		if c.typ != evGoDestroy {
-			ev.Reason, ev.Stack = r.t.strings.get(args[0]), StackID(args[1])
-		}
-		ms.g, ms.gs = trace.NoGoroutine, nil
-	case evGoUnblock:
-		gid, s := trace.GoID(args[0]), seq{gen, args[1]}
-		g, ok := o.gs[gid]
-		if !ok || g.status != goWaiting || !s.follows(g.seq) {
-			return false, nil
-		}
-		g.status, g.seq = goRunnable, s
-		ev := r.push(c.time, c.m, g0)
-		ev.Kind, ev.Subject, ev.From, ev.To = Transition, gid, trace.GoWaiting, trace.GoRunnable
-	case evGoSwitch, evGoSwitchDestroy:
-		g, err := o.running(c, goRunning)
-		if err != nil {
-			return false, err
-		}
-		next, s := trace.GoID(args[0]), seq{gen, args[1]}
-		ng, ok := o.gs[next]
-		if !ok || ng.status != goWaiting || !s.follows(ng.seq) {
-			return false, nil
-		}
-		ev := r.push(c.time, c.m, g0)
-		ev.Kind, ev.Subject, ev.From, ev.To = Transition, next, trace.GoWaiting, trace.GoRunnable
-		ev = r.push(c.time, c.m, g0)
-		ev.Kind, ev.Subject, ev.From = Transition, ms.g, trace.GoRunning
-		if c.typ == evGoSwitch {
-			g.status, ev.To = goWaiting, trace.GoWaiting
-		} else {
-			delete(o.gs, ms.g)
-			ev.To = trace.GoNotExist
-		}
-		ng.status, ng.seq, ms.g, ms.gs = goRunning, s, next, ng
-		ev = r.push(c.time, c.m, g0)
-		ev.Goroutine, ev.Kind, ev.Subject, ev.From, ev.To = trace.NoGoroutine, Transition, next, trace.GoRunnable, trace.GoRunning
-	case evGoSyscallBegin:
-		g, err := o.running(c, goRunning)
-		if err != nil {
-			return false, err
-		}
-		ps := o.proc(ms.p)
-		if ps == nil {
-			return false, fmt.Errorf("thread %d enters a syscall without a known P", c.m)
-		}
-		g.status, ps.status, ps.seq = goSyscall, procSyscall, seq{gen, args[0]}
-		ev := r.push(c.time, c.m, g0)
-		ev.Kind, ev.Subject, ev.From, ev.To, ev.Stack = Transition, ms.g, trace.GoRunning, trace.GoSyscall, StackID(args[1])
-	case evGoSyscallEnd:
-		g, err := o.running(c, goSyscall)
-		if err != nil {
-			return false, err
-		}
-		g.status = goRunning
-		if ps := o.proc(ms.p); ps != nil {
-			ps.status = procRunning
-		}
-		ev := r.push(c.time, c.m, g0)
-		ev.Kind, ev.Subject, ev.From, ev.To = Transition, ms.g, trace.GoSyscall, trace.GoRunning
-	case evGoSyscallEndBlocked:
-		if ps := o.proc(ms.p); ps != nil && ps.status == procSyscall {
-			return false, nil // the P has not been seen stolen yet
-		}
-		g, err := o.running(c, goSyscall)
-		if err != nil {
-			return false, err
-		}
-		g.status = goRunnable
-		ev := r.push(c.time, c.m, g0)
-		ev.Kind, ev.Subject, ev.From, ev.To = Transition, ms.g, trace.GoSyscall, trace.GoRunnable
-		ms.g, ms.gs = trace.NoGoroutine, nil
-	case evGoDestroySyscall:
-		if _, err := o.running(c, goSyscall); err != nil {
-			return false, err
-		}
-		delete(o.gs, ms.g)
-		if ms.p != trace.NoProc {
-			if ps := o.proc(ms.p); ps != nil {
-				ps.status = procSyscallAbandoned
-			}
-			ms.p = trace.NoProc
-			r.skip(c.time) // the P's implied steal
-		}
-		ev := r.push(c.time, c.m, g0)
-		ev.Kind, ev.Subject, ev.From, ev.To = Transition, ms.g, trace.GoSyscall, trace.GoNotExist
-		ms.g, ms.gs = trace.NoGoroutine, nil
-	case evSTWBegin, evSTWEnd:
-		g := ms.gs
-		if g == nil {
-			return false, fmt.Errorf("stop-the-world on thread %d without a known goroutine", c.m)
-		}
-		ev := r.push(c.time, c.m, g0)
-		ev.Range, ev.Kind = STW, RangeBegin
-		if c.typ == evSTWBegin {
-			g.stw, ev.Stack = r.t.strings.get(args[0]), StackID(args[1])
-		} else {
-			ev.Kind = RangeEnd
-		}
-		ev.Name = g.stw
-	case evGCActive, evGCBegin, evGCEnd:
-		s := args[0]
-		kind := RangeBegin
-		switch {
-		case c.typ == evGCActive && gen == o.initialGen && !o.gcKnown, c.typ == evGCBegin && !o.gcKnown:
-			o.gcKnown = true
-		case s != o.gcSeq+1:
-			return false, nil
-		}
-		o.gcSeq = s
-		switch c.typ {
-		case evGCActive:
-			kind = RangeActive
-		case evGCEnd:
-			kind = RangeEnd
-		}
-		ev := r.push(c.time, c.m, g0)
-		ev.Kind, ev.Range = kind, GCMark
-		if c.typ == evGCBegin {
-			ev.Stack = StackID(args[1])
-		}
-	case evGCMarkAssistBegin, evGCMarkAssistEnd, evGCMarkAssistActive:
-		ev := r.push(c.time, c.m, g0)
-		ev.Range, ev.Subject, ev.Kind, ev.Stack = GCAssist, ms.g, RangeBegin, StackID(args[0])
-		switch c.typ {
-		case evGCMarkAssistEnd:
-			ev.Kind, ev.Stack = RangeEnd, NoStack
-		case evGCMarkAssistActive:
-			ev.Kind, ev.Subject, ev.Stack = RangeActive, trace.GoID(args[0]), NoStack
-		}
-	case evUserTaskBegin:
-		id, parent := trace.TaskID(args[0]), trace.TaskID(args[1])
-		if parent == trace.BackgroundTask {
-			parent = trace.NoTask
-		}
-		name := r.t.strings.get(args[2])
-		o.tasks[id] = taskInfo{name: name, parent: parent}
-		ev := r.push(c.time, c.m, g0)
-		ev.Kind, ev.Task, ev.Parent, ev.Name, ev.Stack = TaskBegin, id, parent, name, StackID(args[3])
-	case evUserTaskEnd:
-		id := trace.TaskID(args[0])
-		info, ok := o.tasks[id]
-		if ok {
-			delete(o.tasks, id)
-		} else {
-			info.parent = trace.NoTask
-		}
-		ev := r.push(c.time, c.m, g0)
-		ev.Kind, ev.Task, ev.Parent, ev.Name, ev.Stack = TaskEnd, id, info.parent, info.name, StackID(args[1])
-	case evUserRegionBegin, evUserRegionEnd:
-		ev := r.push(c.time, c.m, g0)
-		ev.Kind, ev.Task, ev.Name, ev.Stack = RegionBegin, trace.TaskID(args[0]), r.t.strings.get(args[1]), StackID(args[2])
-		if c.typ == evUserRegionEnd {
-			ev.Kind = RegionEnd
-		}
-	case evUserLog:
-		ev := r.push(c.time, c.m, g0)
-		ev.Kind, ev.Task, ev.Name, ev.Message, ev.Stack = Log, trace.TaskID(args[0]), r.t.strings.get(args[1]), r.t.strings.get(args[2]), StackID(args[3])
-	default: // P count, heap metrics, labels, sweeps, experimental events
-		r.skip(c.time)
+		from = trace.GoUndetermined
 	}
+	ev := o.transition(c, gid, from, wireGoState[status])
+	if c.typ == evGoStatusStack {
+		ev.Stack = StackID(c.args[3])
+	}
+	switch status {
+	case goRunning:
+		c.ms.g, c.ms.gs = gid, g
+	case goSyscall:
+		o.placeInSyscall(c, ev, gid, g)
+	}
+	return true, nil
+}
+
+// placeInSyscall puts goroutine gid, in a syscall on the thread c's event names, on that
+// thread; when that is another thread, its status event ev moves there.
+func (o *ordering) placeInSyscall(c *cursor, ev *Event, gid trace.GoID, g *goState) {
+	mid := trace.ThreadID(c.args[1])
+	if mid == c.m {
+		c.ms.g, c.ms.gs = gid, g
+		return
+	}
+	if other, ok := o.ms[mid]; ok {
+		ev.Goroutine = other.g
+	} else {
+		o.ms[mid] = &mState{p: trace.NoProc, g: gid, gs: g}
+	}
+	ev.Thread = mid
+}
+
+// advanceGoCreate creates a goroutine: runnable, blocked, or in a syscall on c's thread.
+func (o *ordering) advanceGoCreate(c *cursor) (bool, error) {
+	gid := trace.GoID(c.args[0])
+	g := &goState{status: goRunnable, seq: seq{o.gen, 0}}
+	switch c.typ {
+	case evGoCreateBlocked:
+		g.status = goWaiting
+	case evGoCreateSyscall:
+		g.status = goSyscall
+	}
+	o.gs[gid] = g
+	ev := o.transition(c, gid, trace.GoNotExist, wireGoState[g.status])
+	if c.typ == evGoCreateSyscall {
+		c.ms.g, c.ms.gs = gid, g
+	} else {
+		ev.Stack = StackID(c.args[1])
+	}
+	return true, nil
+}
+
+// advanceGoStart runs a runnable goroutine on c's thread.
+func (o *ordering) advanceGoStart(c *cursor) (bool, error) {
+	gid, s := trace.GoID(c.args[0]), seq{o.gen, c.args[1]}
+	g, ok := o.gs[gid]
+	if !ok || g.status != goRunnable || !s.follows(g.seq) {
+		return false, nil
+	}
+	o.transition(c, gid, trace.GoRunnable, trace.GoRunning)
+	g.status, g.seq, c.ms.g, c.ms.gs = goRunning, s, gid, g
+	return true, nil
+}
+
+// advanceGoStop takes the running goroutine off c's thread: stopped (runnable), blocked or
+// destroyed.
+func (o *ordering) advanceGoStop(c *cursor) (bool, error) {
+	g, err := o.running(c, goRunning)
+	if err != nil {
+		return false, err
+	}
+	ev := o.transition(c, c.ms.g, trace.GoRunning, trace.GoNotExist)
+	switch c.typ {
+	case evGoStop:
+		g.status, ev.To = goRunnable, trace.GoRunnable
+	case evGoBlock:
+		g.status, ev.To = goWaiting, trace.GoWaiting
+	default:
+		delete(o.gs, c.ms.g)
+	}
+	if c.typ != evGoDestroy {
+		ev.Reason, ev.Stack = o.strings.get(c.args[0]), StackID(c.args[1])
+	}
+	c.ms.g, c.ms.gs = trace.NoGoroutine, nil
+	return true, nil
+}
+
+// advanceGoUnblock makes a waiting goroutine runnable.
+func (o *ordering) advanceGoUnblock(c *cursor) (bool, error) {
+	gid, s := trace.GoID(c.args[0]), seq{o.gen, c.args[1]}
+	g, ok := o.gs[gid]
+	if !ok || g.status != goWaiting || !s.follows(g.seq) {
+		return false, nil
+	}
+	g.status, g.seq = goRunnable, s
+	o.transition(c, gid, trace.GoWaiting, trace.GoRunnable)
+	return true, nil
+}
+
+// advanceGoSwitch hands c's thread from its goroutine, which blocks or is destroyed, to a
+// waiting one: the next goroutine is unblocked, the current one leaves, the next one runs.
+func (o *ordering) advanceGoSwitch(c *cursor) (bool, error) {
+	g, err := o.running(c, goRunning)
+	if err != nil {
+		return false, err
+	}
+	next, s := trace.GoID(c.args[0]), seq{o.gen, c.args[1]}
+	ng, ok := o.gs[next]
+	if !ok || ng.status != goWaiting || !s.follows(ng.seq) {
+		return false, nil
+	}
+	o.transition(c, next, trace.GoWaiting, trace.GoRunnable)
+	ev := o.transition(c, c.ms.g, trace.GoRunning, trace.GoNotExist)
+	if c.typ == evGoSwitch {
+		g.status, ev.To = goWaiting, trace.GoWaiting
+	} else {
+		delete(o.gs, c.ms.g)
+	}
+	o.transition(c, next, trace.GoRunnable, trace.GoRunning).Goroutine = trace.NoGoroutine
+	ng.status, ng.seq, c.ms.g, c.ms.gs = goRunning, s, next, ng
+	return true, nil
+}
+
+// advanceGoSyscallBegin puts the running goroutine and its P in a syscall.
+func (o *ordering) advanceGoSyscallBegin(c *cursor) (bool, error) {
+	g, err := o.running(c, goRunning)
+	if err != nil {
+		return false, err
+	}
+	ps := o.proc(c.ms.p)
+	if ps == nil {
+		return false, fmt.Errorf("thread %d enters a syscall without a known P", c.m)
+	}
+	g.status, ps.status, ps.seq = goSyscall, procSyscall, seq{o.gen, c.args[0]}
+	o.transition(c, c.ms.g, trace.GoRunning, trace.GoSyscall).Stack = StackID(c.args[1])
+	return true, nil
+}
+
+// advanceGoSyscallEnd returns the goroutine from its syscall to running, with its P.
+func (o *ordering) advanceGoSyscallEnd(c *cursor) (bool, error) {
+	g, err := o.running(c, goSyscall)
+	if err != nil {
+		return false, err
+	}
+	g.status = goRunning
+	if ps := o.proc(c.ms.p); ps != nil {
+		ps.status = procRunning
+	}
+	o.transition(c, c.ms.g, trace.GoSyscall, trace.GoRunning)
+	return true, nil
+}
+
+// advanceGoSyscallEndBlocked returns the goroutine from its syscall to runnable, its P having
+// been stolen.
+func (o *ordering) advanceGoSyscallEndBlocked(c *cursor) (bool, error) {
+	if ps := o.proc(c.ms.p); ps != nil && ps.status == procSyscall {
+		return false, nil // the P has not been seen stolen yet
+	}
+	g, err := o.running(c, goSyscall)
+	if err != nil {
+		return false, err
+	}
+	g.status = goRunnable
+	o.transition(c, c.ms.g, trace.GoSyscall, trace.GoRunnable)
+	c.ms.g, c.ms.gs = trace.NoGoroutine, nil
+	return true, nil
+}
+
+// advanceGoDestroySyscall destroys the goroutine in a syscall, abandoning its P.
+func (o *ordering) advanceGoDestroySyscall(c *cursor) (bool, error) {
+	if _, err := o.running(c, goSyscall); err != nil {
+		return false, err
+	}
+	delete(o.gs, c.ms.g)
+	if c.ms.p != trace.NoProc {
+		if ps := o.proc(c.ms.p); ps != nil {
+			ps.status = procSyscallAbandoned
+		}
+		c.ms.p = trace.NoProc
+		o.out.skip(c.time) // the P's implied steal
+	}
+	o.transition(c, c.ms.g, trace.GoSyscall, trace.GoNotExist)
+	c.ms.g, c.ms.gs = trace.NoGoroutine, nil
+	return true, nil
+}
+
+// advanceSTW begins or ends a stop-the-world phase of c's goroutine, which keeps its kind.
+func (o *ordering) advanceSTW(c *cursor) (bool, error) {
+	g := c.ms.gs
+	if g == nil {
+		return false, fmt.Errorf("stop-the-world on thread %d without a known goroutine", c.m)
+	}
+	ev := o.push(c)
+	ev.Range, ev.Kind = STW, RangeBegin
+	if c.typ == evSTWBegin {
+		g.stw, ev.Stack = o.strings.get(c.args[0]), StackID(c.args[1])
+	} else {
+		ev.Kind = RangeEnd
+	}
+	ev.Name = g.stw
+	return true, nil
+}
+
+// advanceGC begins or ends a GC mark phase, or says one is going when the trace begins, in
+// the order of the GC's sequence numbers.
+func (o *ordering) advanceGC(c *cursor) (bool, error) {
+	s := c.args[0]
+	switch {
+	case c.typ == evGCActive && o.gen == o.initialGen && !o.gcKnown, c.typ == evGCBegin && !o.gcKnown:
+		o.gcKnown = true
+	case s != o.gcSeq+1:
+		return false, nil
+	}
+	o.gcSeq = s
+	ev := o.push(c)
+	ev.Kind, ev.Range = RangeBegin, GCMark
+	switch c.typ {
+	case evGCActive:
+		ev.Kind = RangeActive
+	case evGCEnd:
+		ev.Kind = RangeEnd
+	default:
+		ev.Stack = StackID(c.args[1])
+	}
+	return true, nil
+}
+
+// advanceGCAssist begins or ends c's goroutine's GC assist, or says a goroutine was assisting
+// when the generation began.
+func (o *ordering) advanceGCAssist(c *cursor) (bool, error) {
+	ev := o.push(c)
+	ev.Range, ev.Subject, ev.Kind, ev.Stack = GCAssist, c.ms.g, RangeBegin, StackID(c.args[0])
+	switch c.typ {
+	case evGCMarkAssistEnd:
+		ev.Kind, ev.Stack = RangeEnd, NoStack
+	case evGCMarkAssistActive:
+		ev.Kind, ev.Subject, ev.Stack = RangeActive, trace.GoID(c.args[0]), NoStack
+	}
+	return true, nil
+}
+
+// advanceTaskBegin begins a task, keeping its name and parent for its end.
+func (o *ordering) advanceTaskBegin(c *cursor) (bool, error) {
+	id, parent := trace.TaskID(c.args[0]), trace.TaskID(c.args[1])
+	if parent == trace.BackgroundTask {
+		parent = trace.NoTask
+	}
+	name := o.strings.get(c.args[2])
+	o.tasks[id] = taskInfo{name: name, parent: parent}
+	ev := o.push(c)
+	ev.Kind, ev.Task, ev.Parent, ev.Name, ev.Stack = TaskBegin, id, parent, name, StackID(c.args[3])
+	return true, nil
+}
+
+// advanceTaskEnd ends a task, with the name and parent of its beginning when seen.
+func (o *ordering) advanceTaskEnd(c *cursor) (bool, error) {
+	id := trace.TaskID(c.args[0])
+	info, ok := o.tasks[id]
+	if ok {
+		delete(o.tasks, id)
+	} else {
+		info.parent = trace.NoTask
+	}
+	ev := o.push(c)
+	ev.Kind, ev.Task, ev.Parent, ev.Name, ev.Stack = TaskEnd, id, info.parent, info.name, StackID(c.args[1])
+	return true, nil
+}
+
+// advanceRegion begins or ends a region of c's goroutine.
+func (o *ordering) advanceRegion(c *cursor) (bool, error) {
+	ev := o.push(c)
+	ev.Kind, ev.Task, ev.Name, ev.Stack = RegionBegin, trace.TaskID(c.args[0]), o.strings.get(c.args[1]), StackID(c.args[2])
+	if c.typ == evUserRegionEnd {
+		ev.Kind = RegionEnd
+	}
+	return true, nil
+}
+
+// advanceLog hands out a log message.
+func (o *ordering) advanceLog(c *cursor) (bool, error) {
+	ev := o.push(c)
+	ev.Kind, ev.Task, ev.Name, ev.Message, ev.Stack = Log, trace.TaskID(c.args[0]), o.strings.get(c.args[1]), o.strings.get(c.args[2]), StackID(c.args[3])
 	return true, nil
 }
 

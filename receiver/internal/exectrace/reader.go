@@ -33,10 +33,7 @@ type Reader struct {
 	sample   int       // next CPU sample of the generation
 
 	o       ordering
-	queue   []Event // events ready to hand out
-	head    int
-	lastTs  trace.Time
-	events  int
+	q       queue
 	done    bool  // the final Sync has been handed out
 	pending error // the error to return once what came before it is handed out
 	// readErr is a read error past a whole generation (before Go 1.26), reported once the
@@ -69,11 +66,13 @@ func NewReader(r io.Reader) (*Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Reader{r: br, minor: minor, args: eventArgs(minor), o: newOrdering(), cursors: make(map[trace.ThreadID]*cursor)}, nil
+	tr := &Reader{r: br, minor: minor, args: eventArgs(minor), cursors: make(map[trace.ThreadID]*cursor)}
+	tr.o = newOrdering(&tr.t.strings, &tr.q)
+	return tr, nil
 }
 
 // Events is the number of events read so far, including those not handed out.
-func (r *Reader) Events() int { return r.events }
+func (r *Reader) Events() int { return r.q.count }
 
 // AppendFrames appends up to depth frames of stack id, innermost first, to dst. Stack ids
 // refer to the generation of the last Sync.
@@ -85,14 +84,14 @@ func (r *Reader) AppendFrames(dst []trace.StackFrame, id StackID, depth int) []t
 // Sync; an error for a corrupt or truncated trace comes after a Sync that ends what was read
 // before it.
 func (r *Reader) Next() (*Event, error) {
-	for r.head == len(r.queue) {
-		r.queue, r.head = r.queue[:0], 0
+	for {
+		if ev := r.q.pop(); ev != nil {
+			return ev, nil
+		}
 		if err := r.step(); err != nil {
 			return nil, err
 		}
 	}
-	r.head++
-	return &r.queue[r.head-1], nil
 }
 
 // step queues the next events.
@@ -114,7 +113,7 @@ func (r *Reader) step() error {
 	if r.sample < len(r.t.samples) && (len(r.frontier) == 0 || r.t.samples[r.sample].time < r.frontier[0].time) {
 		s := &r.t.samples[r.sample]
 		r.sample++
-		ev := r.push(s.time, s.m, s.g)
+		ev := r.q.push(s.time, s.m, s.g)
 		ev.Kind, ev.Stack = Sample, s.stack
 		return nil
 	}
@@ -141,7 +140,7 @@ func (r *Reader) step() error {
 // tryAdvance applies the next event of frontier[i] if it can go now.
 func (r *Reader) tryAdvance(i int) (bool, error) {
 	c := r.frontier[i]
-	ok, err := r.o.advance(r, c)
+	ok, err := r.o.advance(c)
 	if err != nil {
 		return false, fmt.Errorf("generation %d: %w", r.gen, err)
 	}
@@ -164,28 +163,8 @@ func (r *Reader) tryAdvance(i int) (bool, error) {
 func (r *Reader) fail(err error) error {
 	r.frontier, r.sample, r.t.samples = r.frontier[:0], 0, r.t.samples[:0]
 	r.pending = err
-	r.push(r.lastTs, trace.NoThread, trace.NoGoroutine).Kind = Sync
+	r.q.pushSync()
 	return nil
-}
-
-// push queues a new event at time t on thread m with goroutine g in its context and returns
-// it for the caller to fill in.
-func (r *Reader) push(t trace.Time, m trace.ThreadID, g trace.GoID) *Event {
-	r.queue = append(r.queue, Event{Time: r.stamp(t), Thread: m, Goroutine: g})
-	return &r.queue[len(r.queue)-1]
-}
-
-// skip accounts for an event that is not handed out, so that times stay those x/exp/trace gives.
-func (r *Reader) skip(t trace.Time) { r.stamp(t) }
-
-// stamp makes event times strictly increasing, as x/exp/trace does.
-func (r *Reader) stamp(t trace.Time) trace.Time {
-	if t <= r.lastTs {
-		t = r.lastTs + 1
-	}
-	r.lastTs = t
-	r.events++
-	return t
 }
 
 // nextGeneration reads the next generation and queues its Sync, or the final Sync at the end.
@@ -196,7 +175,7 @@ func (r *Reader) nextGeneration() error {
 		return r.fail(err)
 	case !more:
 		r.done = true
-		r.push(r.lastTs, trace.NoThread, trace.NoGoroutine).Kind = Sync
+		r.q.pushSync()
 	}
 	return nil
 }
@@ -274,14 +253,12 @@ func (r *Reader) readGeneration() (bool, error) {
 	if err := r.t.finish(); err != nil {
 		return false, fmt.Errorf("generation %d: %w", r.gen, err)
 	}
-	if r.o.initialGen == 0 { // the first generation (numbers start at 1)
-		r.o.initialGen = r.gen
-	}
+	r.o.beginGeneration(r.gen)
 	if err := r.setupCursors(); err != nil {
 		return false, err
 	}
 	r.sample = 0
-	ev := r.push(r.t.nanos(minTs), trace.NoThread, trace.NoGoroutine)
+	ev := r.q.push(r.t.nanos(minTs), trace.NoThread, trace.NoGoroutine)
 	ev.Kind, ev.Clock = Sync, r.t.clock
 	return true, nil
 }
