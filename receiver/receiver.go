@@ -71,8 +71,14 @@ func newReceiver(cfg *Config, set receiver.Settings) (*gostitchReceiver, error) 
 		converters: converters{m: map[string]*stitch.TraceConverter{}}, pids: map[string]int{}}, nil
 }
 
-// Start builds the HTTP clients of the targets and starts collecting.
-func (r *gostitchReceiver) Start(ctx context.Context, host component.Host) error {
+// Start builds the HTTP clients of the targets and starts collecting. When a step fails, what
+// the steps before it started is stopped again.
+func (r *gostitchReceiver) Start(ctx context.Context, host component.Host) (err error) {
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, r.Shutdown(ctx))
+		}
+	}()
 	specs := make([]collect.TargetSpec, 0, len(r.cfg.Targets))
 	for _, t := range r.cfg.Targets {
 		spec := collect.TargetSpec{Name: t.Name, Endpoint: t.Endpoint, PID: t.PID,
@@ -125,7 +131,6 @@ func (r *gostitchReceiver) Start(ctx context.Context, host component.Host) error
 	r.controller.Start()
 	if r.cfg.Push.NetAddr.Endpoint != "" {
 		if err := r.startPush(ctx, host, hostname); err != nil {
-			r.controller.Shutdown()
 			return err
 		}
 	}
@@ -167,18 +172,24 @@ func (r *gostitchReceiver) startPush(ctx context.Context, host component.Host, h
 	return nil
 }
 
-// Shutdown stops the push endpoint and collecting, and removes the spool directory.
+// Shutdown stops the push endpoint and collecting, detaches the eBPF programs and removes the
+// spool directory: whatever Start got to. A second call does nothing.
 func (r *gostitchReceiver) Shutdown(ctx context.Context) error {
-	if r.controller == nil {
-		return nil
-	}
 	var errs []error
 	if r.pushServer != nil {
 		errs = append(errs, r.pushServer.Shutdown(ctx))
 		<-r.pushDone
+		r.pushServer = nil
 	}
-	r.controller.Shutdown()
-	r.controller = nil
-	errs = append(errs, r.ebpf.Close(), os.RemoveAll(r.spoolDir))
+	if r.controller != nil {
+		r.controller.Shutdown()
+		r.controller = nil
+	}
+	errs = append(errs, r.ebpf.Close())
+	r.ebpf = nil
+	if r.spoolDir != "" {
+		errs = append(errs, os.RemoveAll(r.spoolDir))
+		r.spoolDir = ""
+	}
 	return errors.Join(errs...)
 }

@@ -1,0 +1,91 @@
+package gostitchreceiver
+
+import (
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/receiver/receivertest"
+	"go.uber.org/goleak"
+
+	"github.com/gostitch/gostitch/receiver/internal/metadata"
+)
+
+// bpfFDs counts this process's file descriptors of eBPF programs, maps and links: a receiver
+// whose source stays loaded keeps some open.
+func bpfFDs(t *testing.T) int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc/self/fd")
+	require.NoError(t, err)
+	n := 0
+	for _, e := range entries {
+		if dest, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name())); err == nil && strings.HasPrefix(dest, "anon_inode:bpf") {
+			n++
+		}
+	}
+	return n
+}
+
+// failedStartLeavesNothing starts a receiver on cfg with TMPDIR set to tmp and eBPF on when
+// root, and checks that Start fails naming want and leaves no goroutine, eBPF object or spool
+// directory behind; the Shutdown the service calls next succeeds.
+func failedStartLeavesNothing(t *testing.T, cfg *Config, tmp, want string) {
+	t.Helper()
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	if os.Geteuid() == 0 {
+		cfg.EBPF.Mode = EBPFModeOn
+	}
+	t.Setenv("TMPDIR", tmp)
+	fds := bpfFDs(t)
+	require.NoError(t, cfg.Validate())
+
+	ctx := context.Background()
+	r, err := NewFactory().CreateTraces(ctx, receivertest.NewNopSettings(metadata.Type), cfg, consumertest.NewNop())
+	require.NoError(t, err)
+	err = r.Start(ctx, componenttest.NewNopHost())
+	require.ErrorContains(t, err, want)
+	assert.Equal(t, fds, bpfFDs(t), "eBPF programs, maps or links left open")
+	spools, _ := os.ReadDir(tmp)
+	assert.Empty(t, spools, "spool directory left behind")
+	require.NoError(t, r.Shutdown(ctx))
+}
+
+func TestStartFailsAtTargetClient(t *testing.T) {
+	cfg := fileConfig(t.TempDir())
+	tgt := endpointTarget("app", "http://127.0.0.1:1", 0)
+	tgt.TLS.CAFile = filepath.Join(t.TempDir(), "missing-ca.pem")
+	cfg.Targets = append(cfg.Targets, tgt)
+	failedStartLeavesNothing(t, cfg, t.TempDir(), `target "app": create HTTP client`)
+}
+
+func TestStartFailsAtSpoolDirectory(t *testing.T) {
+	// TMPDIR names a file: no directory can be made under it.
+	file := filepath.Join(t.TempDir(), "file")
+	require.NoError(t, os.WriteFile(file, nil, 0o600))
+	failedStartLeavesNothing(t, fileConfig(t.TempDir()), file, "create spool directory")
+}
+
+func TestStartFailsAtPushListener(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	cfg := fileConfig(t.TempDir())
+	cfg.Push.NetAddr.Endpoint = ln.Addr().String()
+	failedStartLeavesNothing(t, cfg, t.TempDir(), "listen")
+}
+
+func TestStartFailsAtPushServer(t *testing.T) {
+	cfg := fileConfig(t.TempDir())
+	require.NoError(t, confmap.NewFromStringMap(map[string]any{"push": map[string]any{
+		"endpoint": "127.0.0.1:0", "auth": map[string]any{"authenticator": "missing"},
+	}}).Unmarshal(cfg))
+	failedStartLeavesNothing(t, cfg, t.TempDir(), "push endpoint 127.0.0.1:0")
+}
