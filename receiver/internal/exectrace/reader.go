@@ -27,6 +27,7 @@ type Reader struct {
 	batches []batchHeader
 	spill   *spilled // a batch of the next generation, read ahead (before Go 1.26)
 	t       tables
+	start   uint64 // the generation's earliest batch time (ticks), the time of its Sync
 
 	cursors  map[trace.ThreadID]*cursor
 	frontier []*cursor // a min-heap of the threads with events left, by next event time
@@ -180,54 +181,52 @@ func (r *Reader) nextGeneration() error {
 	return nil
 }
 
-// readGeneration reads all batches of the next generation and sets up its cursors. It reports
-// false at the clean end of the trace.
+// readGeneration reads all batches of the next generation, sets up its cursors and queues its
+// Sync. It reports false at the clean end of the trace.
 func (r *Reader) readGeneration() (bool, error) {
 	r.t.reset()
-	r.arena, r.batches, r.gen = r.arena[:0], r.batches[:0], 0
-	var minTs uint64
-	add := func(b batchHeader) error {
-		if b.gen == 0 {
-			return errors.New("batch of generation 0")
-		}
-		if minTs == 0 || b.time < minTs {
-			minTs = b.time
-		}
-		return r.process(b)
+	r.arena, r.batches, r.gen, r.start = r.arena[:0], r.batches[:0], 0, 0
+	if err := r.takeSpill(); err != nil {
+		return false, err
 	}
-	if s := r.spill; s != nil {
-		r.spill = nil
-		r.gen = s.b.gen
-		s.b.off = len(r.arena)
-		r.arena = append(r.arena, s.data...)
-		if err := add(s.b); err != nil {
-			return false, err
-		}
+	if more, err := r.readBatches(); !more || err != nil {
+		return false, err
 	}
+	if err := r.checkTables(); err != nil {
+		return false, err
+	}
+	r.o.beginGeneration(r.gen)
+	if err := r.setupCursors(); err != nil {
+		return false, err
+	}
+	r.sample = 0
+	ev := r.q.push(r.t.nanos(r.start), trace.NoThread, trace.NoGoroutine)
+	ev.Kind, ev.Clock = Sync, r.t.clock
+	return true, nil
+}
+
+// takeSpill starts the generation with the batch read ahead, if any.
+func (r *Reader) takeSpill() error {
+	s := r.spill
+	if s == nil {
+		return nil
+	}
+	r.spill = nil
+	r.gen = s.b.gen
+	s.b.off = len(r.arena)
+	r.arena = append(r.arena, s.data...)
+	return r.add(s.b)
+}
+
+// readBatches reads the generation's batches up to its end: an end-of-generation marker (Go
+// 1.26), a batch of the next generation, kept for it (before Go 1.26), or the end of the
+// trace. It reports false at the clean end of the trace.
+func (r *Reader) readBatches() (bool, error) {
 	for {
 		b, arena, err := readBatch(r.r, r.arena)
 		r.arena = arena
-		if errors.Is(err, errEndOfGeneration) && r.minor >= 26 {
-			if r.gen == 0 {
-				return false, errors.New("empty generation")
-			}
-			break
-		}
-		if errors.Is(err, io.EOF) {
-			if r.gen == 0 {
-				return false, nil
-			}
-			if r.minor >= 26 {
-				return false, fmt.Errorf("trace ends inside generation %d: truncated", r.gen)
-			}
-			break
-		}
 		if err != nil {
-			if r.minor < 26 && r.gen != 0 {
-				r.readErr = fmt.Errorf("after generation %d: %w", r.gen, err) // the generation read is whole
-				break
-			}
-			return false, fmt.Errorf("generation %d: %w", r.gen+1, err)
+			return r.endBatches(err)
 		}
 		if r.gen == 0 {
 			r.gen = b.gen
@@ -236,31 +235,64 @@ func (r *Reader) readGeneration() (bool, error) {
 			if r.minor < 26 && b.gen == r.gen+1 {
 				r.spill = &spilled{b: b, data: slices.Clone(r.arena[b.off : b.off+b.n])}
 				r.arena = r.arena[:b.off]
-				break
+				return true, nil
 			}
 			return false, fmt.Errorf("batch of generation %d inside generation %d", b.gen, r.gen)
 		}
-		if err := add(b); err != nil {
+		if err := r.add(b); err != nil {
 			return false, err
 		}
 	}
+}
+
+// endBatches says what err, which ended reading the generation's batches, means: whether the
+// generation read is whole, or the trace ended cleanly before it (false, nil).
+func (r *Reader) endBatches(err error) (bool, error) {
+	switch {
+	case errors.Is(err, errEndOfGeneration) && r.minor >= 26:
+		if r.gen == 0 {
+			return false, errors.New("empty generation")
+		}
+		return true, nil
+	case errors.Is(err, io.EOF):
+		if r.gen == 0 {
+			return false, nil
+		}
+		if r.minor >= 26 {
+			return false, fmt.Errorf("trace ends inside generation %d: truncated", r.gen)
+		}
+		return true, nil
+	case r.minor < 26 && r.gen != 0:
+		r.readErr = fmt.Errorf("after generation %d: %w", r.gen, err) // the generation read is whole
+		return true, nil
+	}
+	return false, fmt.Errorf("generation %d: %w", r.gen+1, err)
+}
+
+// add files a batch of the generation.
+func (r *Reader) add(b batchHeader) error {
+	if b.gen == 0 {
+		return errors.New("batch of generation 0")
+	}
+	if r.start == 0 || b.time < r.start {
+		r.start = b.time
+	}
+	return r.process(b)
+}
+
+// checkTables checks that the generation has what reading its events needs and finishes its
+// tables.
+func (r *Reader) checkTables() error {
 	if r.t.freq == 0 {
-		return false, fmt.Errorf("generation %d has no timestamp frequency", r.gen)
+		return fmt.Errorf("generation %d has no timestamp frequency", r.gen)
 	}
 	if r.minor >= 25 && r.t.clock == nil {
-		return false, fmt.Errorf("generation %d has no clock snapshot", r.gen)
+		return fmt.Errorf("generation %d has no clock snapshot", r.gen)
 	}
 	if err := r.t.finish(); err != nil {
-		return false, fmt.Errorf("generation %d: %w", r.gen, err)
+		return fmt.Errorf("generation %d: %w", r.gen, err)
 	}
-	r.o.beginGeneration(r.gen)
-	if err := r.setupCursors(); err != nil {
-		return false, err
-	}
-	r.sample = 0
-	ev := r.q.push(r.t.nanos(minTs), trace.NoThread, trace.NoGoroutine)
-	ev.Kind, ev.Clock = Sync, r.t.clock
-	return true, nil
+	return nil
 }
 
 // process files a batch: tables are read now, event batches are kept for their thread.
