@@ -10,6 +10,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componentstatus"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/consumer/consumertest"
@@ -88,4 +90,25 @@ func TestStartFailsAtPushServer(t *testing.T) {
 		"endpoint": "127.0.0.1:0", "auth": map[string]any{"authenticator": "missing"},
 	}}).Unmarshal(cfg))
 	failedStartLeavesNothing(t, cfg, t.TempDir(), "push endpoint 127.0.0.1:0")
+}
+
+// statusHost records the status events a component reports.
+type statusHost struct {
+	component.Host
+	events []*componentstatus.Event
+}
+
+func (h *statusHost) Report(ev *componentstatus.Event) { h.events = append(h.events, ev) }
+
+// TestStartLeavesStatusToTheService: the service reports StatusStarting before Start and
+// StatusOK once it returns nil (graph.StartAll in service v0.165.0); a component reports only
+// what happens later, such as a fatal error of its push endpoint.
+func TestStartLeavesStatusToTheService(t *testing.T) {
+	host := &statusHost{Host: componenttest.NewNopHost()}
+	ctx := context.Background()
+	r, err := NewFactory().CreateTraces(ctx, receivertest.NewNopSettings(metadata.Type), fileConfig(t.TempDir()), consumertest.NewNop())
+	require.NoError(t, err)
+	require.NoError(t, r.Start(ctx, host))
+	require.NoError(t, r.Shutdown(ctx))
+	assert.Empty(t, host.events)
 }

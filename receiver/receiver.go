@@ -72,7 +72,8 @@ func newReceiver(cfg *Config, set receiver.Settings) (*gostitchReceiver, error) 
 }
 
 // Start builds the HTTP clients of the targets and starts collecting. When a step fails, what
-// the steps before it started is stopped again.
+// the steps before it started is stopped again. The service reports the status: StatusOK when
+// Start returns nil, a permanent error otherwise.
 func (r *gostitchReceiver) Start(ctx context.Context, host component.Host) (err error) {
 	defer func() {
 		if err != nil {
@@ -134,7 +135,6 @@ func (r *gostitchReceiver) Start(ctx context.Context, host component.Host) (err 
 			return err
 		}
 	}
-	componentstatus.ReportStatus(host, componentstatus.NewEvent(componentstatus.StatusOK))
 	return nil
 }
 
