@@ -3,6 +3,7 @@ package pprofsrc
 import (
 	"bytes"
 	"fmt"
+	"os"
 	"os/exec"
 	"runtime"
 	"strconv"
@@ -16,7 +17,9 @@ import (
 // benchProfile makes a benchmark profile once per process from a real program: a heap profile
 // with many distinct stacks (testdata/gen), small or large (four sample types, a numeric label
 // per sample), or the large one made a CPU profile (two sample types) with labels and trace
-// context on every sample, as a busy server's labeled CPU profile would have.
+// context on every sample, as a busy server's labeled CPU profile would have. gotest-utf8-cpu
+// is the committed CPU profile of a standard-library benchmark (8 KB, 368 samples), written by
+// go test -run '^$' -bench . -benchtime 200ms -cpuprofile utf8-cpu.pb.gz unicode/utf8 (go1.26).
 func benchProfile(b *testing.B, size string) []byte {
 	benchMu.Lock()
 	defer benchMu.Unlock()
@@ -36,6 +39,8 @@ func cachedProfile(b *testing.B, size string) []byte {
 		data, err = exec.Command("go", "run", "testdata/gen/main.go", "-stacks", strconv.Itoa(stacks), "-out", "-").Output()
 	case "large-cpu-labeled":
 		data, err = asLabeledCPU(cachedProfile(b, "large"))
+	case "gotest-utf8-cpu":
+		data, err = os.ReadFile("testdata/gotest/utf8-cpu.pb.gz")
 	}
 	if err != nil {
 		b.Fatalf("making the %s profile: %v", size, err)
@@ -83,7 +88,7 @@ func asLabeledCPU(data []byte) ([]byte, error) {
 // other load on the machine disturbs less.
 func BenchmarkConvert(b *testing.B) {
 	opts := Options{LabelAttributes: []string{"msg_type", "peer_id"}}
-	for _, size := range []string{"small", "large", "large-cpu-labeled"} {
+	for _, size := range []string{"gotest-utf8-cpu", "small", "large", "large-cpu-labeled"} {
 		b.Run(fmt.Sprintf("size=%s/op=parse", size), func(b *testing.B) {
 			data := benchProfile(b, size)
 			b.SetBytes(int64(len(data)))
