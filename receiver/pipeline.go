@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/pprofile"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/receiver/receiverhelper"
 	"go.uber.org/zap"
 
 	"github.com/gostitch/gostitch/receiver/internal/collect"
@@ -64,7 +65,7 @@ func (r *gostitchReceiver) ConsumeWindow(ctx context.Context, w *collect.Window)
 	if sockets != nil {
 		traces, metrics, stats := stitch.Sockets(sockets, w.Target, join)
 		r.countJoins(ctx, w.Target.Name, stats)
-		errs = append(errs, r.emitTraces(ctx, traces), r.emitMetrics(ctx, metrics))
+		errs = append(errs, r.emitTraces(ctx, r.obs.ebpf, traces), r.emitMetrics(ctx, r.obs.ebpf, metrics))
 	}
 	return errors.Join(errs...)
 }
@@ -74,7 +75,8 @@ func (r *gostitchReceiver) consumeProfile(ctx context.Context, w *collect.Window
 		pprofsrc.Options{LabelAttributes: r.cfg.Pprof.LabelAttributes})
 	if err == nil {
 		r.tel.Events(ctx, w.Target.Name, metadata.AttributeSourcePprof, int64(profiles.SampleCount()))
-		return errors.Join(r.emitProfiles(ctx, profiles), r.emitMetrics(ctx, metrics))
+		obs := r.obs.of(w.Origin)
+		return errors.Join(r.emitProfiles(ctx, obs, profiles), r.emitMetrics(ctx, obs, metrics))
 	}
 	err = fmt.Errorf("target %q: pprof from %s: %w: %w", w.Target.Name, p.From, push.ErrBadInput, err)
 	r.settings.Logger.Warn("Profile not converted", zap.Error(err))
@@ -102,7 +104,8 @@ func (r *gostitchReceiver) consumeTrace(ctx context.Context, w *collect.Window, 
 	// A batch the next consumer refuses is counted as refused (obsreport) and conversion goes
 	// on, so one refusal does not lose the rest of the trace; the first refusal is returned as
 	// is, so an upload's client sees whether to retry.
-	res, err := r.traceConverter(w).ConvertWindow(in, sockets, func(td ptrace.Traces) error { return r.emitTraces(ctx, td) })
+	obs := r.obs.of(w.Origin)
+	res, err := r.traceConverter(w).ConvertWindow(in, sockets, func(td ptrace.Traces) error { return r.emitTraces(ctx, obs, td) })
 	if err != nil {
 		// What was read before the error has been emitted; the error says where it stopped.
 		err = r.badTrace(ctx, w, tr, err)
@@ -114,10 +117,10 @@ func (r *gostitchReceiver) consumeTrace(ctx context.Context, w *collect.Window, 
 		r.tel.Joined(ctx, name, metadata.AttributeSourceGoTrace, metadata.AttributeJoinMethodNone, int64(tl.CPUSamples-res.TaskCPUSamples))
 	}
 	if res.Metrics.DataPointCount() > 0 {
-		err = errors.Join(err, r.emitMetrics(ctx, res.Metrics))
+		err = errors.Join(err, r.emitMetrics(ctx, obs, res.Metrics))
 	}
 	if res.Profiles.SampleCount() > 0 {
-		err = errors.Join(err, r.emitProfiles(ctx, res.Profiles))
+		err = errors.Join(err, r.emitProfiles(ctx, obs, res.Profiles))
 	}
 	return res.Join, errors.Join(res.EmitErr, err)
 }
@@ -204,35 +207,35 @@ func (r *gostitchReceiver) setPID(target string, pid int) {
 	}
 }
 
-func (r *gostitchReceiver) emitTraces(ctx context.Context, td ptrace.Traces) error {
+func (r *gostitchReceiver) emitTraces(ctx context.Context, obs *receiverhelper.ObsReport, td ptrace.Traces) error {
 	n := td.SpanCount()
 	if r.consumers.traces == nil || n == 0 {
 		return nil
 	}
-	ctx = r.obs.StartTracesOp(ctx)
+	ctx = obs.StartTracesOp(ctx)
 	err := r.consumers.traces.ConsumeTraces(ctx, td)
-	r.obs.EndTracesOp(ctx, dataFormat, n, err)
+	obs.EndTracesOp(ctx, dataFormat, n, err)
 	return err
 }
 
-func (r *gostitchReceiver) emitMetrics(ctx context.Context, md pmetric.Metrics) error {
+func (r *gostitchReceiver) emitMetrics(ctx context.Context, obs *receiverhelper.ObsReport, md pmetric.Metrics) error {
 	n := md.DataPointCount()
 	if r.consumers.metrics == nil || n == 0 {
 		return nil
 	}
-	ctx = r.obs.StartMetricsOp(ctx)
+	ctx = obs.StartMetricsOp(ctx)
 	err := r.consumers.metrics.ConsumeMetrics(ctx, md)
-	r.obs.EndMetricsOp(ctx, dataFormat, n, err)
+	obs.EndMetricsOp(ctx, dataFormat, n, err)
 	return err
 }
 
-func (r *gostitchReceiver) emitProfiles(ctx context.Context, pd pprofile.Profiles) error {
+func (r *gostitchReceiver) emitProfiles(ctx context.Context, obs *receiverhelper.ObsReport, pd pprofile.Profiles) error {
 	n := pd.SampleCount()
 	if r.consumers.profiles == nil || n == 0 {
 		return nil
 	}
-	ctx = r.obs.StartProfilesOp(ctx)
+	ctx = obs.StartProfilesOp(ctx)
 	err := r.consumers.profiles.ConsumeProfiles(ctx, pd)
-	r.obs.EndProfilesOp(ctx, dataFormat, n, err)
+	obs.EndProfilesOp(ctx, dataFormat, n, err)
 	return err
 }

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
@@ -32,9 +34,14 @@ func TestScrapeJoinsSocketEventsIntoTaskTraces(t *testing.T) {
 	target := TargetConfig{Name: "syncnode", PID: node.PID}
 	target.Endpoint = "http://" + node.Addr
 	cfg.Targets = []TargetConfig{target}
-	s, _ := startReceiver(t, cfg)
-	require.Eventually(t, func() bool { return readWaitInFetch(s.traces.AllTraces()) }, 20*time.Second, 250*time.Millisecond,
+	traces := new(consumertest.TracesSink)
+	tel := componenttest.NewTelemetry()
+	startObserved(t, cfg, tel, next{traces: traces})
+	require.Eventually(t, func() bool { return readWaitInFetch(traces.AllTraces()) }, 20*time.Second, 250*time.Millisecond,
 		"no tcp read wait span under an importBlock's fetch region")
+	for _, transport := range []string{"http", "ebpf"} {
+		require.Positive(t, counted(t, tel, "otelcol_receiver_accepted_spans", "transport", transport), "spans of transport %s", transport)
+	}
 }
 
 // readWaitInFetch says whether a "tcp read wait" span hangs from a "fetch" region span, in the

@@ -203,3 +203,29 @@ func TestPushEndpointConvertsUploadsAndCutsOffStalledClients(t *testing.T) {
 	assert.NoError(t, err, "the server closes the connection")
 	assert.Less(t, time.Since(start), 9*time.Second)
 }
+
+// TestObsreportTransportPerOrigin: the collector's obsreport counts say how the data came:
+// file for trace files, http for uploads (and scrapes); ebpf is checked with the kernel's view
+// in TestScrapeJoinsSocketEventsIntoTaskTraces.
+func TestObsreportTransportPerOrigin(t *testing.T) {
+	dir := t.TempDir()
+	copyFixture(t, "internal/tracesrc/testdata/syncnode.trace", dir, "syncnode.trace")
+	cfg := fileConfig(dir)
+	cfg.Push.NetAddr.Endpoint = unusedAddr(t)
+	tel := componenttest.NewTelemetry()
+	startObserved(t, cfg, tel, next{traces: new(consumertest.TracesSink)})
+
+	trace, err := os.ReadFile("internal/tracesrc/testdata/flight.trace")
+	require.NoError(t, err)
+	resp, err := http.Post(fmt.Sprintf("http://%s/v1/trace?target=offline", cfg.Push.NetAddr.Endpoint), "application/octet-stream", strings.NewReader(string(trace)))
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusAccepted, resp.StatusCode)
+
+	accepted := func(transport string) int64 {
+		return counted(t, tel, "otelcol_receiver_accepted_spans", "transport", transport)
+	}
+	require.Eventually(t, func() bool { return accepted("file") > 0 }, 20*time.Second, 50*time.Millisecond)
+	assert.Positive(t, accepted("http"))
+	assert.Zero(t, accepted("ebpf"))
+}

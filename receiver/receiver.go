@@ -40,7 +40,7 @@ type gostitchReceiver struct {
 	cfg       *Config
 	settings  receiver.Settings
 	consumers consumers
-	obs       *receiverhelper.ObsReport
+	obs       obsReports
 	tel       *selftel.Telemetry
 
 	converters converters
@@ -55,13 +55,9 @@ type gostitchReceiver struct {
 }
 
 func newReceiver(cfg *Config, set receiver.Settings) (*gostitchReceiver, error) {
-	obs, err := receiverhelper.NewObsReport(receiverhelper.ObsReportSettings{
-		ReceiverID:             set.ID,
-		Transport:              "http",
-		ReceiverCreateSettings: set,
-	})
+	obs, err := newObsReports(set)
 	if err != nil {
-		return nil, fmt.Errorf("create obsreport: %w", err)
+		return nil, err
 	}
 	tel, err := selftel.New(set.TelemetrySettings)
 	if err != nil {
@@ -69,6 +65,33 @@ func newReceiver(cfg *Config, set receiver.Settings) (*gostitchReceiver, error) 
 	}
 	return &gostitchReceiver{cfg: cfg, settings: set, obs: obs, tel: tel,
 		converters: converters{m: map[string]*stitch.TraceConverter{}}, pids: map[string]int{}}, nil
+}
+
+// obsReports count what the receiver hands on in the collector's obsreport metrics, with the
+// transport the data came by: http (scrapes and uploads), file, or ebpf (the kernel's socket events).
+type obsReports struct{ http, file, ebpf *receiverhelper.ObsReport }
+
+func newObsReports(set receiver.Settings) (obsReports, error) {
+	newObs := func(transport string) (*receiverhelper.ObsReport, error) {
+		obs, err := receiverhelper.NewObsReport(receiverhelper.ObsReportSettings{
+			ReceiverID: set.ID, Transport: transport, ReceiverCreateSettings: set})
+		if err != nil {
+			return nil, fmt.Errorf("create obsreport of transport %s: %w", transport, err)
+		}
+		return obs, nil
+	}
+	http, errHTTP := newObs("http")
+	file, errFile := newObs("file")
+	ebpf, errEBPF := newObs("ebpf")
+	return obsReports{http: http, file: file, ebpf: ebpf}, errors.Join(errHTTP, errFile, errEBPF)
+}
+
+// of returns the obsreport of a window's origin.
+func (o obsReports) of(origin collect.Origin) *receiverhelper.ObsReport {
+	if origin == collect.OriginFile {
+		return o.file
+	}
+	return o.http
 }
 
 // Start builds the HTTP clients of the targets and starts collecting. When a step fails, what
