@@ -5,8 +5,11 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -18,7 +21,10 @@ import (
 	"go.opentelemetry.io/collector/receiver/receivertest"
 	"go.uber.org/goleak"
 
+	"github.com/gostitch/gostitch/receiver/internal/collect"
 	"github.com/gostitch/gostitch/receiver/internal/metadata"
+	"github.com/gostitch/gostitch/receiver/internal/push"
+	"github.com/gostitch/gostitch/receiver/internal/target"
 )
 
 // bpfFDs counts this process's file descriptors of eBPF programs, maps and links: a receiver
@@ -111,4 +117,55 @@ func TestStartLeavesStatusToTheService(t *testing.T) {
 	require.NoError(t, r.Start(ctx, host))
 	require.NoError(t, r.Shutdown(ctx))
 	assert.Empty(t, host.events)
+}
+
+// TestTraceConversionStopsWithItsContext: a trace read slowly (a pipe fed a chunk at a time)
+// stops converting soon after its context is cancelled, as at shutdown or when an upload's
+// client leaves, and is not counted as bad input.
+func TestTraceConversionStopsWithItsContext(t *testing.T) {
+	data, err := os.ReadFile("internal/tracesrc/testdata/syncnode.trace")
+	require.NoError(t, err)
+	fifo := filepath.Join(t.TempDir(), "slow.trace")
+	require.NoError(t, syscall.Mkfifo(fifo, 0o600))
+	stop, written := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(written)
+		f, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+		if err != nil {
+			return
+		}
+		defer f.Close()
+		for chunk := range slices.Chunk(data, 512) { // the whole trace takes over a second
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+			if _, err := f.Write(chunk); err != nil {
+				return
+			}
+		}
+	}()
+	defer func() {
+		close(stop)
+		<-written
+	}()
+
+	tel := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
+	set := receivertest.NewNopSettings(metadata.Type)
+	set.TelemetrySettings = tel.NewTelemetrySettings()
+	r, err := newReceiver(fileConfig(t.TempDir()), set)
+	require.NoError(t, err)
+	w := &collect.Window{Target: target.Identity{Name: "offline"}, Origin: collect.OriginFile,
+		Traces: []collect.Trace{collect.NewFileTrace(fifo, int64(len(data)))}}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err = r.ConsumeWindow(ctx, w)
+	assert.Less(t, time.Since(start), 700*time.Millisecond, "the conversion stops at its context's deadline")
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.ErrorContains(t, err, "conversion stopped")
+	assert.NotErrorIs(t, err, push.ErrBadInput)
+	assert.Zero(t, traceDrops(t, tel))
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 
 	"go.opentelemetry.io/collector/pdata/pmetric"
@@ -97,7 +98,10 @@ func (r *gostitchReceiver) consumeTrace(ctx context.Context, w *collect.Window, 
 		return nil, err
 	}
 	defer rc.Close()
-	in, err := gzlimit.Sniff(rc, r.cfg.Limits.MaxTraceBytes)
+	in, err := gzlimit.Sniff(ctxReader{ctx, rc}, r.cfg.Limits.MaxTraceBytes)
+	if ctx.Err() != nil {
+		return nil, conversionStopped(ctx, w, tr)
+	}
 	if err != nil {
 		return nil, r.badTrace(ctx, w, tr, fmt.Errorf("gzip header: %w", err))
 	}
@@ -106,6 +110,10 @@ func (r *gostitchReceiver) consumeTrace(ctx context.Context, w *collect.Window, 
 	// is, so an upload's client sees whether to retry.
 	obs := r.obs.of(w.Origin)
 	res, err := r.traceConverter(w).ConvertWindow(in, sockets, func(td ptrace.Traces) error { return r.emitTraces(ctx, obs, td) })
+	if ctx.Err() != nil {
+		// What was converted before has been emitted.
+		return nil, conversionStopped(ctx, w, tr)
+	}
 	if err != nil {
 		// What was read before the error has been emitted; the error says where it stopped.
 		err = r.badTrace(ctx, w, tr, err)
@@ -123,6 +131,25 @@ func (r *gostitchReceiver) consumeTrace(ctx context.Context, w *collect.Window, 
 		err = errors.Join(err, r.emitProfiles(ctx, obs, res.Profiles))
 	}
 	return res.Join, errors.Join(res.EmitErr, err)
+}
+
+// ctxReader reads r until ctx is done, so a conversion stops at its next read.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := context.Cause(c.ctx); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+// conversionStopped is the error of a trace whose conversion stopped because ctx is done: the
+// receiver shuts down or the client of an upload left. It is not bad input.
+func conversionStopped(ctx context.Context, w *collect.Window, tr collect.Trace) error {
+	return fmt.Errorf("target %q: execution trace from %s: conversion stopped: %w", w.Target.Name, tr.From, context.Cause(ctx))
 }
 
 // badTrace reports an execution trace whose bytes could not be (fully) converted: a warning,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"sync"
@@ -51,6 +52,7 @@ type gostitchReceiver struct {
 	controller *collect.Controller
 	pushServer *http.Server
 	pushDone   chan struct{}
+	pushCancel context.CancelFunc // cancels the uploads being converted
 	spoolDir   string
 }
 
@@ -184,7 +186,10 @@ func (r *gostitchReceiver) startPush(ctx context.Context, host component.Host, h
 		ln.Close()
 		return fmt.Errorf("push endpoint %s: %w", r.cfg.Push.NetAddr.Endpoint, err)
 	}
-	r.pushServer, r.pushDone = srv, make(chan struct{})
+	// Uploads are converted under a context Shutdown cancels, as well as when their client leaves.
+	base, cancel := context.WithCancel(context.Background())
+	srv.BaseContext = func(net.Listener) context.Context { return base }
+	r.pushServer, r.pushDone, r.pushCancel = srv, make(chan struct{}), cancel
 	r.settings.Logger.Info("Accepting pushed profiles and traces", zap.String("endpoint", ln.Addr().String()))
 	go func() {
 		defer close(r.pushDone)
@@ -195,24 +200,38 @@ func (r *gostitchReceiver) startPush(ctx context.Context, host component.Host, h
 	return nil
 }
 
-// Shutdown stops the push endpoint and collecting, detaches the eBPF programs and removes the
-// spool directory: whatever Start got to. A second call does nothing.
+// Shutdown stops the push endpoint and collecting, cancelling the conversions in flight, then
+// detaches the eBPF programs and removes the spool directory: whatever Start got to. It returns
+// by ctx's deadline; windows still converting then release the eBPF programs and the spool
+// directory when they end. A second call does nothing.
 func (r *gostitchReceiver) Shutdown(ctx context.Context) error {
 	var errs []error
 	if r.pushServer != nil {
+		r.pushCancel()
 		errs = append(errs, r.pushServer.Shutdown(ctx))
 		<-r.pushDone
 		r.pushServer = nil
 	}
 	if r.controller != nil {
-		r.controller.Shutdown()
+		err := r.controller.Shutdown(ctx)
+		done := r.controller.Done()
 		r.controller = nil
+		if err != nil {
+			go func() {
+				<-done
+				if err := r.release(); err != nil {
+					r.settings.Logger.Warn("Cannot release the receiver's resources after shutdown", zap.Error(err))
+				}
+			}()
+			return errors.Join(append(errs, err)...)
+		}
 	}
-	errs = append(errs, r.ebpf.Close())
-	r.ebpf = nil
-	if r.spoolDir != "" {
-		errs = append(errs, os.RemoveAll(r.spoolDir))
-		r.spoolDir = ""
-	}
-	return errors.Join(errs...)
+	return errors.Join(append(errs, r.release())...)
+}
+
+// release detaches the eBPF programs and removes the spool directory.
+func (r *gostitchReceiver) release() error {
+	err := errors.Join(r.ebpf.Close(), os.RemoveAll(r.spoolDir))
+	r.ebpf, r.spoolDir = nil, ""
+	return err
 }

@@ -56,6 +56,7 @@ type Controller struct {
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	done   chan struct{} // closed when the loops have ended
 }
 
 // New creates a controller; Start runs it.
@@ -70,24 +71,34 @@ func New(settings Settings, targets []TargetSpec, sink Sink, logger *zap.Logger,
 // Start begins collecting: the first window of every target starts now.
 func (c *Controller) Start() {
 	ctx, cancel := context.WithCancel(context.Background())
-	c.cancel = cancel
+	c.cancel, c.done = cancel, make(chan struct{})
 	for _, spec := range c.targets {
 		t := c.newTargetLoop(spec)
-		c.wg.Add(1)
-		go func() {
-			defer c.wg.Done()
-			t.run(ctx)
-		}()
+		c.wg.Go(func() { t.run(ctx) })
+	}
+	go func() {
+		c.wg.Wait()
+		close(c.done)
+	}()
+}
+
+// Shutdown stops all loops, aborting the requests and conversions in flight (the sink's
+// context is cancelled), and waits for them until ctx is done. Done says when they have ended.
+func (c *Controller) Shutdown(ctx context.Context) error {
+	if c.cancel == nil {
+		return nil
+	}
+	c.cancel()
+	select {
+	case <-c.done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("stop collection: windows still being converted: %w", ctx.Err())
 	}
 }
 
-// Shutdown stops all loops, aborting requests in flight, and waits for them.
-func (c *Controller) Shutdown() {
-	if c.cancel != nil {
-		c.cancel()
-	}
-	c.wg.Wait()
-}
+// Done is closed once every loop of a started controller has ended.
+func (c *Controller) Done() <-chan struct{} { return c.done }
 
 // targetLoop collects the windows of one target.
 type targetLoop struct {
@@ -178,7 +189,7 @@ func (t *targetLoop) finish(ctx context.Context, w *Window) {
 	if ctx.Err() != nil || (len(w.Profiles) == 0 && len(w.Traces) == 0) {
 		return
 	}
-	if err := t.c.sink.ConsumeWindow(ctx, w); err != nil {
+	if err := t.c.sink.ConsumeWindow(ctx, w); err != nil && ctx.Err() == nil {
 		t.logger.Warn("Window not fully converted", zap.Error(err))
 	}
 }

@@ -105,7 +105,7 @@ func TestScrapeWindowCarriesEveryInput(t *testing.T) {
 	}, []TargetSpec{{Name: "self", Endpoint: srv.URL, Client: srv.Client(), Timeout: 5 * time.Second}}, sink)
 	c.Start()
 	rec := receive(t, sink, 20*time.Second)
-	c.Shutdown()
+	require.NoError(t, c.Shutdown(context.Background()))
 
 	w := rec.w
 	assert.Equal(t, "self", w.Target.Name)
@@ -150,7 +150,7 @@ func TestFailingTargetsDoNotStopOthers(t *testing.T) {
 	rec := receive(t, sink, 10*time.Second)
 	// Two profiles of each of the three failing targets.
 	require.Eventually(t, func() bool { return logs.FilterMessage("Collection failed").Len() == 6 }, 10*time.Second, 20*time.Millisecond)
-	c.Shutdown()
+	require.NoError(t, c.Shutdown(context.Background()))
 	assert.Equal(t, "good", rec.w.Target.Name)
 	assert.Len(t, rec.w.Profiles, 2)
 
@@ -179,7 +179,7 @@ func TestScrapeTimeoutIsNamed(t *testing.T) {
 		[]TargetSpec{{Name: "slow", Endpoint: slow.URL, Client: slow.Client(), Timeout: 300 * time.Millisecond}}, sink)
 	c.Start()
 	require.Eventually(t, func() bool { return logs.FilterMessage("Collection failed").Len() > 0 }, 10*time.Second, 20*time.Millisecond)
-	c.Shutdown()
+	require.NoError(t, c.Shutdown(context.Background()))
 	assert.Contains(t, logs.FilterMessage("Collection failed").All()[0].ContextMap()["error"], "no complete answer within 300ms")
 	assert.Empty(t, sink, "a window with nothing in it is not delivered")
 }
@@ -192,7 +192,7 @@ func TestTraceOverLimitIsRejected(t *testing.T) {
 		[]TargetSpec{{Name: "self", Endpoint: srv.URL, Client: srv.Client(), Timeout: 5 * time.Second}}, sink)
 	c.Start()
 	require.Eventually(t, func() bool { return logs.FilterMessage("Collection failed").Len() > 0 }, 10*time.Second, 20*time.Millisecond)
-	c.Shutdown()
+	require.NoError(t, c.Shutdown(context.Background()))
 	assert.Contains(t, logs.FilterMessage("Collection failed").All()[0].ContextMap()["error"], "trace larger than limits.max_trace_bytes (64)")
 }
 
@@ -222,7 +222,7 @@ func TestFilesAreReadOnceAndAgainWhenChanged(t *testing.T) {
 
 	require.NoError(t, os.WriteFile(heap, append(buf.Bytes(), buf.Bytes()...), 0o644))
 	second := receive(t, sink, 5*time.Second)
-	c.Shutdown()
+	require.NoError(t, c.Shutdown(context.Background()))
 	require.Len(t, second.w.Profiles, 1)
 	assert.Len(t, second.w.Profiles[0].Data, 2*buf.Len())
 	assert.Empty(t, second.w.Traces)
@@ -334,7 +334,7 @@ func TestSlowConversionLeavesNoGap(t *testing.T) {
 	c.Start()
 	first := receive(t, sink.chanSink, 10*time.Second)
 	second := receive(t, sink.chanSink, 10*time.Second)
-	c.Shutdown()
+	require.NoError(t, c.Shutdown(context.Background()))
 
 	require.Len(t, first.w.Traces, 1)
 	require.Len(t, second.w.Traces, 1)
@@ -367,6 +367,59 @@ func BenchmarkListenerPID(b *testing.B) {
 					}
 				}
 			}
+		})
+	}
+}
+
+// blockingSink signals each window it gets on started, then blocks until ctx is done, or,
+// when stubborn, until release is closed whatever ctx says.
+type blockingSink struct {
+	started  chan struct{}
+	release  chan struct{}
+	stubborn bool
+}
+
+func (s blockingSink) ConsumeWindow(ctx context.Context, _ *Window) error {
+	s.started <- struct{}{}
+	if s.stubborn {
+		<-s.release
+		return nil
+	}
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// TestShutdownCancelsConversionsWithinItsDeadline: Shutdown cancels the context of the window
+// being converted and returns once the conversion ended; a conversion that ignores it does not
+// hold Shutdown past its context's deadline, and Done tells when it ended.
+func TestShutdownCancelsConversionsWithinItsDeadline(t *testing.T) {
+	for _, stubborn := range []bool{false, true} {
+		t.Run(fmt.Sprintf("stubborn=%v", stubborn), func(t *testing.T) {
+			dir := t.TempDir()
+			require.NoError(t, os.WriteFile(filepath.Join(dir, "a.pprof"), []byte("profile"), 0o644))
+			sink := blockingSink{started: make(chan struct{}, 1), release: make(chan struct{}), stubborn: stubborn}
+			c, _ := newTestController(t, Settings{Interval: time.Hour},
+				[]TargetSpec{{Name: "files", PprofFiles: []string{filepath.Join(dir, "*.pprof")}}}, sink)
+			c.Start()
+			<-sink.started
+
+			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			defer cancel()
+			start := time.Now()
+			err := c.Shutdown(ctx)
+			assert.Less(t, time.Since(start), 2*time.Second, "Shutdown returns by its deadline")
+			if !stubborn {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorIs(t, err, context.DeadlineExceeded)
+			select {
+			case <-c.Done():
+				t.Fatal("Done before the conversion ended")
+			default:
+			}
+			close(sink.release)
+			<-c.Done()
 		})
 	}
 }

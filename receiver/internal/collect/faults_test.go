@@ -1,6 +1,7 @@
 package collect
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -36,7 +37,7 @@ func TestStalledBodyTimeoutIsNamed(t *testing.T) {
 		[]TargetSpec{{Name: "stalled", Endpoint: stalled.URL, Client: stalled.Client(), Timeout: 300 * time.Millisecond}}, sink)
 	c.Start()
 	require.Eventually(t, func() bool { return len(failures(logs)) == 2 }, 10*time.Second, 20*time.Millisecond)
-	c.Shutdown()
+	require.NoError(t, c.Shutdown(context.Background()))
 	got := failures(logs)
 	assert.Contains(t, got["stalled/trace"], stalled.URL+"/debug/pprof/trace?seconds=1: no complete answer within 1.3s")
 	assert.Contains(t, got["stalled/heap"], stalled.URL+"/debug/pprof/heap: no complete answer within 300ms")
@@ -61,7 +62,7 @@ func TestConnectionClosedMidBodyIsNamed(t *testing.T) {
 		[]TargetSpec{{Name: "cut", Endpoint: cut.URL, Client: cut.Client(), Timeout: 5 * time.Second}}, sink)
 	c.Start()
 	require.Eventually(t, func() bool { return len(failures(logs)) == 2 }, 10*time.Second, 20*time.Millisecond)
-	c.Shutdown()
+	require.NoError(t, c.Shutdown(context.Background()))
 	got := failures(logs)
 	assert.Contains(t, got["cut/trace"], "read "+cut.URL+"/debug/pprof/trace?seconds=1: unexpected EOF")
 	assert.Contains(t, got["cut/goroutine"], "read "+cut.URL+"/debug/pprof/goroutine: unexpected EOF")
@@ -83,7 +84,7 @@ func TestProfileOverLimitIsRejected(t *testing.T) {
 		[]TargetSpec{{Name: "big", Endpoint: srv.URL, Client: srv.Client(), Timeout: 5 * time.Second}}, sink)
 	c.Start()
 	rec := receive(t, sink, 10*time.Second)
-	c.Shutdown()
+	require.NoError(t, c.Shutdown(context.Background()))
 	assert.Equal(t, map[string]string{"big/goroutine": "read " + srv.URL + "/debug/pprof/goroutine: profile larger than limits.max_profile_bytes (400)"},
 		failures(logs))
 	require.Len(t, rec.w.Profiles, 1, "the heap profile at the limit is delivered")
