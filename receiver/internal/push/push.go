@@ -1,7 +1,7 @@
 // Package push is the HTTP endpoint apps upload to: pprof profiles (POST /v1/pprof) and
 // execution traces such as runtime/trace.FlightRecorder snapshots (POST /v1/trace). Each
 // upload becomes a window of its target and is converted before the reply, so a client
-// learns whether its bytes were usable.
+// learns whether its bytes were usable; the conversion stops when the client leaves.
 package push
 
 import (
@@ -101,6 +101,11 @@ func (h *Handler) serve(rw http.ResponseWriter, r *http.Request, kind, source st
 	err = h.Sink.ConsumeWindow(r.Context(), win)
 	h.Tel.Collection(r.Context(), id.Name, kind, err)
 	switch {
+	case err != nil && r.Context().Err() != nil:
+		// The conversion stopped with the request: its client left or the receiver shuts down.
+		h.Logger.Info("Push upload not converted: the client left or the receiver is shutting down",
+			zap.String("target", id.Name), zap.String("kind", kind), zap.Error(err))
+		http.Error(rw, err.Error(), http.StatusServiceUnavailable)
 	case errors.Is(err, ErrBadInput):
 		http.Error(rw, err.Error(), http.StatusBadRequest)
 	case consumererror.IsPermanent(err):

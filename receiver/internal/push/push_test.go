@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -116,5 +117,38 @@ func TestUploadErrorsAreClear(t *testing.T) {
 			assert.Equal(t, tc.code, rec.Code)
 			assert.Contains(t, rec.Body.String(), tc.msg)
 		})
+	}
+}
+
+// leavingSink reports each window on started and converts until its context ends.
+type leavingSink struct{ started, stopped chan error }
+
+func (s leavingSink) ConsumeWindow(ctx context.Context, _ *collect.Window) error {
+	s.started <- nil
+	<-ctx.Done()
+	s.stopped <- ctx.Err()
+	return ctx.Err()
+}
+
+// TestConversionStopsWhenTheClientLeaves: an upload's conversion runs under the request's
+// context, which ends when the client hangs up.
+func TestConversionStopsWhenTheClientLeaves(t *testing.T) {
+	sink := leavingSink{started: make(chan error, 1), stopped: make(chan error, 1)}
+	srv := httptest.NewServer(newHandler(t, sink))
+	defer srv.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL+TracePath+"?target=app", strings.NewReader("trace"))
+	require.NoError(t, err)
+	go func() {
+		<-sink.started
+		cancel()
+	}()
+	_, err = srv.Client().Do(req)
+	require.ErrorIs(t, err, context.Canceled)
+	select {
+	case err := <-sink.stopped:
+		require.ErrorIs(t, err, context.Canceled)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the conversion went on after the client left")
 	}
 }
