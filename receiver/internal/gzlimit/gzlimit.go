@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/klauspost/compress/gzip"
 )
@@ -18,14 +19,39 @@ var Magic = []byte{0x1f, 0x8b}
 // ErrTooLarge: the input holds more bytes than the limit.
 var ErrTooLarge = errors.New("input too large")
 
+// decompressors holds gzip readers for reuse: a new one allocates and clears some 40 KB of
+// window and tables, more than decompressing a small profile costs.
+var decompressors sync.Pool
+
 // NewReader returns a reader of the gzip stream r that fails with ErrTooLarge once it would
 // yield more than limit bytes. Errors of the gzip header are returned as the gzip package's.
-func NewReader(r io.Reader, limit int64) (io.Reader, error) {
-	zr, err := gzip.NewReader(r)
-	if err != nil {
+// Closing it, which is optional, lets another reader reuse its decompressor; it must not be
+// read after.
+func NewReader(r io.Reader, limit int64) (io.ReadCloser, error) {
+	zr, ok := decompressors.Get().(*gzip.Reader)
+	if !ok {
+		zr = new(gzip.Reader)
+	}
+	if err := zr.Reset(r); err != nil {
+		decompressors.Put(zr)
 		return nil, err
 	}
-	return &limited{r: zr, left: limit, err: fmt.Errorf("%w: decompresses to more than %d bytes", ErrTooLarge, limit)}, nil
+	return &pooled{limited{r: zr, left: limit, err: fmt.Errorf("%w: decompresses to more than %d bytes", ErrTooLarge, limit)}, zr}, nil
+}
+
+// pooled is a limited gzip reader whose Close gives its decompressor back.
+type pooled struct {
+	limited
+	zr *gzip.Reader
+}
+
+func (p *pooled) Close() error {
+	if p.zr != nil {
+		p.r = nil
+		decompressors.Put(p.zr)
+		p.zr = nil
+	}
+	return nil
 }
 
 // Sniff returns r's bytes, decompressed when they start with Magic and as they are otherwise,

@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
+	"sync"
 
 	"github.com/gostitch/gostitch/receiver/internal/gzlimit"
 )
@@ -41,9 +43,14 @@ func decode(data []byte, maxSize int) (*pprofData, error) {
 	}
 	raw := data
 	if bytes.HasPrefix(data, gzlimit.Magic) {
+		buf := rawBuffers.Get().(*[]byte)
+		defer rawBuffers.Put(buf)
 		var err error
-		if raw, err = gunzip(data, maxSize); err != nil {
+		if raw, err = gunzip((*buf)[:0], data, maxSize); err != nil {
 			return nil, err
+		}
+		if cap(raw) <= maxPooledBuffer {
+			*buf = raw
 		}
 		if len(raw) == 0 {
 			return nil, fmt.Errorf("%w: the gzip stream holds no data", ErrEmpty)
@@ -88,12 +95,19 @@ func readChecked(raw []byte) (*pprofData, error) {
 	return p, err
 }
 
-// gunzip decompresses data, reading at most maxSize bytes of output.
-func gunzip(data []byte, maxSize int) ([]byte, error) {
+// rawBuffers holds buffers of decompressed profiles for reuse (*[]byte): decode keeps no part
+// of them. Those over maxPooledBuffer are left to the garbage collector, not held.
+var rawBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+const maxPooledBuffer = 4 << 20
+
+// gunzip decompresses data into dst's space, reading at most maxSize bytes of output.
+func gunzip(dst, data []byte, maxSize int) ([]byte, error) {
 	zr, err := gzlimit.NewReader(bytes.NewReader(data), int64(maxSize))
 	if err != nil {
 		return nil, fmt.Errorf("%w: bad gzip header: %w", ErrMalformed, err)
 	}
+	defer zr.Close()
 	// The trailer's ISIZE (size mod 2^32) is a good capacity hint; trust it only up to maxSize.
 	hint := min(maxSize, 4*len(data))
 	if len(data) >= 18 {
@@ -101,7 +115,7 @@ func gunzip(data []byte, maxSize int) ([]byte, error) {
 			hint = isize
 		}
 	}
-	out := bytes.NewBuffer(make([]byte, 0, hint+bytes.MinRead))
+	out := bytes.NewBuffer(slices.Grow(dst[:0], hint+bytes.MinRead))
 	n, err := out.ReadFrom(zr)
 	switch {
 	case errors.Is(err, gzlimit.ErrTooLarge):

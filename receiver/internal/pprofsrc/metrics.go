@@ -127,9 +127,10 @@ func metricInputs(p *pprofData, kind string) ([]metricInput, error) {
 }
 
 // groupSamples sums the inputs' values per combination of the allowlisted labels' values, in
-// the order the combinations first appear. A profile without samples gives one zero group.
+// the order the combinations first appear. A profile without samples gives one zero group, one
+// without labels a single group.
 func groupSamples(p *pprofData, inputs []metricInput, allow []string) []*group {
-	if len(allow) == 0 || len(p.samples) == 0 {
+	if len(allow) == 0 || len(p.samples) == 0 || len(p.labels) == 0 {
 		g := &group{sums: make([]int64, len(inputs))}
 		for i := range p.samples {
 			g.add(p.sampleValues(i), inputs)

@@ -1,5 +1,7 @@
 package pprofsrc
 
+import "strings"
+
 // pprofData is a pprof profile as its protobuf holds it: the tables in the order of the bytes,
 // strings as indices into the string table. References between records are ids as read; once
 // resolved (resolve) they are positions in the tables.
@@ -14,6 +16,8 @@ type pprofData struct {
 	// String indices the conversion ignores, checked like the others.
 	dropFrames, keepFrames, docURL uint64
 	comments                       []uint64
+	// text holds the bytes of all the strings, in one allocation.
+	text strings.Builder
 
 	mappings  []mapping
 	functions []function

@@ -41,8 +41,8 @@ var fieldNames = [...]string{
 type recordCounts struct {
 	sampleTypes, samples, mappings, locations, functions, strings int
 	// sampleBytes is the size of all the samples; locs and labels count their locations and
-	// labels.
-	sampleBytes, locs, labels int
+	// labels, stringBytes is the size of the strings.
+	sampleBytes, locs, labels, stringBytes int
 }
 
 // countRecords walks the top-level fields of a pprof protobuf, checking their framing, and
@@ -69,6 +69,7 @@ func countRecords(b []byte) (recordCounts, error) {
 			c.functions++
 		case fieldStringTable:
 			c.strings++
+			c.stringBytes += len(f.data)
 		}
 		return nil
 	})
@@ -105,13 +106,15 @@ func readProfile(b []byte, c recordCounts) (*pprofData, error) {
 		mappings:    make([]mapping, 0, c.mappings),
 		functions:   make([]function, 0, c.functions),
 		locations:   make([]location, 0, c.locations),
-		lines:       make([]line, 0, c.locations),
-		samples:     make([]sample, 0, c.samples),
+		// Inlining gives Go profiles some 1.3 lines a location.
+		lines:   make([]line, 0, c.locations+c.locations/2),
+		samples: make([]sample, 0, c.samples),
 		// Each value and location takes a byte at least.
 		values: make([]int64, 0, min(c.samples*c.sampleTypes, c.sampleBytes)),
 		locs:   make([]uint64, 0, c.locs),
 		labels: make([]label, 0, c.labels),
 	}
+	p.text.Grow(c.stringBytes)
 	r := fields{b: b}
 	err := r.each(func(f field) error {
 		if err := p.readField(&f, c.sampleTypes); err != nil {
@@ -153,7 +156,9 @@ func (p *pprofData) readField(f *field, sampleTypes int) error {
 		if len(p.strings) == 0 && len(f.data) != 0 {
 			return fmt.Errorf("at byte %d: the first string of the string table is not empty", f.off)
 		}
-		p.strings = append(p.strings, string(f.data))
+		p.text.Write(f.data)
+		text := p.text.String()
+		p.strings = append(p.strings, text[len(text)-len(f.data):])
 	case fieldDropFrames:
 		p.dropFrames, err = f.varint()
 	case fieldKeepFrames:

@@ -97,13 +97,13 @@ func (p *pprofData) checkStrings() error {
 // positions maps the ids of a table's records to their positions.
 type positions struct {
 	// dense holds position+1 by id for small ids (0: none), sparse the others.
-	dense  []int
-	sparse map[uint64]int
+	dense  []int32
+	sparse map[uint64]int32
 }
 
 // indexIDs indexes the ids of a table of n records; they must be unique and not 0.
 func indexIDs(table string, n int, id func(int) uint64) (positions, error) {
-	x := positions{dense: make([]int, 2*n+1), sparse: map[uint64]int{}}
+	x := positions{dense: make([]int32, 2*n+1)}
 	for i := range n {
 		v := id(i)
 		switch {
@@ -112,9 +112,11 @@ func indexIDs(table string, n int, id func(int) uint64) (positions, error) {
 		case x.get(v) >= 0:
 			return x, fmt.Errorf("%s %d: a second %s of id %d", table, i, table, v)
 		case v < uint64(len(x.dense)):
-			x.dense[v] = i + 1
+			x.dense[v] = int32(i + 1)
+		case x.sparse == nil:
+			x.sparse = map[uint64]int32{v: int32(i)}
 		default:
-			x.sparse[v] = i
+			x.sparse[v] = int32(i)
 		}
 	}
 	return x, nil
@@ -123,10 +125,10 @@ func indexIDs(table string, n int, id func(int) uint64) (positions, error) {
 // get returns the position of the record of the given id, or -1.
 func (x positions) get(id uint64) int {
 	if id < uint64(len(x.dense)) {
-		return x.dense[id] - 1
+		return int(x.dense[id]) - 1
 	}
 	if i, ok := x.sparse[id]; ok {
-		return i
+		return int(i)
 	}
 	return -1
 }

@@ -40,13 +40,13 @@ type Dict struct {
 	d         pprofile.ProfilesDictionary
 	strings   map[string]int32
 	functions map[Function]int32
-	locations map[string]int32 // by their encoded content
-	// stacks indexes stacks by a hash of their location indices, checked on a hit; in the
-	// unlikely case of a collision the second stack is stored again.
-	stacks map[uint64]int32
-	seed   maphash.Seed
-	links  map[Link]int32
-	buf    []byte
+	// locations and stacks index locations and stacks by a hash of their content, checked on a
+	// hit; in the unlikely case of a collision the second one is stored again.
+	locations map[uint64]int32
+	stacks    map[uint64]int32
+	seed      maphash.Seed
+	links     map[Link]int32
+	buf       []byte
 }
 
 // New starts filling d, which must be empty.
@@ -55,7 +55,7 @@ func New(d pprofile.ProfilesDictionary, sizes Sizes) *Dict {
 		d:         d,
 		strings:   make(map[string]int32, sizes.Strings+1),
 		functions: make(map[Function]int32, sizes.Functions+1),
-		locations: make(map[string]int32, sizes.Locations+1),
+		locations: make(map[uint64]int32, sizes.Locations+1),
 		stacks:    make(map[uint64]int32, sizes.Stacks),
 		seed:      maphash.MakeSeed(),
 		links:     make(map[Link]int32),
@@ -69,7 +69,7 @@ func New(d pprofile.ProfilesDictionary, sizes Sizes) *Dict {
 	d.LinkTable().AppendEmpty()
 	// An entry with nothing in it is the zero entry: storing it again would repeat index 0.
 	t.functions[Function{}] = 0
-	t.locations[string(t.locationKey(0, 0, nil))] = 0
+	t.locations[t.locationHash(0, 0, nil)] = 0
 	t.links[Link{}] = 0
 	d.FunctionTable().EnsureCapacity(sizes.Functions + 1)
 	d.LocationTable().EnsureCapacity(sizes.Locations + 1)
@@ -111,12 +111,13 @@ func (t *Dict) Function(f Function) int32 {
 // Location returns the index of the location of mapping index mapping at address with lines
 // (innermost first) in the location table.
 func (t *Dict) Location(mapping int32, address uint64, lines []Line) int32 {
-	key := t.locationKey(mapping, address, lines)
-	if i, ok := t.locations[string(key)]; ok {
+	h := t.locationHash(mapping, address, lines)
+	table := t.d.LocationTable()
+	i, ok := t.locations[h]
+	if ok && sameLocation(table.At(int(i)), mapping, address, lines) {
 		return i
 	}
-	table := t.d.LocationTable()
-	i := int32(table.Len())
+	i = int32(table.Len())
 	dl := table.AppendEmpty()
 	dl.SetMappingIndex(mapping)
 	dl.SetAddress(address)
@@ -128,12 +129,14 @@ func (t *Dict) Location(mapping int32, address uint64, lines []Line) int32 {
 		dln.SetLine(ln.Line)
 		dln.SetColumn(ln.Column)
 	}
-	t.locations[string(key)] = i
+	if !ok {
+		t.locations[h] = i
+	}
 	return i
 }
 
-// locationKey encodes a location's content into t.buf.
-func (t *Dict) locationKey(mapping int32, address uint64, lines []Line) []byte {
+// locationHash hashes a location's content, encoded into t.buf.
+func (t *Dict) locationHash(mapping int32, address uint64, lines []Line) uint64 {
 	b := binary.AppendUvarint(t.buf[:0], uint64(mapping))
 	b = binary.AppendUvarint(b, address)
 	for _, ln := range lines {
@@ -142,7 +145,21 @@ func (t *Dict) locationKey(mapping int32, address uint64, lines []Line) []byte {
 		b = binary.AppendVarint(b, ln.Column)
 	}
 	t.buf = b
-	return b
+	return maphash.Bytes(t.seed, b)
+}
+
+// sameLocation reports whether dl is the location of mapping index mapping at address with lines.
+func sameLocation(dl pprofile.Location, mapping int32, address uint64, lines []Line) bool {
+	dlines := dl.Lines()
+	if dl.MappingIndex() != mapping || dl.Address() != address || dlines.Len() != len(lines) {
+		return false
+	}
+	for i, ln := range lines {
+		if d := dlines.At(i); d.FunctionIndex() != ln.Function || d.Line() != ln.Line || d.Column() != ln.Column {
+			return false
+		}
+	}
+	return true
 }
 
 // Stack returns the index of the stack of the given location indices, leaf first; 0 for none.
