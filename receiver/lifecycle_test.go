@@ -169,3 +169,11 @@ func TestTraceConversionStopsWithItsContext(t *testing.T) {
 	assert.NotErrorIs(t, err, push.ErrBadInput)
 	assert.Zero(t, traceDrops(t, tel))
 }
+
+func TestHostNameFromTheEnvironment(t *testing.T) {
+	t.Setenv(hostNameEnv, "node-1")
+	assert.Equal(t, "node-1", hostName())
+	t.Setenv(hostNameEnv, "")
+	h, _ := os.Hostname()
+	assert.Equal(t, h, hostName())
+}

@@ -26,6 +26,19 @@ import (
 	"github.com/gostitch/gostitch/receiver/internal/target"
 )
 
+// hostNameEnv names the environment variable that overrides os.Hostname() as the targets'
+// host.name: in a DaemonSet, the node's name from the Downward API (spec.nodeName).
+const hostNameEnv = "GOSTITCH_HOST_NAME"
+
+// hostName is the targets' host.name: $GOSTITCH_HOST_NAME when set, else os.Hostname().
+func hostName() string {
+	if h := os.Getenv(hostNameEnv); h != "" {
+		return h
+	}
+	h, _ := os.Hostname()
+	return h
+}
+
 // defaultRequestTimeout is added to each scrape's own duration when a target sets no timeout.
 const defaultRequestTimeout = 10 * time.Second
 
@@ -143,7 +156,7 @@ func (r *gostitchReceiver) Start(ctx context.Context, host component.Host) (err 
 		return fmt.Errorf("create spool directory for traces: %w", err)
 	}
 	r.spoolDir = spool
-	hostname, _ := os.Hostname()
+	hostname := hostName()
 	r.controller = collect.New(collect.Settings{
 		Interval:      r.cfg.CollectionInterval,
 		CPUDuration:   r.cfg.Pprof.CPUDuration,
