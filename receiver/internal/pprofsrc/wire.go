@@ -30,19 +30,20 @@ type fields struct {
 	pos  int
 }
 
-// next reads the next field into f; it returns false at the end of the message. Errors say
-// where the framing breaks.
-func (r *fields) next(f *field) (bool, error) {
+// next reads the next field; ok is false at the end of the message. Errors say where the
+// framing breaks. The field is returned, not stored through a pointer: storing its data slice
+// in memory the compiler cannot place on the stack would take a GC write barrier per field.
+func (r *fields) next() (f field, ok bool, err error) {
 	if r.pos == len(r.b) {
-		return false, nil
+		return f, false, nil
 	}
 	b := r.b[r.pos:]
 	f.off = r.base + r.pos
 	tag, n := uvarint(b)
 	if n < 0 {
-		return false, fmt.Errorf("at byte %d: bad field tag", f.off)
+		return f, false, fmt.Errorf("at byte %d: bad field tag", f.off)
 	}
-	f.num, f.typ, f.val, f.data = tag>>3, tag&7, 0, nil
+	f.num, f.typ = tag>>3, tag&7
 	b = b[n:]
 	m := -1
 	switch f.typ {
@@ -62,21 +63,20 @@ func (r *fields) next(f *field) (bool, error) {
 			m = k + int(size)
 		}
 	default:
-		return false, fmt.Errorf("at byte %d: field %d has unsupported wire type %d", f.off, f.num, f.typ)
+		return f, false, fmt.Errorf("at byte %d: field %d has unsupported wire type %d", f.off, f.num, f.typ)
 	}
 	if m < 0 {
-		return false, fmt.Errorf("at byte %d: field %d is truncated or its varint is bad", f.off, f.num)
+		return f, false, fmt.Errorf("at byte %d: field %d is truncated or its varint is bad", f.off, f.num)
 	}
 	r.pos += n + m
-	return true, nil
+	return f, true, nil
 }
 
 // each calls fn with every field left, stopping at the first framing error or error of fn.
 // The field is passed by value: a pointer handed to fn would move it to the heap per message.
 func (r *fields) each(fn func(field) error) error {
-	var f field
 	for {
-		ok, err := r.next(&f)
+		f, ok, err := r.next()
 		if !ok || err != nil {
 			return err
 		}
