@@ -36,7 +36,7 @@ func NewReader(r io.Reader, limit int64) (io.ReadCloser, error) {
 		decompressors.Put(zr)
 		return nil, err
 	}
-	return &pooled{limited{r: zr, left: limit, err: fmt.Errorf("%w: decompresses to more than %d bytes", ErrTooLarge, limit)}, zr}, nil
+	return &pooled{limited{r: zr, left: limit, limit: limit, what: "decompresses to more than"}, zr}, nil
 }
 
 // pooled is a limited gzip reader whose Close gives its decompressor back.
@@ -61,14 +61,15 @@ func Sniff(r io.Reader, limit int64) (io.Reader, error) {
 	if head, _ := br.Peek(len(Magic)); bytes.Equal(head, Magic) {
 		return NewReader(br, limit)
 	}
-	return &limited{r: br, left: limit, err: fmt.Errorf("%w: more than %d bytes", ErrTooLarge, limit)}, nil
+	return &limited{r: br, left: limit, limit: limit, what: "more than"}, nil
 }
 
-// limited reads at most left bytes from r and fails with err at the first byte beyond them.
+// limited reads at most left bytes from r and fails with ErrTooLarge at the first byte beyond
+// them; the error says the input "<what> <limit> bytes". It is made only then.
 type limited struct {
-	r    io.Reader
-	left int64
-	err  error
+	r           io.Reader
+	left, limit int64
+	what        string
 }
 
 func (l *limited) Read(p []byte) (int, error) {
@@ -79,7 +80,7 @@ func (l *limited) Read(p []byte) (int, error) {
 	if int64(n) > l.left {
 		n = int(l.left)
 		l.left = 0
-		return n, l.err
+		return n, fmt.Errorf("%w: %s %d bytes", ErrTooLarge, l.what, l.limit)
 	}
 	l.left -= int64(n)
 	return n, err

@@ -3,7 +3,7 @@ package pprofsrc
 import (
 	"crypto/sha256"
 	"encoding/binary"
-	"fmt"
+	"strconv"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
@@ -150,15 +150,18 @@ func sampleTypeOrder(p *pprofData) []int {
 // profileID derives a profile id from the target and the profile's identifying fields, so that
 // reading the same profile twice gives the same id.
 func profileID(id target.Identity, p *pprofData, typ, unit string, samples, total int64) pprofile.ProfileID {
-	h := sha256.New()
-	fmt.Fprintf(h, "%q %d %q %q %q", id.Name, id.PID, id.Host, typ, unit)
-	var b [32]byte
-	binary.BigEndian.PutUint64(b[0:], uint64(p.timeNanos))
-	binary.BigEndian.PutUint64(b[8:], uint64(p.durationNanos))
-	binary.BigEndian.PutUint64(b[16:], uint64(samples))
-	binary.BigEndian.PutUint64(b[24:], uint64(total))
-	h.Write(b[:])
-	var pid pprofile.ProfileID
-	copy(pid[:], h.Sum(nil))
-	return pid
+	// What fmt's "%q %d %q %q %q" writes of the name, pid, host, type and unit, then the numbers.
+	b := make([]byte, 0, 128)
+	b = strconv.AppendQuote(b, id.Name)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, int64(id.PID), 10)
+	for _, s := range [...]string{id.Host, typ, unit} {
+		b = strconv.AppendQuote(append(b, ' '), s)
+	}
+	b = binary.BigEndian.AppendUint64(b, uint64(p.timeNanos))
+	b = binary.BigEndian.AppendUint64(b, uint64(p.durationNanos))
+	b = binary.BigEndian.AppendUint64(b, uint64(samples))
+	b = binary.BigEndian.AppendUint64(b, uint64(total))
+	sum := sha256.Sum256(b)
+	return pprofile.ProfileID(sum[:16])
 }

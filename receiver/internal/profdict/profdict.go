@@ -70,7 +70,6 @@ func New(d pprofile.ProfilesDictionary, sizes Sizes) *Dict {
 	// An entry with nothing in it is the zero entry: storing it again would repeat index 0.
 	t.functions[Function{}] = 0
 	t.locations[t.locationHash(0, 0, nil)] = 0
-	t.links[Link{}] = 0
 	d.FunctionTable().EnsureCapacity(sizes.Functions + 1)
 	d.LocationTable().EnsureCapacity(sizes.Locations + 1)
 	d.StackTable().EnsureCapacity(sizes.Stacks + 1)
@@ -200,6 +199,9 @@ func equalIndices(a pcommon.Int32Slice, b []int32) bool {
 
 // Link returns the index of l in the link table; the zero link is index 0.
 func (t *Dict) Link(l Link) int32 {
+	if l == (Link{}) {
+		return 0
+	}
 	if i, ok := t.links[l]; ok {
 		return i
 	}
