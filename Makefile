@@ -6,7 +6,8 @@ OCB_VERSION := v0.165.0
 OCB := $(CACHE)/bin/builder-$(OCB_VERSION)
 DIST := dist/otelcol-gostitch
 JAEGER_VERSION := v1.75.0
-JAEGER := $(CACHE)/bin/jaeger-$(JAEGER_VERSION)
+# the cached binary is named after the tools module too: a change of its requirements builds anew
+JAEGER := $(CACHE)/bin/jaeger-$(JAEGER_VERSION)-$(shell sha256sum tools/jaeger/go.sum | cut -c1-12)
 SYNCNODE := bin/syncnode
 DEMO_SECONDS ?= 60
 

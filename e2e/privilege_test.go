@@ -28,7 +28,7 @@ type capability struct {
 // examples/k8s/daemonset.yaml must add exactly these (TestK8sDaemonSetGrantsLeastPrivilege).
 var agentCapabilities = []capability{
 	{"CAP_BPF", "missing CAP_BPF"},                             // create the maps, load the programs
-	{"CAP_PERFMON", "missing CAP_PERFMON"},                     // tracing programs: tp_btf hooks, socket iterator
+	{"CAP_PERFMON", "missing CAP_PERFMON"},                     // tracing programs: tp_btf hooks
 	{"CAP_DAC_READ_SEARCH", "Cannot resolve the target's pid"}, // open another user's /proc/<pid>/fd (mode 0500)
 	{"CAP_SYS_PTRACE", "Cannot resolve the target's pid"},      // read the socket links in it (ptrace read access)
 }
@@ -53,7 +53,9 @@ func TestPrivilegeLeastCapabilities(t *testing.T) {
 	agent := runAgentAs(t, capabilityNames(agentCapabilities), "SYNCNODE_PPROF=http://"+node.Addr, "EBPF_MODE=on")
 	agent.waitFor(t, 40*time.Second, "Resolved target pid", "gostitch.source: Str(ebpf)", "Name           : tcp connection")
 	assert.True(t, containsLine(agent.log.String(), "Resolved target pid", fmt.Sprintf(`"pid": %d}`, node.PID)), "the pid is syncnode's, %d", node.PID)
-	assert.NotContains(t, agent.log.String(), "eBPF socket source")
+	assert.True(t, containsLine(agent.log.String(), "\tinfo\t", "eBPF socket source on", `"missing": []`),
+		"every eBPF program attached, said once at info")
+	assert.NotContains(t, agent.log.String(), "eBPF socket source off")
 }
 
 // TestPrivilegeEachCapabilityIsNeeded: without any one of agentCapabilities the agent either
