@@ -105,7 +105,7 @@ func (o *ordering) thread(m trace.ThreadID) *mState {
 type advanceFunc func(o *ordering, c *cursor) (bool, error)
 
 // dispatch holds the advanceFunc of each event type. The types without one (P count, heap
-// metrics, labels, sweeps, experimental events) are not handed out.
+// metrics, sweeps, experimental events) are not handed out.
 var dispatch = [256]advanceFunc{
 	evProcStatus: (*ordering).advanceProcStatus,
 	evProcStart:  (*ordering).advanceProcStart,
@@ -143,22 +143,31 @@ var dispatch = [256]advanceFunc{
 	evUserRegionBegin: (*ordering).advanceRegion,
 	evUserRegionEnd:   (*ordering).advanceRegion,
 	evUserLog:         (*ordering).advanceLog,
+	evGoLabel:         (*ordering).advanceGoLabel,
 }
 
-// advance applies c's current event through its type's advanceFunc, once its string
-// arguments are known to be defined.
+// advance applies c's current event through its type's advanceFunc.
 func (o *ordering) advance(c *cursor) (bool, error) {
-	for _, i := range stringArgs[c.typ] {
-		if !o.strings.has(c.args[i]) {
-			return false, fmt.Errorf("event type %d on thread %d names string %d, which the generation does not define", c.typ, c.m, c.args[i])
-		}
-	}
 	f := dispatch[c.typ]
 	if f == nil {
 		o.out.skip(c.time)
 		return true, nil
 	}
 	return f(o, c)
+}
+
+// str returns the string c's argument i names, which the generation must define. The
+// advanceFuncs look their strings up before anything else.
+func (o *ordering) str(c *cursor, i int) (string, error) {
+	s, ok := o.strings.lookup(c.args[i])
+	if !ok {
+		return "", undefinedString(c, i)
+	}
+	return s, nil
+}
+
+func undefinedString(c *cursor, i int) error {
+	return fmt.Errorf("event type %d on thread %d names string %d, which the generation does not define", c.typ, c.m, c.args[i])
 }
 
 // push queues an event of c on its thread and goroutine.
@@ -314,6 +323,13 @@ func (o *ordering) advanceGoStart(c *cursor) (bool, error) {
 // advanceGoStop takes the running goroutine off c's thread: stopped (runnable), blocked or
 // destroyed.
 func (o *ordering) advanceGoStop(c *cursor) (bool, error) {
+	var reason string
+	if c.typ != evGoDestroy {
+		var err error
+		if reason, err = o.str(c, 0); err != nil {
+			return false, err
+		}
+	}
 	g, err := o.running(c, goRunning)
 	if err != nil {
 		return false, err
@@ -328,7 +344,7 @@ func (o *ordering) advanceGoStop(c *cursor) (bool, error) {
 		delete(o.gs, c.ms.g)
 	}
 	if c.typ != evGoDestroy {
-		ev.Reason, ev.Stack = o.strings.get(c.args[0]), StackID(c.args[1])
+		ev.Reason, ev.Stack = reason, StackID(c.args[1])
 	}
 	c.ms.g, c.ms.gs = trace.NoGoroutine, nil
 	return true, nil
@@ -435,6 +451,13 @@ func (o *ordering) advanceGoDestroySyscall(c *cursor) (bool, error) {
 
 // advanceSTW begins or ends a stop-the-world phase of c's goroutine, which keeps its kind.
 func (o *ordering) advanceSTW(c *cursor) (bool, error) {
+	var kind string
+	if c.typ == evSTWBegin {
+		var err error
+		if kind, err = o.str(c, 0); err != nil {
+			return false, err
+		}
+	}
 	g := c.ms.gs
 	if g == nil {
 		return false, fmt.Errorf("stop-the-world on thread %d without a known goroutine", c.m)
@@ -442,7 +465,7 @@ func (o *ordering) advanceSTW(c *cursor) (bool, error) {
 	ev := o.push(c)
 	ev.Range, ev.Kind = STW, RangeBegin
 	if c.typ == evSTWBegin {
-		g.stw, ev.Stack = o.strings.get(c.args[0]), StackID(c.args[1])
+		g.stw, ev.Stack = kind, StackID(c.args[1])
 	} else {
 		ev.Kind = RangeEnd
 	}
@@ -490,11 +513,14 @@ func (o *ordering) advanceGCAssist(c *cursor) (bool, error) {
 
 // advanceTaskBegin begins a task, keeping its name and parent for its end.
 func (o *ordering) advanceTaskBegin(c *cursor) (bool, error) {
+	name, err := o.str(c, 2)
+	if err != nil {
+		return false, err
+	}
 	id, parent := trace.TaskID(c.args[0]), trace.TaskID(c.args[1])
 	if parent == trace.BackgroundTask {
 		parent = trace.NoTask
 	}
-	name := o.strings.get(c.args[2])
 	o.tasks[id] = taskInfo{name: name, parent: parent}
 	ev := o.push(c)
 	ev.Kind, ev.Task, ev.Parent, ev.Name, ev.Stack = TaskBegin, id, parent, name, StackID(c.args[3])
@@ -517,8 +543,12 @@ func (o *ordering) advanceTaskEnd(c *cursor) (bool, error) {
 
 // advanceRegion begins or ends a region of c's goroutine.
 func (o *ordering) advanceRegion(c *cursor) (bool, error) {
+	name, err := o.str(c, 1)
+	if err != nil {
+		return false, err
+	}
 	ev := o.push(c)
-	ev.Kind, ev.Task, ev.Name, ev.Stack = RegionBegin, trace.TaskID(c.args[0]), o.strings.get(c.args[1]), StackID(c.args[2])
+	ev.Kind, ev.Task, ev.Name, ev.Stack = RegionBegin, trace.TaskID(c.args[0]), name, StackID(c.args[2])
 	if c.typ == evUserRegionEnd {
 		ev.Kind = RegionEnd
 	}
@@ -527,8 +557,25 @@ func (o *ordering) advanceRegion(c *cursor) (bool, error) {
 
 // advanceLog hands out a log message.
 func (o *ordering) advanceLog(c *cursor) (bool, error) {
+	category, err := o.str(c, 1)
+	if err != nil {
+		return false, err
+	}
+	message, err := o.str(c, 2)
+	if err != nil {
+		return false, err
+	}
 	ev := o.push(c)
-	ev.Kind, ev.Task, ev.Name, ev.Message, ev.Stack = Log, trace.TaskID(c.args[0]), o.strings.get(c.args[1]), o.strings.get(c.args[2]), StackID(c.args[3])
+	ev.Kind, ev.Task, ev.Name, ev.Message, ev.Stack = Log, trace.TaskID(c.args[0]), category, message, StackID(c.args[3])
+	return true, nil
+}
+
+// advanceGoLabel checks a goroutine label's string; labels are not handed out.
+func (o *ordering) advanceGoLabel(c *cursor) (bool, error) {
+	if _, err := o.str(c, 0); err != nil {
+		return false, err
+	}
+	o.out.skip(c.time)
 	return true, nil
 }
 

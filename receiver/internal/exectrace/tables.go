@@ -229,6 +229,15 @@ func (s *stringTable) has(id uint64) bool {
 	return ok || id == 0
 }
 
+// lookup returns string id and whether it is defined, as get and has do.
+func (s *stringTable) lookup(id uint64) (string, bool) {
+	if id < uint64(len(s.dense)) {
+		return s.dense[id], s.have[id] || id == 0
+	}
+	v, ok := s.sparse[id]
+	return v, ok || id == 0
+}
+
 // put adds string id, reporting false when it is already there.
 func (s *stringTable) put(id uint64, v string) bool {
 	s.n++

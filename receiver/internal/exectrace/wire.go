@@ -87,13 +87,6 @@ var timedArgs = [256]int8{
 	128:             3, 129: 3, 130: 1, 131: 2, 132: 2, 133: 1, 134: 2, 135: 2, 136: 1,
 }
 
-// stringArgs holds, per timed event type, which of its arguments after the time delta are
-// string ids.
-var stringArgs = [256][]uint8{
-	evGoStop: {0}, evGoBlock: {0}, evSTWBegin: {0}, evGoLabel: {0}, evUserTaskBegin: {2},
-	evUserRegionBegin: {1}, evUserRegionEnd: {1}, evUserLog: {1, 2},
-}
-
 // eventArgs returns timedArgs limited to the event types of version go 1.minor.
 func eventArgs(minor int) *[256]int8 {
 	args := timedArgs
