@@ -120,7 +120,7 @@ var dispatch = [256]advanceFunc{
 	evGoStart:             (*ordering).advanceGoStart,
 	evGoStop:              (*ordering).advanceGoStop,
 	evGoBlock:             (*ordering).advanceGoStop,
-	evGoDestroy:           (*ordering).advanceGoStop,
+	evGoDestroy:           (*ordering).advanceGoDestroy,
 	evGoUnblock:           (*ordering).advanceGoUnblock,
 	evGoSwitch:            (*ordering).advanceGoSwitch,
 	evGoSwitchDestroy:     (*ordering).advanceGoSwitch,
@@ -129,8 +129,8 @@ var dispatch = [256]advanceFunc{
 	evGoSyscallEndBlocked: (*ordering).advanceGoSyscallEndBlocked,
 	evGoDestroySyscall:    (*ordering).advanceGoDestroySyscall,
 
-	evSTWBegin:           (*ordering).advanceSTW,
-	evSTWEnd:             (*ordering).advanceSTW,
+	evSTWBegin:           (*ordering).advanceSTWBegin,
+	evSTWEnd:             (*ordering).advanceSTWEnd,
 	evGCActive:           (*ordering).advanceGC,
 	evGCBegin:            (*ordering).advanceGC,
 	evGCEnd:              (*ordering).advanceGC,
@@ -177,7 +177,7 @@ func (o *ordering) push(c *cursor) *Event {
 
 // transition queues c's event as goroutine g's transition from one state to another.
 func (o *ordering) transition(c *cursor, g trace.GoID, from, to trace.GoState) *Event {
-	ev := o.out.push(c.time, c.m, c.ms.g)
+	ev := o.push(c)
 	ev.Kind, ev.Subject, ev.From, ev.To = Transition, g, from, to
 	return ev
 }
@@ -320,32 +320,33 @@ func (o *ordering) advanceGoStart(c *cursor) (bool, error) {
 	return true, nil
 }
 
-// advanceGoStop takes the running goroutine off c's thread: stopped (runnable), blocked or
-// destroyed.
+// advanceGoStop takes the running goroutine off c's thread, stopped (runnable) or blocked.
 func (o *ordering) advanceGoStop(c *cursor) (bool, error) {
-	var reason string
-	if c.typ != evGoDestroy {
-		var err error
-		if reason, err = o.str(c, 0); err != nil {
-			return false, err
-		}
+	reason, err := o.str(c, 0)
+	if err != nil {
+		return false, err
 	}
 	g, err := o.running(c, goRunning)
 	if err != nil {
 		return false, err
 	}
-	ev := o.transition(c, c.ms.g, trace.GoRunning, trace.GoNotExist)
-	switch c.typ {
-	case evGoStop:
-		g.status, ev.To = goRunnable, trace.GoRunnable
-	case evGoBlock:
-		g.status, ev.To = goWaiting, trace.GoWaiting
-	default:
-		delete(o.gs, c.ms.g)
+	g.status = goRunnable
+	if c.typ == evGoBlock {
+		g.status = goWaiting
 	}
-	if c.typ != evGoDestroy {
-		ev.Reason, ev.Stack = reason, StackID(c.args[1])
+	ev := o.transition(c, c.ms.g, trace.GoRunning, wireGoState[g.status])
+	ev.Reason, ev.Stack = reason, StackID(c.args[1])
+	c.ms.g, c.ms.gs = trace.NoGoroutine, nil
+	return true, nil
+}
+
+// advanceGoDestroy ends the running goroutine.
+func (o *ordering) advanceGoDestroy(c *cursor) (bool, error) {
+	if _, err := o.running(c, goRunning); err != nil {
+		return false, err
 	}
+	o.transition(c, c.ms.g, trace.GoRunning, trace.GoNotExist)
+	delete(o.gs, c.ms.g)
 	c.ms.g, c.ms.gs = trace.NoGoroutine, nil
 	return true, nil
 }
@@ -449,28 +450,40 @@ func (o *ordering) advanceGoDestroySyscall(c *cursor) (bool, error) {
 	return true, nil
 }
 
-// advanceSTW begins or ends a stop-the-world phase of c's goroutine, which keeps its kind.
-func (o *ordering) advanceSTW(c *cursor) (bool, error) {
-	var kind string
-	if c.typ == evSTWBegin {
-		var err error
-		if kind, err = o.str(c, 0); err != nil {
-			return false, err
-		}
+// advanceSTWBegin begins a stop-the-world phase of c's goroutine, which keeps its kind for
+// its end.
+func (o *ordering) advanceSTWBegin(c *cursor) (bool, error) {
+	kind, err := o.str(c, 0)
+	if err != nil {
+		return false, err
 	}
-	g := c.ms.gs
-	if g == nil {
-		return false, fmt.Errorf("stop-the-world on thread %d without a known goroutine", c.m)
+	g, err := o.stopping(c)
+	if err != nil {
+		return false, err
+	}
+	g.stw = kind
+	ev := o.push(c)
+	ev.Kind, ev.Range, ev.Name, ev.Stack = RangeBegin, STW, kind, StackID(c.args[1])
+	return true, nil
+}
+
+// advanceSTWEnd ends the stop-the-world phase of c's goroutine.
+func (o *ordering) advanceSTWEnd(c *cursor) (bool, error) {
+	g, err := o.stopping(c)
+	if err != nil {
+		return false, err
 	}
 	ev := o.push(c)
-	ev.Range, ev.Kind = STW, RangeBegin
-	if c.typ == evSTWBegin {
-		g.stw, ev.Stack = kind, StackID(c.args[1])
-	} else {
-		ev.Kind = RangeEnd
-	}
-	ev.Name = g.stw
+	ev.Kind, ev.Range, ev.Name = RangeEnd, STW, g.stw
 	return true, nil
+}
+
+// stopping returns the goroutine on c's thread, which stops or starts the world.
+func (o *ordering) stopping(c *cursor) (*goState, error) {
+	if c.ms.gs == nil {
+		return nil, fmt.Errorf("stop-the-world on thread %d without a known goroutine", c.m)
+	}
+	return c.ms.gs, nil
 }
 
 // advanceGC begins or ends a GC mark phase, or says one is going when the trace begins, in
