@@ -33,6 +33,7 @@ for src in go.trace ebpf pprof; do
   printf '   spans and scopes tagged gostitch.source=%-9s %s\n' "$src:" "$(grep -c "gostitch.source: Str($src)" "$work/collector.log" || true)"
 done
 echo "   most frequent span names:"
-sed -n 's/^ *Name *: \(.*\)$/\1/p' "$work/collector.log" | sort | uniq -c | sort -rn | head -10 | sed 's/^/   /'
-grep -P '\t(warn|error)\t' "$work/collector.log" | head -5 | cut -c1-240 | sed 's/^/   log: /' || true
+# awk, not head, reads to the end: a reader that stops early fails the pipeline (SIGPIPE, pipefail)
+sed -n 's/^ *Name *: \(.*\)$/\1/p' "$work/collector.log" | sort | uniq -c | sort -rn | awk 'NR <= 10 { print "   " $0 }'
+grep -P '\t(warn|error)\t' "$work/collector.log" | awk 'NR <= 5 { print "   log: " substr($0, 1, 240) }' || true
 echo "logs in $work"

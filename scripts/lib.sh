@@ -46,7 +46,7 @@ start_syncnode() {
   pids+=($!)
   syncnode_addr=""
   for _ in $(seq 100); do
-    syncnode_addr=$(sed -n 's/^pprof listening on //p' "$work/syncnode.log" | head -1)
+    syncnode_addr=$(sed -n 's/^pprof listening on //p;T;q' "$work/syncnode.log")
     [ -n "$syncnode_addr" ] && return 0
     sleep 0.1
   done
