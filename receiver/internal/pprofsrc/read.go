@@ -50,17 +50,17 @@ type recordCounts struct {
 func countRecords(b []byte) (recordCounts, error) {
 	var c recordCounts
 	r := fields{b: b}
-	err := r.each(func(f field) error {
-		if f.typ != wireBytes {
-			return nil
+	for r.next() {
+		if r.typ != wireBytes {
+			continue
 		}
-		switch f.num {
+		switch r.num {
 		case fieldSampleType:
 			c.sampleTypes++
 		case fieldSample:
 			c.samples++
-			c.sampleBytes += len(f.data)
-			c.countSample(&f)
+			c.sampleBytes += int(r.val)
+			c.countSample(&r)
 		case fieldMapping:
 			c.mappings++
 		case fieldLocation:
@@ -69,33 +69,31 @@ func countRecords(b []byte) (recordCounts, error) {
 			c.functions++
 		case fieldStringTable:
 			c.strings++
-			c.stringBytes += len(f.data)
+			c.stringBytes += int(r.val)
 		}
-		return nil
-	})
-	return c, err
+	}
+	return c, r.err
 }
 
-// countSample adds the locations and labels of a sample to the counts. It stops at a framing
-// error, which readSample reports.
-func (c *recordCounts) countSample(f *field) {
-	r := fields{b: f.data, base: f.dataOff}
-	_ = r.each(func(g field) error {
+// countSample adds the locations and labels of the sample r is at to the counts. It stops at
+// a framing error, which readSample reports.
+func (c *recordCounts) countSample(r *fields) {
+	s, _ := r.message()
+	for s.next() {
 		switch {
-		case g.num == sampleLocationID && g.typ == wireBytes:
+		case s.num == sampleLocationID && s.typ == wireBytes:
 			// A packed varint ends with each byte below 0x80.
-			for _, b := range g.data {
+			for _, b := range s.data() {
 				if b < 0x80 {
 					c.locs++
 				}
 			}
-		case g.num == sampleLocationID:
+		case s.num == sampleLocationID:
 			c.locs++
-		case g.num == sampleLabel:
+		case s.num == sampleLabel:
 			c.labels++
 		}
-		return nil
-	})
+	}
 }
 
 // readProfile reads a pprof protobuf of the given counts, unresolved.
@@ -116,20 +114,19 @@ func readProfile(b []byte, c recordCounts) (*pprofData, error) {
 	}
 	p.text.Grow(c.stringBytes)
 	r := fields{b: b}
-	err := r.each(func(f field) error {
-		if err := p.readField(&f, c.sampleTypes); err != nil {
-			return fmt.Errorf("%s: %w", fieldNames[f.num], err)
+	for r.next() {
+		if err := p.readField(&r, c.sampleTypes); err != nil {
+			return nil, fmt.Errorf("%s: %w", fieldNames[r.num], err)
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
+	}
+	if r.err != nil {
+		return nil, r.err
 	}
 	return p, nil
 }
 
-// readField reads one top-level field; samples must have sampleTypes values.
-func (p *pprofData) readField(f *field, sampleTypes int) error {
+// readField reads the top-level field f is at; samples must have sampleTypes values.
+func (p *pprofData) readField(f *fields, sampleTypes int) error {
 	var err error
 	switch f.num {
 	case fieldSampleType:
@@ -153,12 +150,13 @@ func (p *pprofData) readField(f *field, sampleTypes int) error {
 		if f.typ != wireBytes {
 			return f.wireTypeError("a string")
 		}
-		if len(p.strings) == 0 && len(f.data) != 0 {
+		data := f.data()
+		if len(p.strings) == 0 && len(data) != 0 {
 			return fmt.Errorf("at byte %d: the first string of the string table is not empty", f.off)
 		}
-		p.text.Write(f.data)
+		p.text.Write(data)
 		text := p.text.String()
-		p.strings = append(p.strings, text[len(text)-len(f.data):])
+		p.strings = append(p.strings, text[len(text)-len(data):])
 	case fieldDropFrames:
 		p.dropFrames, err = f.varint()
 	case fieldKeepFrames:
@@ -186,34 +184,36 @@ func (p *pprofData) readField(f *field, sampleTypes int) error {
 }
 
 // signed is the value of an int64 field.
-func signed(f *field) (int64, error) {
+func signed(f *fields) (int64, error) {
 	v, err := f.varint()
 	return int64(v), err
 }
 
-// readSample reads a sample, which must have n values.
-func (p *pprofData) readSample(f *field, n int) error {
+// readSample reads the sample f is at, which must have n values.
+func (p *pprofData) readSample(f *fields, n int) error {
 	r, err := f.message()
 	if err != nil {
 		return err
 	}
 	s := sample{locs: span{from: len(p.locs)}, labels: span{from: len(p.labels)}}
 	values := len(p.values)
-	err = r.each(func(g field) (err error) {
-		switch g.num {
+	for r.next() {
+		switch r.num {
 		case sampleLocationID:
-			p.locs, err = appendVarints(p.locs, &g)
+			p.locs, err = appendVarints(p.locs, &r)
 		case sampleValue:
-			p.values, err = appendVarints(p.values, &g)
+			p.values, err = appendVarints(p.values, &r)
 		case sampleLabel:
 			var l label
-			err = readScalars(&g, &l.key, &l.str, &l.num, &l.unit)
+			err = readScalars(&r, &l.key, &l.str, &l.num, &l.unit)
 			p.labels = append(p.labels, l)
 		}
-		return err
-	})
-	if err != nil {
-		return err
+		if err != nil {
+			return err
+		}
+	}
+	if r.err != nil {
+		return r.err
 	}
 	if got := len(p.values) - values; got != n {
 		return fmt.Errorf("at byte %d: sample %d has %d values for %d sample types", f.off, len(p.samples), got, n)
@@ -223,33 +223,35 @@ func (p *pprofData) readSample(f *field, n int) error {
 	return nil
 }
 
-// readLocation reads a location and its lines.
-func (p *pprofData) readLocation(f *field) error {
+// readLocation reads the location f is at and its lines.
+func (p *pprofData) readLocation(f *fields) error {
 	r, err := f.message()
 	if err != nil {
 		return err
 	}
 	l := location{lines: span{from: len(p.lines)}}
 	// Fields id, mapping_id, address, line (a message of function_id, line, column), is_folded.
-	err = r.each(func(g field) (err error) {
-		switch g.num {
+	for r.next() {
+		switch r.num {
 		case 1:
-			l.id, err = g.varint()
+			l.id, err = r.varint()
 		case 2:
-			l.mapping, err = g.varint()
+			l.mapping, err = r.varint()
 		case 3:
-			l.address, err = g.varint()
+			l.address, err = r.varint()
 		case 4:
 			var fn, ln, col uint64
-			err = readScalars(&g, &fn, &ln, &col)
+			err = readScalars(&r, &fn, &ln, &col)
 			p.lines = append(p.lines, line{function: fn, line: int64(ln), column: int64(col)})
 		case 5:
-			_, err = g.varint()
+			_, err = r.varint()
 		}
-		return err
-	})
-	if err != nil {
-		return err
+		if err != nil {
+			return err
+		}
+	}
+	if r.err != nil {
+		return r.err
 	}
 	l.lines.to = len(p.lines)
 	p.locations = append(p.locations, l)
