@@ -40,9 +40,8 @@ var fieldNames = [...]string{
 // recordCounts is how many records of each table a profile has.
 type recordCounts struct {
 	sampleTypes, samples, mappings, locations, functions, strings int
-	// sampleBytes is the size of all the samples; locs and labels count their locations and
-	// labels, stringBytes is the size of the strings.
-	sampleBytes, locs, labels, stringBytes int
+	// sampleBytes is the size of all the samples, stringBytes that of the strings.
+	sampleBytes, stringBytes int
 }
 
 // countRecords walks the top-level fields of a pprof protobuf, checking their framing, and
@@ -60,7 +59,6 @@ func countRecords(b []byte) (recordCounts, error) {
 		case fieldSample:
 			c.samples++
 			c.sampleBytes += int(r.val)
-			c.countSample(&r)
 		case fieldMapping:
 			c.mappings++
 		case fieldLocation:
@@ -75,27 +73,6 @@ func countRecords(b []byte) (recordCounts, error) {
 	return c, r.err
 }
 
-// countSample adds the locations and labels of the sample r is at to the counts. It stops at
-// a framing error, which readSample reports.
-func (c *recordCounts) countSample(r *fields) {
-	s, _ := r.message()
-	for s.next() {
-		switch {
-		case s.num == sampleLocationID && s.typ == wireBytes:
-			// A packed varint ends with each byte below 0x80.
-			for _, b := range s.data() {
-				if b < 0x80 {
-					c.locs++
-				}
-			}
-		case s.num == sampleLocationID:
-			c.locs++
-		case s.num == sampleLabel:
-			c.labels++
-		}
-	}
-}
-
 // readProfile reads a pprof protobuf of the given counts, unresolved.
 func readProfile(b []byte, c recordCounts) (*pprofData, error) {
 	p := &pprofData{
@@ -107,10 +84,11 @@ func readProfile(b []byte, c recordCounts) (*pprofData, error) {
 		// Inlining gives Go profiles some 1.3 lines a location.
 		lines:   make([]line, 0, c.locations+c.locations/2),
 		samples: make([]sample, 0, c.samples),
-		// Each value and location takes a byte at least.
+		// Each value takes a byte at least. A sample of a Go profile takes some ten bytes
+		// besides its location ids, most of which take a byte or two: locs grows when it
+		// takes more. Most profiles have no labels.
 		values: make([]int64, 0, min(c.samples*c.sampleTypes, c.sampleBytes)),
-		locs:   make([]uint64, 0, c.locs),
-		labels: make([]label, 0, c.labels),
+		locs:   make([]uint64, 0, c.sampleBytes/2),
 	}
 	p.text.Grow(c.stringBytes)
 	r := fields{b: b}
