@@ -52,7 +52,7 @@ func badAndGoodFileTargets(t *testing.T, data []byte, limit int64) (*componentte
 	require.NoError(t, os.WriteFile(bad, data, 0o644))
 	copyFixture(t, "internal/tracesrc/testdata/annotations.trace", goodDir, "good.trace")
 	cfg := createDefaultConfig()
-	cfg.CollectionInterval = time.Hour
+	cfg.CollectionInterval = 2 * time.Second // the good target's first window starts 1s after the bad one's
 	cfg.EBPF.Mode = EBPFModeOff
 	cfg.Limits.MaxTraceBytes = limit
 	cfg.Targets = []TargetConfig{

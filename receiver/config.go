@@ -91,12 +91,15 @@ type PushConfig struct {
 	confighttp.ServerConfig `mapstructure:",squash"`
 }
 
-// LimitsConfig bounds the size of every input.
+// LimitsConfig bounds the size of every input and the bytes converted at once.
 type LimitsConfig struct {
 	// MaxProfileBytes bounds one pprof profile as read (compressed) and decompressed.
 	MaxProfileBytes int64 `mapstructure:"max_profile_bytes"`
 	// MaxTraceBytes bounds one execution trace.
 	MaxTraceBytes int64 `mapstructure:"max_trace_bytes"`
+	// MaxConcurrentConversionBytes bounds the input bytes of the windows converted at once,
+	// across targets and uploads; the windows over it wait their turn.
+	MaxConcurrentConversionBytes int64 `mapstructure:"max_concurrent_conversion_bytes"`
 }
 
 func createDefaultConfig() *Config {
@@ -115,7 +118,7 @@ func createDefaultConfig() *Config {
 		},
 		EBPF:   EBPFConfig{Mode: EBPFModeAuto, ReadWaitThreshold: time.Millisecond, RingBufferSize: 256 << 10, MaxSockets: 16384},
 		Push:   PushConfig{ServerConfig: push},
-		Limits: LimitsConfig{MaxProfileBytes: 64 << 20, MaxTraceBytes: 512 << 20},
+		Limits: LimitsConfig{MaxProfileBytes: 64 << 20, MaxTraceBytes: 512 << 20, MaxConcurrentConversionBytes: 1 << 30},
 	}
 }
 
@@ -171,6 +174,10 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.Limits.MaxProfileBytes <= 0 || cfg.Limits.MaxTraceBytes <= 0 {
 		add("limits.max_profile_bytes and limits.max_trace_bytes must be positive")
+	}
+	largest := max(cfg.Limits.MaxProfileBytes, cfg.Limits.MaxTraceBytes)
+	if n := cfg.Limits.MaxConcurrentConversionBytes; n <= 0 || n < largest {
+		add("limits.max_concurrent_conversion_bytes must be positive and at least limits.max_profile_bytes and limits.max_trace_bytes (%d), so one input can always be converted; got %d", largest, n)
 	}
 	return errors.Join(errs...)
 }

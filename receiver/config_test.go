@@ -41,6 +41,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 	assert.Equal(t, EBPFModeAuto, cfg.EBPF.Mode)
 	assert.Equal(t, 256<<10, cfg.EBPF.RingBufferSize)
 	assert.Equal(t, 16384, cfg.EBPF.MaxSockets)
+	assert.Equal(t, int64(1<<30), cfg.Limits.MaxConcurrentConversionBytes)
 	assert.Empty(t, cfg.Push.NetAddr.Endpoint, "push is off by default")
 	require.Len(t, cfg.Targets, 1)
 	assert.Equal(t, "http://127.0.0.1:6060", cfg.Targets[0].Endpoint)
@@ -57,6 +58,7 @@ func TestLoadConfigFull(t *testing.T) {
 	assert.Equal(t, "localhost:4329", cfg.Push.NetAddr.Endpoint)
 	assert.Equal(t, 1<<20, cfg.EBPF.RingBufferSize)
 	assert.Equal(t, 4096, cfg.EBPF.MaxSockets)
+	assert.Equal(t, LimitsConfig{MaxProfileBytes: 64 << 20, MaxTraceBytes: 256 << 20, MaxConcurrentConversionBytes: 512 << 20}, cfg.Limits)
 }
 
 func TestValidateNamesEveryProblem(t *testing.T) {
@@ -74,9 +76,22 @@ func TestValidateNamesEveryProblem(t *testing.T) {
 		"trace.duration (6s) must not be longer than collection_interval (5s)",
 		"trace.min_span_duration must not be negative",
 		`ebpf.mode must be one of auto, on, off; got "sometimes"`,
+		"limits.max_concurrent_conversion_bytes must be positive and at least limits.max_profile_bytes and limits.max_trace_bytes (536870912), so one input can always be converted; got 1048576",
 	} {
 		assert.ErrorContains(t, err, want)
 	}
+}
+
+// TestConversionCapFitsTheLargestInput: limits.max_concurrent_conversion_bytes may be as small
+// as the largest single input, so that input can always be converted, and no smaller.
+func TestConversionCapFitsTheLargestInput(t *testing.T) {
+	cfg := loadConfig(t, "")
+	cfg.Limits = LimitsConfig{MaxProfileBytes: 64 << 20, MaxTraceBytes: 128 << 20, MaxConcurrentConversionBytes: 128 << 20}
+	require.NoError(t, confmap.Validate(cfg))
+	cfg.Limits.MaxTraceBytes++
+	assert.ErrorContains(t, confmap.Validate(cfg), "limits.max_concurrent_conversion_bytes must be positive and at least limits.max_profile_bytes and limits.max_trace_bytes (134217729)")
+	cfg.Limits.MaxTraceBytes, cfg.Limits.MaxProfileBytes = 1<<20, 256<<20
+	assert.ErrorContains(t, confmap.Validate(cfg), "(268435456), so one input can always be converted; got 134217728")
 }
 
 func TestValidateNoTargets(t *testing.T) {
@@ -106,6 +121,7 @@ func TestValidateDurations(t *testing.T) {
 		"ebpf.ring_buffer_size must be a power of two":                         func(c *Config) { c.EBPF.RingBufferSize = 3 << 12 },
 		"ebpf.max_sockets must be positive":                                    func(c *Config) { c.EBPF.MaxSockets = 0 },
 		"limits.max_profile_bytes and limits.max_trace_bytes must be positive": func(c *Config) { c.Limits.MaxTraceBytes = 0 },
+		"limits.max_concurrent_conversion_bytes must be positive":              func(c *Config) { c.Limits.MaxConcurrentConversionBytes = 0 },
 	} {
 		t.Run(name, func(t *testing.T) {
 			cfg := loadConfig(t, "")

@@ -435,7 +435,7 @@ func TestInputsOverLimitsAreRejected(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "big.trace"), make([]byte, 4097), 0o644))
 	endpoint := unusedAddr(t)
 	cfg := fileConfig(dir)
-	cfg.Limits = LimitsConfig{MaxProfileBytes: 4096, MaxTraceBytes: 4096}
+	cfg.Limits = LimitsConfig{MaxProfileBytes: 4096, MaxTraceBytes: 4096, MaxConcurrentConversionBytes: 4096}
 	cfg.Push.NetAddr.Endpoint = endpoint
 	tel := componenttest.NewTelemetry()
 	profiles := new(consumertest.ProfilesSink)

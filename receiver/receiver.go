@@ -157,6 +157,8 @@ func (r *gostitchReceiver) Start(ctx context.Context, host component.Host) (err 
 	}
 	r.spoolDir = spool
 	hostname := hostName()
+	// Scrapes, files and uploads share one cap on the bytes converted at once.
+	sink := collect.Capped(r, r.cfg.Limits.MaxConcurrentConversionBytes, r.settings.Logger, r.tel)
 	r.controller = collect.New(collect.Settings{
 		Interval:      r.cfg.CollectionInterval,
 		CPUDuration:   r.cfg.Pprof.CPUDuration,
@@ -166,25 +168,25 @@ func (r *gostitchReceiver) Start(ctx context.Context, host component.Host) (err 
 		SpoolDir:      spool,
 		Host:          hostname,
 		OnPID:         r.setPID,
-	}, specs, r, r.settings.Logger, r.tel)
+	}, specs, sink, r.settings.Logger, r.tel)
 	r.controller.Start()
 	if r.cfg.Push.NetAddr.Endpoint != "" {
-		if err := r.startPush(ctx, host, hostname); err != nil {
+		if err := r.startPush(ctx, host, hostname, sink); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// startPush serves uploads of profiles and traces on push.endpoint.
-func (r *gostitchReceiver) startPush(ctx context.Context, host component.Host, hostname string) error {
+// startPush serves uploads of profiles and traces on push.endpoint, converted through sink.
+func (r *gostitchReceiver) startPush(ctx context.Context, host component.Host, hostname string, sink collect.Sink) error {
 	targets := make(map[string]target.Identity, len(r.cfg.Targets))
 	for _, t := range r.cfg.Targets {
 		targets[t.Name] = target.Identity{Name: t.Name, PID: t.PID, Host: hostname}
 	}
 	handler := &push.Handler{
 		Targets:  targets,
-		Sink:     r,
+		Sink:     sink,
 		Limits:   collect.Limits{MaxProfileBytes: r.cfg.Limits.MaxProfileBytes, MaxTraceBytes: r.cfg.Limits.MaxTraceBytes},
 		SpoolDir: r.spoolDir,
 		Logger:   r.settings.Logger,

@@ -68,12 +68,15 @@ func New(settings Settings, targets []TargetSpec, sink Sink, logger *zap.Logger,
 		pids: NewPIDResolver(settings.ProcRoot)}
 }
 
-// Start begins collecting: the first window of every target starts now.
+// Start begins collecting. The targets' first windows are spread over the interval, in the
+// order of the targets, the first starting now, so that their scrapes and conversions do not
+// all coincide.
 func (c *Controller) Start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	c.cancel, c.done = cancel, make(chan struct{})
-	for _, spec := range c.targets {
+	for i, spec := range c.targets {
 		t := c.newTargetLoop(spec)
+		t.firstDelay = staggered(i, len(c.targets), c.settings.Interval)
 		c.wg.Go(func() { t.run(ctx) })
 	}
 	go func() {
@@ -100,10 +103,16 @@ func (c *Controller) Shutdown(ctx context.Context) error {
 // Done is closed once every loop of a started controller has ended.
 func (c *Controller) Done() <-chan struct{} { return c.done }
 
+// staggered is the delay of the first window of target i of n: i/n of the interval.
+func staggered(i, n int, interval time.Duration) time.Duration {
+	return interval * time.Duration(i) / time.Duration(n)
+}
+
 // targetLoop collects the windows of one target.
 type targetLoop struct {
 	c          *Controller
 	spec       TargetSpec
+	firstDelay time.Duration // from Start to the first window
 	scraper    *scraper
 	pid        int
 	pprofFiles *fileTracker
@@ -127,7 +136,15 @@ func (c *Controller) newTargetLoop(spec TargetSpec) *targetLoop {
 // profiles, files, conversion) while this one starts the next CPU profile and execution trace
 // on the tick, so a trace as long as the interval leaves no gap however long conversion takes.
 // The hand-off is unbuffered: at most one window is finished while the next is gathered.
+// The first window starts after firstDelay.
 func (t *targetLoop) run(ctx context.Context) {
+	first := time.NewTimer(t.firstDelay)
+	defer first.Stop()
+	select {
+	case <-ctx.Done():
+		return
+	case <-first.C:
+	}
 	windows := make(chan *Window)
 	finished := make(chan struct{})
 	go func() {

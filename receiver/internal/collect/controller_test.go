@@ -140,11 +140,11 @@ func TestFailingTargetsDoNotStopOthers(t *testing.T) {
 
 	sink := make(chanSink, 8)
 	c, logs := newTestController(t, Settings{Interval: 10 * time.Second, Profiles: []string{"heap", "goroutine"}},
-		[]TargetSpec{
+		[]TargetSpec{ // first windows 2.5s apart
+			{Name: "good", Endpoint: good.URL, Client: good.Client(), Timeout: 2 * time.Second},
 			{Name: "down", Endpoint: down, Client: http.DefaultClient, Timeout: 2 * time.Second},
 			{Name: "html", Endpoint: html.URL, Client: html.Client(), Timeout: 2 * time.Second},
 			{Name: "missing", Endpoint: missing.URL, Client: missing.Client(), Timeout: 2 * time.Second},
-			{Name: "good", Endpoint: good.URL, Client: good.Client(), Timeout: 2 * time.Second},
 		}, sink)
 	c.Start()
 	rec := receive(t, sink, 10*time.Second)

@@ -37,6 +37,18 @@ type Window struct {
 	Traces []Trace
 }
 
+// Size is the window's input bytes: its profiles' and its traces' sizes.
+func (w *Window) Size() int64 {
+	var n int64
+	for _, p := range w.Profiles {
+		n += int64(len(p.Data))
+	}
+	for _, tr := range w.Traces {
+		n += tr.Size
+	}
+	return n
+}
+
 // Profile is one raw pprof profile (gzip-compressed or plain protobuf).
 type Profile struct {
 	// Kind is the profile name: cpu, heap, allocs, goroutine, block or mutex; empty for files.

@@ -167,6 +167,7 @@ var (
 var (
 	TelemetryGostitchReceiverBytesRead    = MetricInfo{Name: "gostitch.receiver.bytes_read", Description: "Bytes of raw input read, by target and kind.", Unit: "By"}
 	TelemetryGostitchReceiverCollections  = MetricInfo{Name: "gostitch.receiver.collections", Description: "Collection steps (scrapes, file reads, pushes) by target, kind and outcome.", Unit: "{collection}"}
+	TelemetryGostitchReceiverDeferred     = MetricInfo{Name: "gostitch.receiver.deferred", Description: "Windows, by target, whose conversion waited because their input bytes and those of the windows being converted exceeded limits.max_concurrent_conversion_bytes.", Unit: "{window}"}
 	TelemetryGostitchReceiverDropped      = MetricInfo{Name: "gostitch.receiver.dropped", Description: "Items dropped, by source and reason.", Unit: "{item}"}
 	TelemetryGostitchReceiverEbpfPrograms = MetricInfo{Name: "gostitch.receiver.ebpf.programs", Description: "Programs of the eBPF socket source by name (gostitch.ebpf.program), 1 when attached and 0 when the kernel refused it; the start's log line \"eBPF socket source on\" says why and what goes missing.", Unit: "{program}"}
 	TelemetryGostitchReceiverEvents       = MetricInfo{Name: "gostitch.receiver.events", Description: "Input events read, by target and source (execution-trace events, eBPF socket events, and OTLP profile samples made from pprof, one per sample type).", Unit: "{event}"}

@@ -1,6 +1,6 @@
 // Package selftel reports the receiver's own health through the collector's telemetry:
-// collections by outcome, bytes read, everything dropped, by reason, and which eBPF programs
-// run.
+// collections by outcome, bytes read, everything dropped, by reason, windows deferred by the
+// cap on concurrent conversions, and which eBPF programs run.
 package selftel
 
 import (
@@ -21,6 +21,7 @@ type Telemetry struct {
 	dropped     metric.Int64Counter
 	events      metric.Int64Counter
 	joined      metric.Int64Counter
+	deferred    metric.Int64Counter
 	ebpfProgs   metric.Int64Gauge
 }
 
@@ -43,6 +44,7 @@ func New(set component.TelemetrySettings) (*Telemetry, error) {
 	counter(metadata.TelemetryGostitchReceiverDropped, &t.dropped)
 	counter(metadata.TelemetryGostitchReceiverEvents, &t.events)
 	counter(metadata.TelemetryGostitchReceiverJoined, &t.joined)
+	counter(metadata.TelemetryGostitchReceiverDeferred, &t.deferred)
 	if err != nil {
 		return nil, err
 	}
@@ -92,6 +94,11 @@ func (t *Telemetry) Joined(ctx context.Context, target, source, method string, n
 	}
 	t.joined.Add(ctx, n, metric.WithAttributes(attribute.String(metadata.AttributeTarget, target),
 		attribute.String(metadata.AttributeSource, source), attribute.String(metadata.AttributeJoinMethod, method)))
+}
+
+// Deferred counts a window of a target whose conversion waited for the cap on concurrent conversions.
+func (t *Telemetry) Deferred(ctx context.Context, target string) {
+	t.deferred.Add(ctx, 1, metric.WithAttributes(attribute.String(metadata.AttributeTarget, target)))
 }
 
 // EBPFProgram records whether a program of the eBPF socket source is attached.
