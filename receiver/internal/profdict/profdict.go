@@ -4,8 +4,7 @@
 package profdict
 
 import (
-	"encoding/binary"
-	"hash/maphash"
+	"math/rand/v2"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pprofile"
@@ -44,9 +43,8 @@ type Dict struct {
 	// hit; in the unlikely case of a collision the second one is stored again.
 	locations map[uint64]int32
 	stacks    map[uint64]int32
-	seed      maphash.Seed
+	seed      uint64 // starts those hashes
 	links     map[Link]int32
-	buf       []byte
 }
 
 // New starts filling d, which must be empty.
@@ -57,7 +55,7 @@ func New(d pprofile.ProfilesDictionary, sizes Sizes) *Dict {
 		functions: make(map[Function]int32, sizes.Functions+1),
 		locations: make(map[uint64]int32, sizes.Locations+1),
 		stacks:    make(map[uint64]int32, sizes.Stacks),
-		seed:      maphash.MakeSeed(),
+		seed:      rand.Uint64(),
 		links:     make(map[Link]int32),
 	}
 	t.Str("")
@@ -134,17 +132,20 @@ func (t *Dict) Location(mapping int32, address uint64, lines []Line) int32 {
 	return i
 }
 
-// locationHash hashes a location's content, encoded into t.buf.
+// locationHash hashes a location's content.
 func (t *Dict) locationHash(mapping int32, address uint64, lines []Line) uint64 {
-	b := binary.AppendUvarint(t.buf[:0], uint64(mapping))
-	b = binary.AppendUvarint(b, address)
+	h := mix(mix(t.seed, uint64(mapping)), address)
 	for _, ln := range lines {
-		b = binary.AppendUvarint(b, uint64(ln.Function))
-		b = binary.AppendVarint(b, ln.Line)
-		b = binary.AppendVarint(b, ln.Column)
+		h = mix(mix(mix(h, uint64(ln.Function)), uint64(ln.Line)), uint64(ln.Column))
 	}
-	t.buf = b
-	return maphash.Bytes(t.seed, b)
+	return h
+}
+
+// mix folds v into the hash h: a multiply and shift per word, far cheaper than encoding the
+// words for a byte hash. Collisions are checked, so it need not be strong.
+func mix(h, v uint64) uint64 {
+	h = (h ^ v) * 0x9e3779b97f4a7c15
+	return h ^ h>>32
 }
 
 // sameLocation reports whether dl is the location of mapping index mapping at address with lines.
@@ -166,12 +167,10 @@ func (t *Dict) Stack(locs []int32) int32 {
 	if len(locs) == 0 {
 		return 0
 	}
-	b := t.buf[:0]
+	h := t.seed
 	for _, l := range locs {
-		b = binary.AppendUvarint(b, uint64(l))
+		h = mix(h, uint64(l))
 	}
-	t.buf = b
-	h := maphash.Bytes(t.seed, b)
 	table := t.d.StackTable()
 	i, ok := t.stacks[h]
 	if ok && equalIndices(table.At(int(i)).LocationIndices(), locs) {
