@@ -19,6 +19,9 @@ type dictionary struct {
 	// Dictionary index of each of the input profile's mappings, functions and locations, by
 	// position.
 	mappingOf, functionOf, locationOf []int32
+	// strOf is the dictionary index of each string of the input profile looked up so far (0:
+	// not yet, or the empty string).
+	strOf []int32
 
 	lines []profdict.Line
 	stack []int32
@@ -56,6 +59,7 @@ func newDictionary(d pprofile.ProfilesDictionary, p *pprofData) *dictionary {
 		mappingOf:  make([]int32, len(p.mappings)),
 		functionOf: make([]int32, len(p.functions)),
 		locationOf: make([]int32, len(p.locations)),
+		strOf:      make([]int32, len(p.strings)),
 	}
 	// A mapping of the profile with nothing in it is the zero entry: storing it again would
 	// repeat index 0.
@@ -66,13 +70,22 @@ func newDictionary(d pprofile.ProfilesDictionary, p *pprofData) *dictionary {
 		t.mappingOf[i] = t.mapping(p, m)
 	}
 	for i, f := range p.functions {
-		t.functionOf[i] = t.Function(profdict.Function{Name: t.Str(p.str(f.name)), SystemName: t.Str(p.str(f.systemName)),
-			File: t.Str(p.str(f.filename)), StartLine: int64(f.startLine)})
+		t.functionOf[i] = t.Function(profdict.Function{Name: t.str(p, f.name), SystemName: t.str(p, f.systemName),
+			File: t.str(p, f.filename), StartLine: int64(f.startLine)})
 	}
 	for i, l := range p.locations {
 		t.locationOf[i] = t.location(p.lines[l.lines.from:l.lines.to], l)
 	}
 	return t
+}
+
+// str returns the index of the input profile's string i; a function's names and file
+// repeat, and an index is cheaper to look up than a string.
+func (t *dictionary) str(p *pprofData, i uint64) int32 {
+	if t.strOf[i] == 0 {
+		t.strOf[i] = t.Str(p.str(i))
+	}
+	return t.strOf[i]
 }
 
 // attr returns the index of the attribute k.

@@ -8,7 +8,7 @@ import (
 // mapping stores a mapping of the resolved input profile (once per distinct content) and
 // returns its index.
 func (t *dictionary) mapping(p *pprofData, m mapping) int32 {
-	k := mappingKey{start: m.start, limit: m.limit, offset: m.offset, file: t.Str(p.str(m.file))}
+	k := mappingKey{start: m.start, limit: m.limit, offset: m.offset, file: t.str(p, m.file)}
 	if buildID := p.str(m.buildID); buildID != "" {
 		k.buildID = t.attr(attrKey{kind: attrStr, key: t.Str(metadata.AttributeExecutableBuildID), str: buildID})
 	}
