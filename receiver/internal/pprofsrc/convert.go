@@ -125,7 +125,9 @@ func (b *profilesBuilder) fill(dp pprofile.Profile, vi int) {
 		ds := samples.AppendEmpty()
 		ds.SetStackIndex(ref.stack)
 		ds.SetLinkIndex(ref.link)
-		ds.Values().Append(v)
+		values := ds.Values()
+		values.EnsureCapacity(1) // made to size: cheaper than grown by append
+		values.Append(v)
 		if ref.attrsTo > ref.attrsFrom {
 			ds.AttributeIndices().FromRaw(b.attrs[ref.attrsFrom:ref.attrsTo])
 		}

@@ -177,7 +177,9 @@ func (t *Dict) Stack(locs []int32) int32 {
 		return i
 	}
 	i = int32(table.Len())
-	table.AppendEmpty().LocationIndices().FromRaw(locs)
+	indices := table.AppendEmpty().LocationIndices()
+	indices.EnsureCapacity(len(locs)) // made to size: cheaper than grown by FromRaw's append
+	indices.FromRaw(locs)
 	if !ok {
 		t.stacks[h] = i
 	}
