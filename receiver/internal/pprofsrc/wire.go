@@ -33,11 +33,21 @@ type fields struct {
 
 // next moves to the next field; false at the end of the message or at a framing error (err).
 func (r *fields) next() bool {
-	if r.pos >= len(r.b) {
-		return false
-	}
 	b := r.b[r.pos:]
 	r.off = r.base + r.pos
+	// Most varint fields have a one-byte tag and a value of one or two bytes.
+	if len(b) >= 3 && b[0]&(0x80|7) == wireVarint && (b[1] < 0x80 || b[2] < 0x80) {
+		v, n := uint64(b[1]), 2
+		if v >= 0x80 {
+			v, n = v&0x7f|uint64(b[2])<<7, 3
+		}
+		r.num, r.typ, r.val = uint64(b[0]>>3), wireVarint, v
+		r.pos += n
+		return true
+	}
+	if len(b) == 0 {
+		return false
+	}
 	tag, n := uvarint(b)
 	if n < 0 {
 		r.err = fmt.Errorf("at byte %d: bad field tag", r.off)
