@@ -4,6 +4,7 @@
 package profdict
 
 import (
+	"math/bits"
 	"math/rand/v2"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -41,8 +42,8 @@ type Dict struct {
 	functions map[Function]int32
 	// locations and stacks index locations and stacks by a hash of their content, checked on a
 	// hit; in the unlikely case of a collision the second one is stored again.
-	locations map[uint64]int32
-	stacks    map[uint64]int32
+	locations hashIndex
+	stacks    hashIndex
 	seed      uint64 // starts those hashes
 	links     map[Link]int32
 }
@@ -53,8 +54,8 @@ func New(d pprofile.ProfilesDictionary, sizes Sizes) *Dict {
 		d:         d,
 		strings:   make(map[string]int32, sizes.Strings+1),
 		functions: make(map[Function]int32, sizes.Functions+1),
-		locations: make(map[uint64]int32, sizes.Locations+1),
-		stacks:    make(map[uint64]int32, sizes.Stacks),
+		locations: newHashIndex(sizes.Locations + 1),
+		stacks:    newHashIndex(sizes.Stacks),
 		seed:      rand.Uint64(),
 		links:     make(map[Link]int32),
 	}
@@ -67,7 +68,7 @@ func New(d pprofile.ProfilesDictionary, sizes Sizes) *Dict {
 	d.LinkTable().AppendEmpty()
 	// An entry with nothing in it is the zero entry: storing it again would repeat index 0.
 	t.functions[Function{}] = 0
-	t.locations[t.locationHash(0, 0, nil)] = 0
+	t.locations.put(t.locationHash(0, 0, nil), 0)
 	d.FunctionTable().EnsureCapacity(sizes.Functions + 1)
 	d.LocationTable().EnsureCapacity(sizes.Locations + 1)
 	d.StackTable().EnsureCapacity(sizes.Stacks + 1)
@@ -110,7 +111,7 @@ func (t *Dict) Function(f Function) int32 {
 func (t *Dict) Location(mapping int32, address uint64, lines []Line) int32 {
 	h := t.locationHash(mapping, address, lines)
 	table := t.d.LocationTable()
-	i, ok := t.locations[h]
+	i, ok := t.locations.get(h)
 	if ok && sameLocation(table.At(int(i)), mapping, address, lines) {
 		return i
 	}
@@ -127,7 +128,7 @@ func (t *Dict) Location(mapping int32, address uint64, lines []Line) int32 {
 		dln.SetColumn(ln.Column)
 	}
 	if !ok {
-		t.locations[h] = i
+		t.locations.put(h, i)
 	}
 	return i
 }
@@ -172,7 +173,7 @@ func (t *Dict) Stack(locs []int32) int32 {
 		h = mix(h, uint64(l))
 	}
 	table := t.d.StackTable()
-	i, ok := t.stacks[h]
+	i, ok := t.stacks.get(h)
 	if ok && equalIndices(table.At(int(i)).LocationIndices(), locs) {
 		return i
 	}
@@ -181,7 +182,7 @@ func (t *Dict) Stack(locs []int32) int32 {
 	indices.EnsureCapacity(len(locs)) // made to size: cheaper than grown by FromRaw's append
 	indices.FromRaw(locs)
 	if !ok {
-		t.stacks[h] = i
+		t.stacks.put(h, i)
 	}
 	return i
 }
@@ -213,4 +214,64 @@ func (t *Dict) Link(l Link) int32 {
 	dl.SetSpanID(l.Span)
 	t.links[l] = i
 	return i
+}
+
+// hashIndex maps the hashes of locations and stacks to their positions in the table: open
+// addressing with linear probing, at most half full, cheaper than a map, which would hash the
+// hashes again.
+type hashIndex struct {
+	slots []hashSlot // a power of two of them
+	used  int
+}
+
+type hashSlot struct {
+	hash uint64
+	pos  int32 // position + 1; 0 for an empty slot
+}
+
+func newHashIndex(n int) hashIndex {
+	size := 8
+	for size < 2*n {
+		size *= 2
+	}
+	return hashIndex{slots: make([]hashSlot, size)}
+}
+
+// get returns the position stored for hash h.
+func (x *hashIndex) get(h uint64) (int32, bool) {
+	mask := uint64(len(x.slots) - 1)
+	for i := x.start(h); ; i = (i + 1) & mask {
+		switch s := x.slots[i]; {
+		case s.pos == 0:
+			return 0, false
+		case s.hash == h:
+			return s.pos - 1, true
+		}
+	}
+}
+
+// put stores position pos for hash h, which x does not hold.
+func (x *hashIndex) put(h uint64, pos int32) {
+	if 2*(x.used+1) > len(x.slots) {
+		old := x.slots
+		x.slots, x.used = make([]hashSlot, 2*len(old)), 0
+		for _, s := range old {
+			if s.pos != 0 {
+				x.put(s.hash, s.pos-1)
+			}
+		}
+	}
+	mask := uint64(len(x.slots) - 1)
+	i := x.start(h)
+	for x.slots[i].pos != 0 {
+		i = (i + 1) & mask
+	}
+	x.slots[i] = hashSlot{hash: h, pos: pos + 1}
+	x.used++
+}
+
+// start is the slot where probing for h starts: from the high bits of a multiple of h, which
+// all of h's bits reach.
+func (x *hashIndex) start(h uint64) uint64 {
+	return (h * 0x9e3779b97f4a7c15) >> (64 - bits.Len(uint(len(x.slots)-1)))
 }
