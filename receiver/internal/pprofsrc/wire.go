@@ -18,12 +18,12 @@ const (
 // data(). Callers keep the reader on their stack, so reading a field copies no field out of a
 // call and stores no pointer.
 type fields struct {
-	b    []byte
-	base int // offset of b in the profile
-	pos  int
-	// num and typ are the current field's number and wire type, off the offset of its tag in
-	// the profile, val the value of a varint or fixed-size field or the size of a
-	// length-delimited one, whose data ends at pos.
+	// b is the profile up to the end of the message, pos the offset of the next field in it.
+	b   []byte
+	pos int
+	// num and typ are the current field's number and wire type, off the offset of its tag, val
+	// the value of a varint or fixed-size field or the size of a length-delimited one, whose
+	// data ends at pos.
 	num, typ uint64
 	off      int
 	val      uint64
@@ -34,7 +34,7 @@ type fields struct {
 // next moves to the next field; false at the end of the message or at a framing error (err).
 func (r *fields) next() bool {
 	b := r.b[r.pos:]
-	r.off = r.base + r.pos
+	r.off = r.pos
 	// Most varint fields have a one-byte tag and a value of one or two bytes.
 	if len(b) >= 3 && b[0]&(0x80|7) == wireVarint && (b[1] < 0x80 || b[2] < 0x80) {
 		v, n := uint64(b[1]), 2
@@ -86,15 +86,15 @@ func (r *fields) next() bool {
 // data is the data of the current field, which is length-delimited.
 func (r *fields) data() []byte { return r.b[r.pos-int(r.val) : r.pos] }
 
-// dataOff is the offset in the profile of the current field's data.
-func (r *fields) dataOff() int { return r.base + r.pos - int(r.val) }
+// dataOff is the offset of the current field's data.
+func (r *fields) dataOff() int { return r.pos - int(r.val) }
 
 // message returns a reader of the fields of the message the current field holds.
 func (r *fields) message() (fields, error) {
 	if r.typ != wireBytes {
 		return fields{}, r.wireTypeError("a message")
 	}
-	return fields{b: r.data(), base: r.dataOff()}, nil
+	return fields{b: r.b[:r.pos], pos: r.dataOff()}, nil
 }
 
 // varint returns the value of the current field, a varint.
