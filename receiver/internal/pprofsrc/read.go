@@ -40,14 +40,21 @@ var fieldNames = [...]string{
 // recordCounts is how many records of each table a profile has.
 type recordCounts struct {
 	sampleTypes, samples, mappings, locations, functions, strings int
-	// sampleBytes is the size of all the samples, stringBytes that of the strings.
-	sampleBytes, stringBytes int
+	// sampleBytes is the size of all the samples; locs and labels count their locations and
+	// labels (estimated below countSamplesAbove), stringBytes is the size of the strings.
+	sampleBytes, locs, labels, stringBytes int
 }
+
+// countSamplesAbove is the size above which the locations and labels of the samples are
+// counted, so that reading a large profile takes no more memory than it needs. Below it they
+// are estimated, and grow as read: cheaper than reading every sample twice.
+const countSamplesAbove = 64 << 10
 
 // countRecords walks the top-level fields of a pprof protobuf, checking their framing, and
 // counts the records of each table.
 func countRecords(b []byte) (recordCounts, error) {
 	var c recordCounts
+	exact := len(b) > countSamplesAbove
 	r := fields{b: b}
 	for r.next() {
 		if r.typ != wireBytes {
@@ -59,6 +66,9 @@ func countRecords(b []byte) (recordCounts, error) {
 		case fieldSample:
 			c.samples++
 			c.sampleBytes += int(r.val)
+			if exact {
+				c.countSample(&r)
+			}
 		case fieldMapping:
 			c.mappings++
 		case fieldLocation:
@@ -70,7 +80,28 @@ func countRecords(b []byte) (recordCounts, error) {
 			c.stringBytes += int(r.val)
 		}
 	}
+	if !exact {
+		// A sample of a Go profile takes some ten bytes besides its location ids, most of
+		// which take a byte or two. Most profiles have no labels.
+		c.locs = c.sampleBytes / 2
+	}
 	return c, r.err
+}
+
+// countSample adds the locations and labels of the sample r is at to the counts. It stops at
+// a framing error, which readSample reports.
+func (c *recordCounts) countSample(r *fields) {
+	s, _ := r.message()
+	for s.next() {
+		switch {
+		case s.num == sampleLocationID && s.typ == wireBytes:
+			c.locs += varintEnds(s.data())
+		case s.num == sampleLocationID:
+			c.locs++
+		case s.num == sampleLabel:
+			c.labels++
+		}
+	}
 }
 
 // readProfile reads a pprof protobuf of the given counts, unresolved.
@@ -84,11 +115,10 @@ func readProfile(b []byte, c recordCounts) (*pprofData, error) {
 		// Inlining gives Go profiles some 1.3 lines a location.
 		lines:   make([]line, 0, c.locations+c.locations/2),
 		samples: make([]sample, 0, c.samples),
-		// Each value takes a byte at least. A sample of a Go profile takes some ten bytes
-		// besides its location ids, most of which take a byte or two: locs grows when it
-		// takes more. Most profiles have no labels.
+		// Each value and location takes a byte at least.
 		values: make([]int64, 0, min(c.samples*c.sampleTypes, c.sampleBytes)),
-		locs:   make([]uint64, 0, c.sampleBytes/2),
+		locs:   make([]uint64, 0, c.locs),
+		labels: make([]label, 0, c.labels),
 	}
 	p.text.Grow(c.stringBytes)
 	r := fields{b: b}

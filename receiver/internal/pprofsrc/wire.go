@@ -3,6 +3,7 @@ package pprofsrc
 import (
 	"encoding/binary"
 	"fmt"
+	"math/bits"
 )
 
 // Wire types of protobuf fields.
@@ -144,6 +145,21 @@ func readScalars(r *fields, dst ...*uint64) error {
 		}
 	}
 	return m.err
+}
+
+// varintEnds counts the bytes of b below 0x80, each the end of a varint: as many as the packed
+// varints b holds. It reads eight bytes at a time.
+func varintEnds(b []byte) int {
+	n := 0
+	for ; len(b) >= 8; b = b[8:] {
+		n += bits.OnesCount64(^binary.LittleEndian.Uint64(b) & 0x8080808080808080)
+	}
+	for _, c := range b {
+		if c < 0x80 {
+			n++
+		}
+	}
+	return n
 }
 
 // uvarint decodes a varint of at most 10 bytes from b and returns its size, or -1 when b ends
