@@ -16,13 +16,15 @@ import (
 	"unsafe"
 
 	oteltrace "go.opentelemetry.io/otel/trace"
+
+	"github.com/gostitch/gostitch/internal/linkkeys"
 )
 
 // Keys gostitch reads from runtime/trace logs and pprof labels.
 const (
-	KeyTraceID      = "otel.trace_id"
-	KeySpanID       = "otel.span_id"
-	KeySocketCookie = "net.sock.cookie"
+	KeyTraceID      = linkkeys.TraceID
+	KeySpanID       = linkkeys.SpanID
+	KeySocketCookie = linkkeys.SocketCookie
 )
 
 // soCookie is SO_COOKIE from <asm-generic/socket.h>; the syscall package does not define it.

@@ -1,8 +1,6 @@
 package pprofsrc
 
 import (
-	"crypto/sha256"
-	"encoding/binary"
 	"strconv"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -10,6 +8,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pprofile"
 
 	"github.com/gostitch/gostitch/receiver/internal/metadata"
+	"github.com/gostitch/gostitch/receiver/internal/otelid"
 	"github.com/gostitch/gostitch/receiver/internal/profdict"
 	"github.com/gostitch/gostitch/receiver/internal/target"
 )
@@ -160,10 +159,6 @@ func profileID(id target.Identity, p *pprofData, typ, unit string, samples, tota
 	for _, s := range [...]string{id.Host, typ, unit} {
 		b = strconv.AppendQuote(append(b, ' '), s)
 	}
-	b = binary.BigEndian.AppendUint64(b, uint64(p.timeNanos))
-	b = binary.BigEndian.AppendUint64(b, uint64(p.durationNanos))
-	b = binary.BigEndian.AppendUint64(b, uint64(samples))
-	b = binary.BigEndian.AppendUint64(b, uint64(total))
-	sum := sha256.Sum256(b)
-	return pprofile.ProfileID(sum[:16])
+	return otelid.FromBytes(b).U64(uint64(p.timeNanos)).U64(uint64(p.durationNanos)).
+		U64(uint64(samples)).U64(uint64(total)).ProfileID()
 }

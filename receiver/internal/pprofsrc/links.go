@@ -2,11 +2,12 @@ package pprofsrc
 
 import (
 	"encoding/binary"
-	"encoding/hex"
 	"strconv"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 
+	"github.com/gostitch/gostitch/internal/linkkeys"
+	"github.com/gostitch/gostitch/receiver/internal/otelid"
 	"github.com/gostitch/gostitch/receiver/internal/profdict"
 )
 
@@ -21,9 +22,9 @@ type linkLabel struct {
 
 // linkLabels in order of preference: the first valid trace id and span id win.
 var linkLabels = [...]linkLabel{
-	{key: "otel.trace_id", trace: true},
+	{key: linkkeys.TraceID, trace: true},
 	{key: "trace_id", trace: true},
-	{key: "otel.span_id"},
+	{key: linkkeys.SpanID},
 	{key: "span_id"},
 	{key: "span id", decimal: true},
 	{key: "local root span id", decimal: true},
@@ -41,12 +42,14 @@ func linkOf(labels []strLabel) (l profdict.Link, traceAt, spanAt int) {
 			continue
 		}
 		switch ll, v := linkLabels[rank], kv.vals[0]; {
-		case ll.trace:
-			if rank < traceRank && decodeHex(l.Trace[:], v) {
-				traceAt, traceRank = i, rank
+		case !ll.trace:
+			if rank < spanRank && decodeSpanID(&l.Span, v, ll.decimal) {
+				spanAt, spanRank = i, rank
 			}
-		case rank < spanRank && decodeSpanID(&l.Span, v, ll.decimal):
-			spanAt, spanRank = i, rank
+		case rank < traceRank:
+			if id, ok := otelid.ParseTraceID(v); ok {
+				l.Trace, traceAt, traceRank = id, i, rank
+			}
 		}
 	}
 	return l, traceAt, spanAt
@@ -56,7 +59,11 @@ func linkOf(labels []strLabel) (l profdict.Link, traceAt, spanAt int) {
 // whether it did; otherwise dst is unchanged.
 func decodeSpanID(dst *pcommon.SpanID, s string, decimal bool) bool {
 	if !decimal {
-		return decodeHex(dst[:], s)
+		id, ok := otelid.ParseSpanID(s)
+		if ok {
+			*dst = id
+		}
+		return ok
 	}
 	n, err := strconv.ParseUint(s, 10, 64)
 	if err != nil || n == 0 {
@@ -74,28 +81,4 @@ func linkRank(key string) int {
 		}
 	}
 	return -1
-}
-
-// decodeHex sets dst from exactly 2*len(dst) hex digits that are not all zero, and reports
-// whether it did; otherwise dst is unchanged.
-func decodeHex(dst []byte, s string) bool {
-	if len(s) != 2*len(dst) {
-		return false
-	}
-	var buf [16]byte
-	b := buf[:len(dst)]
-	if _, err := hex.Decode(b, []byte(s)); err != nil || isZero(b) {
-		return false
-	}
-	copy(dst, b)
-	return true
-}
-
-func isZero(b []byte) bool {
-	for _, c := range b {
-		if c != 0 {
-			return false
-		}
-	}
-	return true
 }

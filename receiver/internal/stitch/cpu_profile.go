@@ -102,8 +102,7 @@ func (p *cpuProfile) result(c *TraceConverter, tl *tracesrc.Timeline) pprofile.P
 	kind.SetKeyStrindex(d.Str(metadata.AttributeProfileType))
 	kind.Value().SetStr(metadata.AttributeProfileTypeCPU)
 	prof.AttributeIndices().Append(int32(attrs.Len() - 1))
-	tid := c.hash(nsCPUProfile).u64(uint64(tl.Start)).u64(uint64(p.count)).traceID()
-	prof.SetProfileID(pprofile.ProfileID(tid))
+	prof.SetProfileID(c.hash(nsCPUProfile).U64(uint64(tl.Start)).U64(uint64(p.count)).ProfileID())
 	return p.out
 }
 

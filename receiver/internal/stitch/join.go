@@ -6,13 +6,10 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"golang.org/x/exp/trace"
 
+	"github.com/gostitch/gostitch/internal/linkkeys"
 	"github.com/gostitch/gostitch/receiver/internal/ebpfsrc"
 	"github.com/gostitch/gostitch/receiver/internal/tracesrc"
 )
-
-// logSocketCookie is the trace.Log key by which an application names a socket (its SO_COOKIE,
-// in decimal) that a task uses.
-const logSocketCookie = "net.sock.cookie"
 
 // JoinIndex is what the eBPF join (docs/design.md, "Join rules") needs of one execution trace: the
 // timeline's per-thread goroutine intervals and, per task, its trace id and the span ids of the
@@ -54,7 +51,7 @@ func (x *JoinIndex) add(t *tracesrc.Task, traceID pcommon.TraceID, ids *taskSpan
 	}
 	x.tasks[t.ID] = jt
 	for _, l := range t.Logs {
-		if l.Category != logSocketCookie {
+		if l.Category != linkkeys.SocketCookie {
 			continue
 		}
 		if cookie, err := strconv.ParseUint(l.Message, 10, 64); err == nil && cookie != 0 {

@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"golang.org/x/sys/unix"
 
+	"github.com/gostitch/gostitch/internal/linkkeys"
 	"github.com/gostitch/gostitch/receiver/internal/ebpfsrc"
 	"github.com/gostitch/gostitch/receiver/internal/metadata"
 	"github.com/gostitch/gostitch/receiver/internal/tracesrc"
@@ -59,7 +60,7 @@ func recordJoinTrace(t *testing.T) joinTrace {
 	<-done
 	ctx, task := rtrace.NewTask(context.Background(), "owner")
 	jt.ownerStart = monoNow(t)
-	rtrace.Log(ctx, logSocketCookie, strconv.Itoa(11))
+	rtrace.Log(ctx, linkkeys.SocketCookie, strconv.Itoa(11))
 	time.Sleep(2 * time.Millisecond)
 	jt.ownerEnd = monoNow(t)
 	task.End()

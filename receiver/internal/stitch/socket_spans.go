@@ -8,6 +8,7 @@ import (
 
 	"github.com/gostitch/gostitch/receiver/internal/ebpfsrc"
 	"github.com/gostitch/gostitch/receiver/internal/metadata"
+	"github.com/gostitch/gostitch/receiver/internal/otelid"
 	"github.com/gostitch/gostitch/receiver/internal/target"
 )
 
@@ -61,17 +62,17 @@ func (c *socketConn) notable() bool {
 
 // socketTraceID is the trace of one connection: cookies are unique within a boot.
 func socketTraceID(b *ebpfsrc.Batch, cookie uint64) pcommon.TraceID {
-	return newIDHash("ebpf.connection").str(b.BootID).u64(uint64(b.PID)).u64(cookie).traceID()
+	return otelid.New("ebpf.connection").Str(b.BootID).U64(uint64(b.PID)).U64(cookie).TraceID()
 }
 
 // socketWindowSpanID is the "tcp connection" span of one connection in one window.
 func socketWindowSpanID(b *ebpfsrc.Batch, cookie uint64) pcommon.SpanID {
-	return newIDHash("ebpf.connection.window").str(b.BootID).u64(uint64(b.PID)).u64(cookie).u64(b.Start).spanID()
+	return otelid.New("ebpf.connection.window").Str(b.BootID).U64(uint64(b.PID)).U64(cookie).U64(b.Start).SpanID()
 }
 
 // socketEventSpanID is the span made of one event.
 func socketEventSpanID(b *ebpfsrc.Batch, name string, e *ebpfsrc.Event) pcommon.SpanID {
-	return newIDHash("ebpf.span").str(name).str(b.BootID).u64(uint64(b.PID)).u64(e.Cookie).u64(e.Mono).spanID()
+	return otelid.New("ebpf.span").Str(name).Str(b.BootID).U64(uint64(b.PID)).U64(e.Cookie).U64(e.Mono).SpanID()
 }
 
 func addSocketSpans(spans ptrace.SpanSlice, b *ebpfsrc.Batch, c *socketConn) {

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/exp/trace"
 
 	"github.com/gostitch/gostitch/receiver/internal/ebpfsrc"
+	"github.com/gostitch/gostitch/receiver/internal/otelid"
 	"github.com/gostitch/gostitch/receiver/internal/target"
 	"github.com/gostitch/gostitch/receiver/internal/tracesrc"
 )
@@ -51,7 +52,7 @@ type TraceConverter struct {
 	// blockedKeys caches the breakdown attribute key of each block reason.
 	blockedKeys map[string]string
 	// ids is the buffer of id derivations.
-	ids idHash
+	ids otelid.Hash
 }
 
 // NewTraceConverter returns a converter for the traces of the process id.

@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"golang.org/x/exp/trace"
 
+	"github.com/gostitch/gostitch/internal/linkkeys"
 	"github.com/gostitch/gostitch/receiver/internal/metadata"
 	"github.com/gostitch/gostitch/receiver/internal/tracesrc"
 )
@@ -87,7 +88,7 @@ func checkSpan(t *testing.T, out *converted, sp ptrace.Span) {
 	}
 	parent, ok := out.byID[sp.ParentSpanID()]
 	switch {
-	case !ok && !hasEvent(sp, logSpanID):
+	case !ok && !hasEvent(sp, linkkeys.SpanID):
 		t.Errorf("span %q: parent %s missing", sp.Name(), sp.ParentSpanID())
 	case ok && parent.TraceID() != sp.TraceID():
 		t.Errorf("span %q in trace %s, its parent %q in %s", sp.Name(), sp.TraceID(), parent.Name(), parent.TraceID())
@@ -162,7 +163,7 @@ func TestConvertAppIDs(t *testing.T) {
 		out := mustConvert(t, name, TraceOptions{MinSpanDuration: time.Millisecond})
 		honored, children := 0, 0
 		for _, sp := range out.taskSpans() {
-			tid, sid := eventMessage(sp, logTraceID), eventMessage(sp, logSpanID)
+			tid, sid := eventMessage(sp, linkkeys.TraceID), eventMessage(sp, linkkeys.SpanID)
 			if tid != "" {
 				honored++
 				if got := sp.TraceID().String(); got != tid || sp.ParentSpanID().String() != sid {
@@ -464,11 +465,11 @@ func TestLoggedIDs(t *testing.T) {
 		logs       []tracesrc.Log
 		trace, par string
 	}{
-		{[]tracesrc.Log{{Category: logTraceparent, Message: tp}}, "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"},
-		{[]tracesrc.Log{{Category: logTraceparent, Message: tp}, {Category: logSpanID, Message: "1111111111111111"}}, "4bf92f3577b34da6a3ce929d0e0e4736", "1111111111111111"},
-		{[]tracesrc.Log{{Category: logTraceID, Message: "not hex"}}, "", ""},
-		{[]tracesrc.Log{{Category: logTraceparent, Message: "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}}, "", ""},
-		{[]tracesrc.Log{{Category: logSpanID, Message: "1111111111111111"}}, "", ""},
+		{[]tracesrc.Log{{Category: linkkeys.Traceparent, Message: tp}}, "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"},
+		{[]tracesrc.Log{{Category: linkkeys.Traceparent, Message: tp}, {Category: linkkeys.SpanID, Message: "1111111111111111"}}, "4bf92f3577b34da6a3ce929d0e0e4736", "1111111111111111"},
+		{[]tracesrc.Log{{Category: linkkeys.TraceID, Message: "not hex"}}, "", ""},
+		{[]tracesrc.Log{{Category: linkkeys.Traceparent, Message: "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}}, "", ""},
+		{[]tracesrc.Log{{Category: linkkeys.SpanID, Message: "1111111111111111"}}, "", ""},
 	} {
 		tid, sid, ok := loggedIDs(tc.logs)
 		got := fmt.Sprintf("%v %s %s", ok, hexOrEmpty(tid[:]), hexOrEmpty(sid[:]))

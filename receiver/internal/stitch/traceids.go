@@ -1,21 +1,14 @@
 package stitch
 
 import (
-	"encoding/hex"
-	"strings"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"golang.org/x/exp/trace"
 
+	"github.com/gostitch/gostitch/internal/linkkeys"
+	"github.com/gostitch/gostitch/receiver/internal/otelid"
 	"github.com/gostitch/gostitch/receiver/internal/tracesrc"
-)
-
-// Log keys (trace.Log categories) by which an application hands its own trace context to a task.
-const (
-	logTraceID     = "otel.trace_id"
-	logSpanID      = "otel.span_id"
-	logTraceparent = "traceparent"
 )
 
 // Id namespaces of the execution-trace spans.
@@ -49,7 +42,7 @@ func (c *TraceConverter) taskIDs(t *tracesrc.Task) (pcommon.TraceID, pcommon.Spa
 		tid, _ := c.taskIDs(t.Parent)
 		return tid, c.parentSpanID(t.Parent, t.ParentRegion)
 	}
-	return c.hash(nsTaskTrace).u64(uint64(t.ID)).u64(uint64(t.Began)).traceID(), pcommon.SpanID{}
+	return c.hash(nsTaskTrace).U64(uint64(t.ID)).U64(uint64(t.Began)).TraceID(), pcommon.SpanID{}
 }
 
 // ownIDs reports whether a task's trace and parent come from itself rather than its parent task.
@@ -68,16 +61,16 @@ func loggedIDs(logs []tracesrc.Log) (pcommon.TraceID, pcommon.SpanID, bool) {
 	var sid, tpSpan pcommon.SpanID
 	for _, l := range logs {
 		switch l.Category {
-		case logTraceID:
+		case linkkeys.TraceID:
 			if tid.IsEmpty() {
-				tid = parseTraceID(l.Message)
+				tid, _ = otelid.ParseTraceID(l.Message)
 			}
-		case logSpanID:
+		case linkkeys.SpanID:
 			if sid.IsEmpty() {
-				sid = parseSpanID(l.Message)
+				sid, _ = otelid.ParseSpanID(l.Message)
 			}
-		case logTraceparent:
-			if t, s, ok := parseTraceparent(l.Message); ok && tid.IsEmpty() {
+		case linkkeys.Traceparent:
+			if t, s, ok := otelid.ParseTraceparent(l.Message); ok && tid.IsEmpty() {
 				tid, tpSpan = t, s
 			}
 		}
@@ -88,62 +81,28 @@ func loggedIDs(logs []tracesrc.Log) (pcommon.TraceID, pcommon.SpanID, bool) {
 	return tid, sid, !tid.IsEmpty()
 }
 
-// parseTraceID decodes 32 hex digits; the empty id on anything else.
-func parseTraceID(s string) pcommon.TraceID {
-	var id pcommon.TraceID
-	if len(s) != 2*len(id) {
-		return pcommon.TraceID{}
-	}
-	if _, err := hex.Decode(id[:], []byte(s)); err != nil {
-		return pcommon.TraceID{}
-	}
-	return id
-}
-
-// parseSpanID decodes 16 hex digits; the empty id on anything else.
-func parseSpanID(s string) pcommon.SpanID {
-	var id pcommon.SpanID
-	if len(s) != 2*len(id) {
-		return pcommon.SpanID{}
-	}
-	if _, err := hex.Decode(id[:], []byte(s)); err != nil {
-		return pcommon.SpanID{}
-	}
-	return id
-}
-
-// parseTraceparent decodes a W3C traceparent header value: version-traceid-spanid-flags.
-func parseTraceparent(s string) (pcommon.TraceID, pcommon.SpanID, bool) {
-	parts := strings.Split(strings.TrimSpace(s), "-")
-	if len(parts) < 4 || len(parts[0]) != 2 || parts[0] == "ff" || len(parts[3]) != 2 {
-		return pcommon.TraceID{}, pcommon.SpanID{}, false
-	}
-	tid, sid := parseTraceID(parts[1]), parseSpanID(parts[2])
-	return tid, sid, !tid.IsEmpty() && !sid.IsEmpty()
-}
-
 // hash starts an id derivation for this converter's process. It reuses one buffer: each
 // derivation must be finished (traceID or spanID) before the next starts.
-func (c *TraceConverter) hash(namespace string) *idHash {
-	return c.ids.reset(namespace).str(c.id.Name).str(c.id.Host).u64(uint64(c.id.PID))
+func (c *TraceConverter) hash(namespace string) *otelid.Hash {
+	return c.ids.Reset(namespace).Str(c.id.Name).Str(c.id.Host).U64(uint64(c.id.PID))
 }
 
 // taskKey appends what identifies one task span: a task seen in two traces gets one span per
 // trace, told apart by its start within the trace.
-func taskKey(h *idHash, t *tracesrc.Task) *idHash {
-	return h.u64(uint64(t.ID)).u64(uint64(t.Began)).u64(uint64(t.Start))
+func taskKey(h *otelid.Hash, t *tracesrc.Task) *otelid.Hash {
+	return h.U64(uint64(t.ID)).U64(uint64(t.Began)).U64(uint64(t.Start))
 }
 
 func (c *TraceConverter) taskSpanID(t *tracesrc.Task) pcommon.SpanID {
-	return taskKey(c.hash(nsTaskSpan), t).spanID()
+	return taskKey(c.hash(nsTaskSpan), t).SpanID()
 }
 
 func (c *TraceConverter) regionSpanID(t *tracesrc.Task, region int) pcommon.SpanID {
-	return taskKey(c.hash(nsRegionSpan), t).u64(uint64(region)).spanID()
+	return taskKey(c.hash(nsRegionSpan), t).U64(uint64(region)).SpanID()
 }
 
 func (c *TraceConverter) episodeSpanID(t *tracesrc.Task, episode int) pcommon.SpanID {
-	return taskKey(c.hash(nsEpisodeSpan), t).u64(uint64(episode)).spanID()
+	return taskKey(c.hash(nsEpisodeSpan), t).U64(uint64(episode)).SpanID()
 }
 
 // parentSpanID is the span a task's child span (region, episode or task) hangs from: for a
@@ -177,13 +136,13 @@ func wrapper(t *tracesrc.Task) bool {
 
 // runtimeTraceID is the trace of a window's runtime spans (stop-the-world phases).
 func (c *TraceConverter) runtimeTraceID(start trace.Time) pcommon.TraceID {
-	return c.hash(nsRuntimeTrace).u64(uint64(start)).traceID()
+	return c.hash(nsRuntimeTrace).U64(uint64(start)).TraceID()
 }
 
 func (c *TraceConverter) runtimeSpanID(start trace.Time) pcommon.SpanID {
-	return c.hash(nsRuntimeSpan).u64(uint64(start)).spanID()
+	return c.hash(nsRuntimeSpan).U64(uint64(start)).SpanID()
 }
 
 func (c *TraceConverter) stwSpanID(s tracesrc.STW) pcommon.SpanID {
-	return c.hash(nsSTWSpan).u64(uint64(s.Start)).spanID()
+	return c.hash(nsSTWSpan).U64(uint64(s.Start)).SpanID()
 }
