@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/gostitch/gostitch/internal/gziptest"
 	"github.com/gostitch/gostitch/receiver/internal/collect"
 	"github.com/gostitch/gostitch/receiver/internal/metadata"
 	"github.com/gostitch/gostitch/receiver/internal/target"
@@ -81,7 +82,7 @@ func TestTextFileAsTraceIsDropped(t *testing.T) {
 func TestGzipTraceFileIsRead(t *testing.T) {
 	trace, err := os.ReadFile("internal/tracesrc/testdata/annotations.trace")
 	require.NoError(t, err)
-	tel, logs, traces, _ := badAndGoodFileTargets(t, gzipped(t, trace), 512<<20)
+	tel, logs, traces, _ := badAndGoodFileTargets(t, gziptest.Compress(t, trace), 512<<20)
 
 	require.Eventually(t, func() bool {
 		return spanTargets(traces)["bad"] && spanTargets(traces)["good"]
@@ -96,7 +97,7 @@ func TestGzipBombTraceIsCutAtTheLimit(t *testing.T) {
 	trace, err := os.ReadFile("internal/tracesrc/testdata/window2.trace")
 	require.NoError(t, err)
 	const limit = 24 << 10
-	bomb := gzipped(t, append(trace, make([]byte, 8<<20)...))
+	bomb := gziptest.Compress(t, append(trace, make([]byte, 8<<20)...))
 	require.Less(t, len(bomb), limit, "the bomb passes the size check of the file itself")
 	tel, logs, traces, bad := badAndGoodFileTargets(t, bomb, limit)
 
@@ -168,7 +169,7 @@ func TestPushedGarbageIsRefused(t *testing.T) {
 
 	trace, err := os.ReadFile("internal/tracesrc/testdata/flight.trace")
 	require.NoError(t, err)
-	code, body = post("/v1/trace", gzipped(t, trace))
+	code, body = post("/v1/trace", gziptest.Compress(t, trace))
 	assert.Equal(t, http.StatusAccepted, code, body)
 	assert.Positive(t, traces.SpanCount())
 }

@@ -1,7 +1,6 @@
 package gostitchreceiver
 
 import (
-	"os"
 	"testing"
 	"time"
 
@@ -9,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
+	"github.com/gostitch/gostitch/internal/roottest"
 	"github.com/gostitch/gostitch/internal/syncnodetest"
 	"github.com/gostitch/gostitch/receiver/internal/metadata"
 )
@@ -17,9 +17,7 @@ import (
 // resolved again and the eBPF pid filter follows: the old pid leaves the filter once its
 // process is gone, and the socket events of the new process come out.
 func TestRestartedTargetIsFollowed(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("skipped: loading eBPF programs needs root (CI runs this test as root)")
-	}
+	roottest.Need(t, "loading eBPF programs")
 	if testing.Short() {
 		t.Skip("skipped in -short: runs syncnode twice")
 	}

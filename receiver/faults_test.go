@@ -3,7 +3,6 @@ package gostitchreceiver
 import (
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -23,7 +22,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/consumererror"
@@ -31,56 +29,13 @@ import (
 	"go.opentelemetry.io/collector/consumer/xconsumer"
 	"go.opentelemetry.io/collector/pdata/pprofile"
 	"go.opentelemetry.io/collector/pdata/ptrace"
-	"go.opentelemetry.io/collector/receiver/receivertest"
-	"go.opentelemetry.io/collector/receiver/xreceiver"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
-	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/gostitch/gostitch/internal/gziptest"
 	"github.com/gostitch/gostitch/receiver/internal/metadata"
 )
-
-// next holds the consumers a fault test hands the receiver; a nil one leaves its signal out.
-type next struct {
-	traces   consumer.Traces
-	metrics  consumer.Metrics
-	profiles xconsumer.Profiles
-}
-
-// startObserved runs the receiver on cfg with the given consumers and its telemetry recorded
-// in tel: unlike startReceiver, a test can count obsreport and self-telemetry and make the
-// next consumers fail.
-func startObserved(t *testing.T, cfg *Config, tel *componenttest.Telemetry, to next) *observer.ObservedLogs {
-	t.Helper()
-	require.NoError(t, cfg.Validate())
-	f := NewFactory().(xreceiver.Factory)
-	core, logs := observer.New(zap.InfoLevel)
-	set := receivertest.NewNopSettings(metadata.Type)
-	set.TelemetrySettings = tel.NewTelemetrySettings()
-	set.Logger = zap.New(core)
-	ctx := context.Background()
-	var r component.Component
-	var err error
-	if to.traces != nil {
-		r, err = f.CreateTraces(ctx, set, cfg, to.traces)
-		require.NoError(t, err)
-	}
-	if to.metrics != nil {
-		r, err = f.CreateMetrics(ctx, set, cfg, to.metrics)
-		require.NoError(t, err)
-	}
-	if to.profiles != nil {
-		r, err = f.CreateProfiles(ctx, set, cfg, to.profiles)
-		require.NoError(t, err)
-	}
-	require.NoError(t, r.Start(ctx, componenttest.NewNopHost()))
-	t.Cleanup(func() {
-		require.NoError(t, r.Shutdown(ctx))
-		require.NoError(t, tel.Shutdown(ctx))
-	})
-	return logs
-}
 
 // counted sums the int64 counter name over its data points whose attributes have the values
 // of attrs (key, value, key, value…); 0 while the counter has no data point.
@@ -431,7 +386,7 @@ func TestInputsOverLimitsAreRejected(t *testing.T) {
 	dir := t.TempDir()
 	copyFixture(t, "internal/pprofsrc/testdata/mutex.pb.gz", dir, "ok.pb.gz") // 518 bytes
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "big.pb.gz"), make([]byte, 4097), 0o644))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "bomb.pb.gz"), gzipped(t, make([]byte, 1<<20)), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "bomb.pb.gz"), gziptest.Compress(t, make([]byte, 1<<20)), 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "big.trace"), make([]byte, 4097), 0o644))
 	endpoint := unusedAddr(t)
 	cfg := fileConfig(dir)
@@ -453,7 +408,7 @@ func TestInputsOverLimitsAreRejected(t *testing.T) {
 		metadata.AttributeSource, metadata.AttributeSourcePprof, metadata.AttributeDropReason, "bad_input"))
 
 	// Uploads are bounded after decompression: a small gzip body that inflates past the limit.
-	req, err := http.NewRequest(http.MethodPost, "http://"+endpoint+"/v1/trace?target=offline", bytes.NewReader(gzipped(t, make([]byte, 1<<20))))
+	req, err := http.NewRequest(http.MethodPost, "http://"+endpoint+"/v1/trace?target=offline", bytes.NewReader(gziptest.Compress(t, make([]byte, 1<<20))))
 	require.NoError(t, err)
 	req.Header.Set("Content-Encoding", "gzip")
 	resp, err := http.DefaultClient.Do(req)
@@ -467,14 +422,4 @@ func TestInputsOverLimitsAreRejected(t *testing.T) {
 	require.Len(t, refused, 1)
 	assert.Equal(t, "offline", refused[0].ContextMap()["target"])
 	assert.Equal(t, int64(1), traceDrops(t, tel))
-}
-
-// gzipped compresses data; n zero bytes compress to a few hundred bytes that inflate to n.
-func gzipped(tb testing.TB, data []byte) []byte {
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	_, err := zw.Write(data)
-	require.NoError(tb, err)
-	require.NoError(tb, zw.Close())
-	return buf.Bytes()
 }

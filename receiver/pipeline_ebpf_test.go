@@ -1,7 +1,6 @@
 package gostitchreceiver
 
 import (
-	"os"
 	"testing"
 	"time"
 
@@ -11,15 +10,14 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
+	"github.com/gostitch/gostitch/internal/roottest"
 	"github.com/gostitch/gostitch/internal/syncnodetest"
 )
 
 // TestScrapeJoinsSocketEventsIntoTaskTraces scrapes a real syncnode with eBPF on: the kernel's
 // read waits of a window land in the block import's trace, under its fetch region.
 func TestScrapeJoinsSocketEventsIntoTaskTraces(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("skipped: loading eBPF programs needs root (CI runs this test as root)")
-	}
+	roottest.Need(t, "loading eBPF programs")
 	if testing.Short() {
 		t.Skip("skipped in -short: scrapes syncnode for a few seconds")
 	}

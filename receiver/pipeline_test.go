@@ -1,7 +1,6 @@
 package gostitchreceiver
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -18,12 +17,6 @@ import (
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/ptrace"
-	"go.opentelemetry.io/collector/receiver/receivertest"
-	"go.opentelemetry.io/collector/receiver/xreceiver"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest/observer"
-
-	"github.com/gostitch/gostitch/receiver/internal/metadata"
 )
 
 // copyFixture copies a real fixture of another package into dir under name.
@@ -32,33 +25,6 @@ func copyFixture(t *testing.T, src, dir, name string) {
 	data, err := os.ReadFile(src)
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, name), data, 0o644))
-}
-
-type sinks struct {
-	traces   *consumertest.TracesSink
-	metrics  *consumertest.MetricsSink
-	profiles *consumertest.ProfilesSink
-}
-
-// startReceiver runs the receiver on cfg with sinks for all three signals.
-func startReceiver(t *testing.T, cfg *Config) (sinks, *observer.ObservedLogs) {
-	t.Helper()
-	require.NoError(t, cfg.Validate())
-	f := NewFactory().(xreceiver.Factory)
-	core, logs := observer.New(zap.InfoLevel)
-	set := receivertest.NewNopSettings(metadata.Type)
-	set.Logger = zap.New(core)
-	s := sinks{new(consumertest.TracesSink), new(consumertest.MetricsSink), new(consumertest.ProfilesSink)}
-	ctx := context.Background()
-	tr, err := f.CreateTraces(ctx, set, cfg, s.traces)
-	require.NoError(t, err)
-	_, err = f.CreateMetrics(ctx, set, cfg, s.metrics)
-	require.NoError(t, err)
-	_, err = f.CreateProfiles(ctx, set, cfg, s.profiles)
-	require.NoError(t, err)
-	require.NoError(t, tr.Start(ctx, componenttest.NewNopHost()))
-	t.Cleanup(func() { require.NoError(t, tr.Shutdown(ctx)) })
-	return s, logs
 }
 
 func fileConfig(dir string) *Config {
@@ -148,21 +114,14 @@ func TestDownstreamErrorsDoNotStopCollection(t *testing.T) {
 	copyFixture(t, "internal/tracesrc/testdata/syncnode.trace", dir, "a.trace")
 	cfg := fileConfig(dir)
 	cfg.CollectionInterval = 100 * time.Millisecond
-	f := NewFactory().(xreceiver.Factory)
-	core, logs := observer.New(zap.InfoLevel)
-	set := receivertest.NewNopSettings(metadata.Type)
-	set.Logger = zap.New(core)
 	failing := consumertest.NewErr(errors.New("exporter queue is full"))
-	tr, err := f.CreateTraces(context.Background(), set, cfg, failing)
-	require.NoError(t, err)
-	require.NoError(t, tr.Start(context.Background(), componenttest.NewNopHost()))
+	logs := startObserved(t, cfg, componenttest.NewTelemetry(), next{traces: failing})
 	require.Eventually(t, func() bool { return logs.FilterMessage("Window not fully converted").Len() > 0 }, 20*time.Second, 50*time.Millisecond)
 	assert.Contains(t, logs.FilterMessage("Window not fully converted").All()[0].ContextMap()["error"], "exporter queue is full")
 
 	copyFixture(t, "internal/tracesrc/testdata/annotations.trace", dir, "b.trace")
 	require.Eventually(t, func() bool { return logs.FilterMessage("Window not fully converted").Len() > 1 }, 20*time.Second, 50*time.Millisecond,
 		"the next window is collected after a refused one")
-	require.NoError(t, tr.Shutdown(context.Background()))
 }
 
 func TestPushEndpointConvertsUploadsAndCutsOffStalledClients(t *testing.T) {

@@ -26,6 +26,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/gostitch/gostitch/internal/gziptest"
 	"github.com/gostitch/gostitch/receiver/internal/collect"
 	"github.com/gostitch/gostitch/receiver/internal/metadata"
 	"github.com/gostitch/gostitch/receiver/internal/push"
@@ -50,7 +51,7 @@ func FuzzWindow(f *testing.F) {
 	mutex := gunzipped(f, readFixture(f, "internal/pprofsrc/testdata/mutex.pb.gz"))
 	goroutine := gunzipped(f, readFixture(f, "internal/pprofsrc/testdata/goroutine.pb.gz"))
 	h.good = map[string]goodInput{string(trace): {trace: true}, string(mutex): {kind: "mutex"}, string(goroutine): {kind: "goroutine"}}
-	bomb := gzipped(f, make([]byte, 8<<20))
+	bomb := gziptest.Compress(f, make([]byte, 8<<20))
 	for _, s := range []struct {
 		data      []byte
 		trace, gz bool
@@ -128,7 +129,7 @@ func (h *windowHarness) count(n int) error {
 func (h *windowHarness) run(t *testing.T, data []byte, trace, gz bool, how uint8) {
 	in := data
 	if gz {
-		in = gzipped(t, data)
+		in = gziptest.Compress(t, data)
 	}
 	drops := h.dropped(t)
 	emitted := h.emitted.Load()

@@ -1,14 +1,15 @@
 package collect
 
 import (
-	"bufio"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/gostitch/gostitch/internal/netnstest"
+	"github.com/gostitch/gostitch/internal/roottest"
 )
 
 // TestHelperNamespaceListener is not a test: run by TestListenerPIDInOtherNetworkNamespaces
@@ -23,17 +24,14 @@ func TestHelperNamespaceListener(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	fmt.Println("listening")
-	_, _ = io.Copy(io.Discard, os.Stdin)
+	netnstest.Serve()
 }
 
 // TestListenerPIDInOtherNetworkNamespaces: two network namespaces the test creates (as a node
 // agent sees two pods) each hold their own address and a process listening on the same port; the
 // endpoint's address picks the right one, and an address of neither finds nothing.
 func TestListenerPIDInOtherNetworkNamespaces(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("skipped: creating network namespaces needs root (CI runs this test as root)")
-	}
+	roottest.Need(t, "creating network namespaces")
 	if _, err := exec.LookPath("ip"); err != nil {
 		t.Skip("skipped: needs ip (iproute2; make setup installs it)")
 	}
@@ -50,15 +48,10 @@ func TestListenerPIDInOtherNetworkNamespaces(t *testing.T) {
 	for i := range 2 {
 		ns := fmt.Sprintf("gsp%d-%d", os.Getpid(), i)
 		addr := fmt.Sprintf("10.201.%d.%d", third, i+2)
-		run(t, "ip", "netns", "add", ns)
-		t.Cleanup(func() {
-			if out, err := exec.Command("ip", "netns", "del", ns).CombinedOutput(); err != nil {
-				t.Errorf("ip netns del %s: %v: %s", ns, err, out)
-			}
-		})
-		run(t, "ip", "-n", ns, "link", "set", "lo", "up")
-		run(t, "ip", "-n", ns, "addr", "add", addr+"/32", "dev", "lo")
-		pids = append(pids, startNamespaceListener(t, ns, "0.0.0.0:"+port))
+		netnstest.Add(t, ns)
+		netnstest.Run(t, "", "ip", "-n", ns, "link", "set", "lo", "up")
+		netnstest.Run(t, "", "ip", "-n", ns, "addr", "add", addr+"/32", "dev", "lo")
+		pids = append(pids, netnstest.StartHelper(t, ns, "TestHelperNamespaceListener", "GOSTITCH_LISTEN=0.0.0.0:"+port))
 		addrs = append(addrs, addr)
 	}
 	for i, addr := range addrs {
@@ -70,40 +63,4 @@ func TestListenerPIDInOtherNetworkNamespaces(t *testing.T) {
 	if pid, err := NewPIDResolver("/proc").ListenerPID(fmt.Sprintf("http://10.201.%d.9:%s", third, port)); err == nil || !strings.Contains(err.Error(), "no process listens") {
 		t.Errorf("an address of no namespace: pid %d, %v", pid, err)
 	}
-}
-
-func run(t *testing.T, name string, args ...string) {
-	t.Helper()
-	if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
-		t.Fatalf("%s %s: %v: %s", name, strings.Join(args, " "), err, out)
-	}
-}
-
-// startNamespaceListener runs TestHelperNamespaceListener in namespace ns and returns its pid
-// once it listens; it stops when the test ends.
-func startNamespaceListener(t *testing.T, ns, addr string) int {
-	t.Helper()
-	cmd := exec.Command("ip", "netns", "exec", ns, os.Args[0], "-test.run=^TestHelperNamespaceListener$", "-test.count=1")
-	cmd.Env = append(os.Environ(), "GOSTITCH_LISTEN="+addr)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stdin.Close()
-		_ = cmd.Wait()
-	})
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil || strings.TrimSpace(line) != "listening" {
-		t.Fatalf("listener in %s: %q, %v", ns, line, err)
-	}
-	return cmd.Process.Pid
 }

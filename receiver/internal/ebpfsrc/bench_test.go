@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/gostitch/gostitch/bpf"
+	"github.com/gostitch/gostitch/internal/roottest"
 )
 
 // BenchmarkLoopback measures loopback TCP without and with the programs attached (this
@@ -25,7 +26,7 @@ import (
 const benchRounds = 8
 
 func BenchmarkLoopback(b *testing.B) {
-	requireRoot(b)
+	roottest.Need(b, "loading eBPF programs")
 	workloads := []struct {
 		name string
 		run  func(*testing.B)

@@ -9,20 +9,14 @@ import (
 
 	"go.uber.org/zap/zaptest"
 	"golang.org/x/sys/unix"
-)
 
-// requireRoot skips kernel tests when not root: they load and attach eBPF programs.
-func requireRoot(tb testing.TB) {
-	tb.Helper()
-	if os.Geteuid() != 0 {
-		tb.Skip("skipped: loading eBPF programs needs root (CI runs this test as root)")
-	}
-}
+	"github.com/gostitch/gostitch/internal/roottest"
+)
 
 // openSource opens a source tracking pids, closed at the end of the test.
 func openSource(tb testing.TB, opts Options, pids ...uint32) *Source {
 	tb.Helper()
-	requireRoot(tb)
+	roottest.Need(tb, "loading eBPF programs")
 	s, err := Open(ModeOn, opts, zaptest.NewLogger(tb))
 	if err != nil {
 		tb.Fatal(err)

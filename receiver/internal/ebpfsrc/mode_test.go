@@ -8,12 +8,14 @@ import (
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/gostitch/gostitch/internal/roottest"
 )
 
 // TestModesWithoutCapabilities re-runs TestHelperNoCapabilities with every capability dropped
 // (setpriv's bounding set keeps execve from granting them back to root).
 func TestModesWithoutCapabilities(t *testing.T) {
-	requireRoot(t)
+	roottest.Need(t, "loading eBPF programs")
 	setpriv, err := exec.LookPath("setpriv")
 	if err != nil {
 		t.Fatalf("setpriv (util-linux) is needed to drop capabilities: %v", err)

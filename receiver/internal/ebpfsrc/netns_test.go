@@ -1,38 +1,24 @@
 package ebpfsrc
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"os/exec"
-	"strings"
 	"testing"
-)
 
-// lossyPeer is a sink server in a network namespace the test creates, reached over a veth
-// pair whose namespace end drops a share of the incoming segments (nftables numgen random).
-type lossyPeer struct {
-	addr  string
-	stdin io.WriteCloser
-	cmd   *exec.Cmd
-}
+	"github.com/gostitch/gostitch/internal/netnstest"
+)
 
 const lossPercent = 10
 
-func run(t *testing.T, stdin string, name string, args ...string) {
-	t.Helper()
-	cmd := exec.Command(name, args...)
-	cmd.Stdin = strings.NewReader(stdin)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-	}
-}
-
-// startLossyPeer builds namespace gst<pid> with veth gsth<pid> (host, 10.200.x.y+1/30) to
-// gstn<pid> (namespace, 10.200.x.y+2/30) and removes it all when the test ends.
-func startLossyPeer(t *testing.T) *lossyPeer {
+// startLossyPeer starts a sink server (TestHelperSink) in a network namespace and returns its
+// address, reached over a veth pair whose namespace end drops a share of the incoming segments
+// (nftables numgen random). It builds namespace gst<pid> with veth gsth<pid> (host,
+// 10.200.x.y+1/30) to gstn<pid> (namespace, 10.200.x.y+2/30) and removes it all when the test
+// ends.
+func startLossyPeer(t *testing.T) string {
 	t.Helper()
 	for _, tool := range []string{"ip", "nft"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -46,13 +32,8 @@ func startLossyPeer(t *testing.T) *lossyPeer {
 	hostAddr, nsAddr := fmt.Sprintf("10.200.%d.%d", third, fourth+1), fmt.Sprintf("10.200.%d.%d", third, fourth+2)
 	port := 7000 + pid%1000
 
-	run(t, "", "ip", "netns", "add", ns)
-	t.Cleanup(func() {
-		if out, err := exec.Command("ip", "netns", "del", ns).CombinedOutput(); err != nil {
-			t.Errorf("ip netns del %s: %v\n%s", ns, err, out)
-		}
-	})
-	run(t, "", "ip", "link", "add", hostIf, "type", "veth", "peer", "name", nsIf, "netns", ns)
+	netnstest.Add(t, ns)
+	netnstest.Run(t, "", "ip", "link", "add", hostIf, "type", "veth", "peer", "name", nsIf, "netns", ns)
 	t.Cleanup(func() {
 		// Synchronous, unlike the namespace's teardown: the next run may reuse the names.
 		if out, err := exec.Command("ip", "link", "del", hostIf).CombinedOutput(); err != nil {
@@ -60,14 +41,14 @@ func startLossyPeer(t *testing.T) *lossyPeer {
 		}
 	})
 	// One segment per packet, so that the drop rule sees every segment (not 64 KiB GSO bursts).
-	run(t, "", "ip", "link", "set", "dev", hostIf, "gso_max_segs", "1")
-	run(t, "", "ip", "addr", "add", hostAddr+"/30", "dev", hostIf)
-	run(t, "", "ip", "link", "set", hostIf, "up")
-	run(t, "", "ip", "-n", ns, "addr", "add", nsAddr+"/30", "dev", nsIf)
-	run(t, "", "ip", "-n", ns, "link", "set", nsIf, "up")
-	run(t, "", "ip", "-n", ns, "link", "set", "lo", "up")
+	netnstest.Run(t, "", "ip", "link", "set", "dev", hostIf, "gso_max_segs", "1")
+	netnstest.Run(t, "", "ip", "addr", "add", hostAddr+"/30", "dev", hostIf)
+	netnstest.Run(t, "", "ip", "link", "set", hostIf, "up")
+	netnstest.Run(t, "", "ip", "-n", ns, "addr", "add", nsAddr+"/30", "dev", nsIf)
+	netnstest.Run(t, "", "ip", "-n", ns, "link", "set", nsIf, "up")
+	netnstest.Run(t, "", "ip", "-n", ns, "link", "set", "lo", "up")
 	// Only established traffic is dropped, so the handshake never waits for a SYN timeout.
-	run(t, fmt.Sprintf(`table inet gostitch_loss {
+	netnstest.Run(t, fmt.Sprintf(`table inet gostitch_loss {
 	chain input {
 		type filter hook input priority 0; policy accept;
 		tcp dport %d ct state established numgen random mod 100 < %d drop
@@ -75,31 +56,9 @@ func startLossyPeer(t *testing.T) *lossyPeer {
 }
 `, port, lossPercent), "ip", "netns", "exec", ns, "nft", "-f", "-")
 
-	p := &lossyPeer{addr: fmt.Sprintf("%s:%d", nsAddr, port)}
-	p.cmd = exec.Command("ip", "netns", "exec", ns, os.Args[0], "-test.run=^TestHelperSink$", "-test.count=1")
-	p.cmd.Env = append(os.Environ(), "GOSTITCH_SINK="+p.addr)
-	p.cmd.Stderr = os.Stderr
-	var err error
-	if p.stdin, err = p.cmd.StdinPipe(); err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := p.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		p.stdin.Close()
-		if err := p.cmd.Wait(); err != nil {
-			t.Errorf("sink in %s: %v", ns, err)
-		}
-	})
-	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "ready\n" {
-		t.Fatalf("sink in %s did not start: %q, %v", ns, line, err)
-	}
-	return p
+	addr := fmt.Sprintf("%s:%d", nsAddr, port)
+	netnstest.StartHelper(t, ns, "TestHelperSink", "GOSTITCH_SINK="+addr)
+	return addr
 }
 
 // TestHelperSink is the server of startLossyPeer: it discards what it receives until its
@@ -114,8 +73,7 @@ func TestHelperSink(t *testing.T) {
 		t.Fatal(err)
 	}
 	go discard(ln)
-	fmt.Println("ready")
-	_, _ = io.Copy(io.Discard, os.Stdin)
+	netnstest.Serve()
 }
 
 func discard(ln net.Listener) {
@@ -151,7 +109,7 @@ func TestRetransmitsOnlyOnLossyPath(t *testing.T) {
 		}
 		return cookieOf(t, c.(*net.TCPConn))
 	}
-	lossyCookie, loopCookie := send(lossy.addr), send(ln.Addr().String())
+	lossyCookie, loopCookie := send(lossy), send(ln.Addr().String())
 
 	o := collectUntil(t, s, pid, func(o *observed) bool {
 		lossy := o.totals[lossyCookie]

@@ -10,12 +10,13 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/gostitch/gostitch/bpf"
+	"github.com/gostitch/gostitch/internal/roottest"
 )
 
 // TestRefusedOptionalProgram: the verifier rejects on_probe; the source comes up without it,
 // says so once, and everything but round-trip times flows.
 func TestRefusedOptionalProgram(t *testing.T) {
-	requireRoot(t)
+	roottest.Need(t, "loading eBPF programs")
 	core, logs := observer.New(zap.InfoLevel)
 	s, err := Open(ModeOn, Options{refuse: []string{bpf.SocketProgOnProbe}}, zap.New(core))
 	if err != nil {
@@ -73,7 +74,7 @@ func TestRefusedOptionalProgram(t *testing.T) {
 // TestRefusedRequiredProgram: without on_send the source is off: mode on fails the start
 // naming the program, mode auto warns once and goes on without it.
 func TestRefusedRequiredProgram(t *testing.T) {
-	requireRoot(t)
+	roottest.Need(t, "loading eBPF programs")
 	opts := Options{refuse: []string{bpf.SocketProgOnSend}}
 	if s, err := Open(ModeOn, opts, zap.NewNop()); s != nil || err == nil ||
 		!strings.Contains(err.Error(), "required program on_send: ") || !strings.Contains(err.Error(), "permission denied") {

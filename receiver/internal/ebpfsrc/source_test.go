@@ -16,6 +16,8 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"go.uber.org/zap/zaptest"
+
+	"github.com/gostitch/gostitch/internal/roottest"
 )
 
 type conversation struct {
@@ -217,7 +219,7 @@ func TestUntargetedNotSeen(t *testing.T) {
 
 // TestCloseDetaches: after Close no program, link or map of the source is left in the kernel.
 func TestCloseDetaches(t *testing.T) {
-	requireRoot(t)
+	roottest.Need(t, "loading eBPF programs")
 	s, err := Open(ModeOn, Options{}, zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatal(err)

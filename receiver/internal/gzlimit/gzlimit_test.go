@@ -2,23 +2,12 @@ package gzlimit
 
 import (
 	"bytes"
-	"compress/gzip"
 	"errors"
 	"io"
 	"testing"
-)
 
-func gzipped(t *testing.T, data []byte) []byte {
-	var b bytes.Buffer
-	zw := gzip.NewWriter(&b)
-	if _, err := zw.Write(data); err != nil {
-		t.Fatal(err)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
-}
+	"github.com/gostitch/gostitch/internal/gziptest"
+)
 
 // TestSniff: plain and gzip'd inputs read whole up to the limit and fail one byte beyond it.
 func TestSniff(t *testing.T) {
@@ -31,8 +20,8 @@ func TestSniff(t *testing.T) {
 	}{
 		{"plain at the limit", data, int64(len(data)), ""},
 		{"plain over the limit", data, int64(len(data)) - 1, "input too large: more than 1299 bytes"},
-		{"gzip at the limit", gzipped(t, data), int64(len(data)), ""},
-		{"gzip over the limit", gzipped(t, data), int64(len(data)) - 1, "input too large: decompresses to more than 1299 bytes"},
+		{"gzip at the limit", gziptest.Compress(t, data), int64(len(data)), ""},
+		{"gzip over the limit", gziptest.Compress(t, data), int64(len(data)) - 1, "input too large: decompresses to more than 1299 bytes"},
 		{"empty", nil, 0, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
