@@ -12,13 +12,13 @@ import (
 )
 
 // BenchmarkRead compares reading every event of a trace with this reader (reader=exectrace)
-// and with x/exp/trace's ReadEvent loop (reader=xexp), on testdata's syncnode trace and on
+// and with x/exp/trace's ReadEvent loop (reader=xexp), on tracesrcTestdata's syncnode trace and on
 // $GOSTITCH_BENCH_TRACE when set.
 //
 //	go test -run '^$' -bench Read -count 6 ./receiver/internal/exectrace/ > r.txt
 //	go run golang.org/x/perf/cmd/benchstat@latest -col /reader r.txt
 func BenchmarkRead(b *testing.B) {
-	paths := []string{"../tracesrc/testdata/syncnode.trace"}
+	paths := []string{filepath.Join(tracesrcTestdata, "syncnode.trace")}
 	if p := os.Getenv("GOSTITCH_BENCH_TRACE"); p != "" {
 		paths = append(paths, p)
 	}

@@ -8,11 +8,11 @@ import (
 )
 
 // FuzzReader feeds arbitrary bytes to the reader, seeded with the small real traces of
-// ../tracesrc/testdata whole, cut short and with a flipped byte. The reader must not panic or
+// tracesrcTestdata whole, cut short and with a flipped byte. The reader must not panic or
 // run away; and wherever x/exp/trace reads the input to its end, this reader must hand out
 // the same events.
 func FuzzReader(f *testing.F) {
-	seeds, _ := filepath.Glob("../tracesrc/testdata/*.trace")
+	seeds, _ := filepath.Glob(filepath.Join(tracesrcTestdata, "*.trace"))
 	for _, path := range seeds {
 		data, err := os.ReadFile(path)
 		if err != nil || len(data) > 10<<10 {

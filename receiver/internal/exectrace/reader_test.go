@@ -13,12 +13,18 @@ import (
 	"golang.org/x/exp/trace"
 )
 
+// tracesrcTestdata holds the real Go 1.26 traces the tests of this package share with tracesrc,
+// by design: the reader is proved on the very bytes whose conversion tracesrc's tests check,
+// and the programs that wrote them live there too. A copy would duplicate 420 KB of binary
+// fixtures that must stay identical; this package's own testdata holds what only it needs (a
+// Go 1.27 trace, the fuzz corpus).
+const tracesrcTestdata = "../tracesrc/testdata"
+
 // realTraces are traces written by real Go programs: the Go team's trace test programs,
-// syncnode, the blocksync workload, windows and a FlightRecorder snapshot (see
-// ../tracesrc/testdata), one written by Go 1.27 (testdata), and $GOSTITCH_EXECTRACE_FILES (a
-// glob) for more.
+// syncnode, the blocksync workload, windows and a FlightRecorder snapshot (tracesrcTestdata),
+// one written by Go 1.27 (testdata), and $GOSTITCH_EXECTRACE_FILES (a glob) for more.
 func realTraces(t *testing.T) []string {
-	files, err := filepath.Glob("../tracesrc/testdata/*.trace")
+	files, err := filepath.Glob(filepath.Join(tracesrcTestdata, "*.trace"))
 	newer, _ := filepath.Glob("testdata/*.trace")
 	files = append(files, newer...)
 	if err != nil || len(files) < 9 {

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -16,7 +17,7 @@ import (
 // batch instead of a sync batch (no clock snapshot).
 func TestOlderLayouts(t *testing.T) {
 	for _, name := range []string{"annotations.trace", "gc-stress.trace", "syncnode.trace", "window2.trace"} {
-		data, err := os.ReadFile("../tracesrc/testdata/" + name)
+		data, err := os.ReadFile(filepath.Join(tracesrcTestdata, name))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -45,7 +46,7 @@ func TestOlderLayouts(t *testing.T) {
 // then an error. This reader does not validate, so it can go on further into the damaged
 // generation than x/exp/trace, which stops at its first inconsistency.
 func TestOlderLayoutCutShort(t *testing.T) {
-	data, err := os.ReadFile("../tracesrc/testdata/syncnode.trace") // two generations
+	data, err := os.ReadFile(filepath.Join(tracesrcTestdata, "syncnode.trace")) // two generations
 	if err != nil {
 		t.Fatal(err)
 	}
