@@ -183,3 +183,43 @@ func TestJoinWithoutThreadsKeepsNoIndex(t *testing.T) {
 		t.Error("join index kept without thread intervals")
 	}
 }
+
+// TestJoinPlacesSocketSpansByTheTraceClock checks that one offset places a window: a joined
+// socket span lies where its parent region is, however far the batch's own offset is off.
+func TestJoinPlacesSocketSpansByTheTraceClock(t *testing.T) {
+	jt := recordJoinTrace(t)
+	out, err := convert(t, NewTraceConverter(testIdentity, TraceOptions{Threads: tracesrc.TaskThreadIntervals}), jt.data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fetch ptrace.Span
+	for _, sp := range out.spans {
+		if sp.Name() == "fetch" {
+			fetch = sp
+		}
+	}
+	read := ebpfsrc.Event{Kind: ebpfsrc.KindReadWait, Cookie: 7, PID: 42, TID: jt.tid, Mono: jt.mono + 100_000,
+		Since: jt.mono, Peer: netip.MustParseAddrPort("127.0.0.1:30303")}
+	b := &ebpfsrc.Batch{PID: 42, BootID: "boot", Start: 1, End: jt.end + 1, MonoOffset: int64(time.Hour),
+		Events: []ebpfsrc.Event{read}}
+	td, _, _ := Sockets(b, socketIdentity, out.res.Join)
+
+	tl := out.res.Timeline
+	want := pcommon.Timestamp(tl.UnixNano(tl.FromMono(int64(read.Mono))))
+	spans := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans()
+	for i := range spans.Len() {
+		sp := spans.At(i)
+		if sp.Name() != spanTCPReadWait {
+			continue
+		}
+		if sp.EndTimestamp() != want {
+			t.Errorf("read wait ends at %v, want %v: the trace's clock", sp.EndTimestamp(), want)
+		}
+		if sp.StartTimestamp() < fetch.StartTimestamp() || sp.EndTimestamp() > fetch.EndTimestamp() {
+			t.Errorf("read wait [%v, %v] outside its fetch region [%v, %v]",
+				sp.StartTimestamp(), sp.EndTimestamp(), fetch.StartTimestamp(), fetch.EndTimestamp())
+		}
+		return
+	}
+	t.Fatal("no read wait span")
+}

@@ -17,13 +17,17 @@ import (
 // With idx, the index of the execution trace of the same window, an event of a task's work
 // becomes a span in the task's trace (docs/design.md, "Join rules": cookie, thread, last_use); the
 // other events, and all of them when idx is nil, make one trace per connection, whose id derives
-// from the socket cookie (none).
+// from the socket cookie (none). With idx, the window's times are placed on the wall clock by the
+// trace's clock, so joined spans and their parent task spans share one offset.
 func Sockets(b *ebpfsrc.Batch, id target.Identity, idx *JoinIndex) (ptrace.Traces, pmetric.Metrics, JoinStats) {
-	conns := groupSocketConns(b)
 	var j *joiner
 	if idx != nil {
 		j = idx.joiner()
+		traceClock := *b
+		traceClock.MonoOffset = idx.tl.MonoWallOffset()
+		b = &traceClock
 	}
+	conns := groupSocketConns(b)
 	td := socketTraces(b, id, conns, j)
 	md := socketMetrics(b, id, conns, j)
 	if j == nil {

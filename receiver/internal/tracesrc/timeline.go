@@ -72,6 +72,13 @@ func (tl *Timeline) FromMono(ns int64) trace.Time {
 	return trace.Time(ns - tl.monoOffset)
 }
 
+// MonoWallOffset converts CLOCK_MONOTONIC nanoseconds to Unix nanoseconds (Unix = mono +
+// offset) by the clock this trace's spans are placed by, so other sources of the same window
+// (eBPF events) land where the trace's spans are.
+func (tl *Timeline) MonoWallOffset() int64 {
+	return tl.wallOffset - tl.monoOffset
+}
+
 // RunningOn returns the interval in which a goroutine executed on thread m at time t.
 func (tl *Timeline) RunningOn(m trace.ThreadID, t trace.Time) (RunInterval, bool) {
 	ivs := tl.Threads[m]
