@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/gostitch/gostitch/internal/roottest"
 	"github.com/gostitch/gostitch/internal/syncnodetest"
 )
 
@@ -160,9 +161,7 @@ func (c *loggedProcess) waitFor(t *testing.T, timeout time.Duration, parts ...st
 func skipUnlessPrivilegeRun(t *testing.T) {
 	t.Helper()
 	distBinary(t)
-	if os.Geteuid() != 0 {
-		t.Skip("switching to uid 65534 with chosen capabilities needs root")
-	}
+	roottest.Need(t, "switching to uid 65534 with chosen capabilities")
 }
 
 // withoutTracefs unmounts tracefs, fails if some is still mounted, then runs its arguments.
