@@ -2,7 +2,6 @@ package pprofsrc
 
 import (
 	"bytes"
-	"compress/gzip"
 	"errors"
 	"fmt"
 	"os"
@@ -13,20 +12,9 @@ import (
 	"github.com/google/pprof/profile"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/pprofile"
-)
 
-func gzipped(t *testing.T, data []byte) []byte {
-	t.Helper()
-	var b bytes.Buffer
-	zw := gzip.NewWriter(&b)
-	if _, err := zw.Write(data); err != nil {
-		t.Fatal(err)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
-}
+	"github.com/gostitch/gostitch/internal/gziptest"
+)
 
 func TestDecodeErrors(t *testing.T) {
 	cpu, err := os.ReadFile("testdata/cpu.pb.gz")
@@ -60,20 +48,20 @@ func TestDecodeErrors(t *testing.T) {
 		message string
 	}{
 		{"no bytes", nil, 0, ErrEmpty, "empty profile: no bytes"},
-		{"empty gzip", gzipped(t, nil), 0, ErrEmpty, "empty profile: the gzip stream holds no data"},
+		{"empty gzip", gziptest.Compress(t, nil), 0, ErrEmpty, "empty profile: the gzip stream holds no data"},
 		{"no sample types", noSampleTypes.Bytes(), 0, ErrEmpty, "empty profile: no sample types"},
 		{"truncated gzip", cpu[:len(cpu)/2], 0, ErrMalformed, "malformed profile: truncated gzip stream"},
 		{"gzip header only", cpu[:5], 0, ErrMalformed, "malformed profile: bad gzip header"},
 		{"corrupt gzip", corrupt, 0, ErrMalformed, "malformed profile: corrupt gzip stream"},
 		{"garbage", []byte{0xff, 0xfe, 0x01, 0x02, 0x00, 0x9c, 0x7f}, 0, ErrMalformed, "malformed profile: invalid pprof protobuf (7 bytes)"},
-		{"tiny records", gzipped(t, bytes.Repeat([]byte{0x12, 0x00}, 1<<16)), 0, ErrMalformed,
+		{"tiny records", gziptest.Compress(t, bytes.Repeat([]byte{0x12, 0x00}, 1<<16)), 0, ErrMalformed,
 			"malformed profile: 65536 samples, mappings, locations and functions in 131072 bytes"},
 		{"many values", manyValues.Bytes(), 0, ErrMalformed, "malformed profile: 100000 non-zero sample values in "},
 		{"HTML", html, 0, ErrNotPprof, `not a pprof profile: got an HTML page starting with "<!DOCTYPE html>\n<html><head><title>Sign `},
-		{"gzipped HTML", gzipped(t, html), 0, ErrNotPprof, "not a pprof profile: got an HTML page"},
+		{"gzipped HTML", gziptest.Compress(t, html), 0, ErrNotPprof, "not a pprof profile: got an HTML page"},
 		{"404", []byte("404 page not found\n"), 0, ErrNotPprof, `not a pprof profile: got text starting with "404 page not found\n"`},
 		{"over the limit", noSampleTypes.Bytes(), 1, ErrTooLarge, "profile too large: 4 bytes, the limit is 1"},
-		{"gzip bomb", gzipped(t, make([]byte, 8<<20)), 1 << 20, ErrTooLarge, "profile too large: decompresses to more than 1048576 bytes"},
+		{"gzip bomb", gziptest.Compress(t, make([]byte, 8<<20)), 1 << 20, ErrTooLarge, "profile too large: decompresses to more than 1048576 bytes"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, _, err := DecodeConvert(tc.data, tc.max, "", testID, Options{})

@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/gostitch/gostitch/internal/roottest"
 	"github.com/gostitch/gostitch/internal/syncnodetest"
 	"github.com/gostitch/gostitch/receiver/internal/ebpfsrc"
 	"github.com/gostitch/gostitch/receiver/internal/metadata"
@@ -48,9 +49,7 @@ type syncnodeRun struct {
 // fetches a 2 s execution trace while a CPU profile runs (so the trace holds CPU samples),
 // collects the socket events and stops it.
 func runSyncnode(t *testing.T, args ...string) syncnodeRun {
-	if os.Geteuid() != 0 {
-		t.Skip("skipped: loading eBPF programs needs root (CI runs this test as root)")
-	}
+	roottest.Need(t, "loading eBPF programs")
 	truthPath := filepath.Join(t.TempDir(), "truth.jsonl")
 	node := syncnodetest.Start(t, append([]string{"-truth", truthPath, "-fsync-every", "0", "-duration", "30s",
 		"-gc-pressure", "-slow-peer", "1", "-slow-peer-delay", "2ms", "-verify-cost", "3"}, args...)...)
