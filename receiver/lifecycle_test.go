@@ -23,7 +23,6 @@ import (
 
 	"github.com/gostitch/gostitch/receiver/internal/collect"
 	"github.com/gostitch/gostitch/receiver/internal/metadata"
-	"github.com/gostitch/gostitch/receiver/internal/push"
 	"github.com/gostitch/gostitch/receiver/internal/target"
 )
 
@@ -166,7 +165,7 @@ func TestTraceConversionStopsWithItsContext(t *testing.T) {
 	assert.Less(t, time.Since(start), 700*time.Millisecond, "the conversion stops at its context's deadline")
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.ErrorContains(t, err, "conversion stopped")
-	assert.NotErrorIs(t, err, push.ErrBadInput)
+	assert.NotErrorIs(t, err, collect.ErrBadInput)
 	assert.Zero(t, traceDrops(t, tel))
 }
 

@@ -18,7 +18,6 @@ import (
 	"github.com/gostitch/gostitch/receiver/internal/gzlimit"
 	"github.com/gostitch/gostitch/receiver/internal/metadata"
 	"github.com/gostitch/gostitch/receiver/internal/pprofsrc"
-	"github.com/gostitch/gostitch/receiver/internal/push"
 	"github.com/gostitch/gostitch/receiver/internal/stitch"
 	"github.com/gostitch/gostitch/receiver/internal/tracesrc"
 )
@@ -34,7 +33,7 @@ type converters struct {
 }
 
 // ConsumeWindow converts one window of a target and sends the result on. Inputs that cannot be
-// converted are reported (wrapped in push.ErrBadInput) and the others still go out.
+// converted are reported (wrapped in collect.ErrBadInput) and the others still go out.
 func (r *gostitchReceiver) ConsumeWindow(ctx context.Context, w *collect.Window) error {
 	var errs []error
 	for _, p := range w.Profiles {
@@ -79,7 +78,7 @@ func (r *gostitchReceiver) consumeProfile(ctx context.Context, w *collect.Window
 		obs := r.obs.of(w.Origin)
 		return errors.Join(r.emitProfiles(ctx, obs, profiles), r.emitMetrics(ctx, obs, metrics))
 	}
-	err = fmt.Errorf("target %q: pprof from %s: %w: %w", w.Target.Name, p.From, push.ErrBadInput, err)
+	err = fmt.Errorf("target %q: pprof from %s: %w: %w", w.Target.Name, p.From, collect.ErrBadInput, err)
 	r.settings.Logger.Warn("Profile not converted", zap.Error(err))
 	r.tel.Dropped(ctx, metadata.AttributeSourcePprof, "bad_input", 1)
 	return err
@@ -153,9 +152,9 @@ func conversionStopped(ctx context.Context, w *collect.Window, tr collect.Trace)
 }
 
 // badTrace reports an execution trace whose bytes could not be (fully) converted: a warning,
-// a drop, and the error wrapped in push.ErrBadInput with the target and where the bytes came from.
+// a drop, and the error wrapped in collect.ErrBadInput with the target and where the bytes came from.
 func (r *gostitchReceiver) badTrace(ctx context.Context, w *collect.Window, tr collect.Trace, cause error) error {
-	err := fmt.Errorf("target %q: execution trace from %s: %w: %w", w.Target.Name, tr.From, push.ErrBadInput, cause)
+	err := fmt.Errorf("target %q: execution trace from %s: %w: %w", w.Target.Name, tr.From, collect.ErrBadInput, cause)
 	r.settings.Logger.Warn("Execution trace not fully converted", zap.Error(err))
 	r.tel.Dropped(ctx, metadata.AttributeSourceGoTrace, "bad_input", 1)
 	return err

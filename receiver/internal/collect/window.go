@@ -5,6 +5,7 @@ package collect
 
 import (
 	"context"
+	"errors"
 	"io"
 	"os"
 	"time"
@@ -92,8 +93,12 @@ func (w *Window) Release(logger *zap.Logger) {
 	}
 }
 
+// ErrBadInput marks a window's inputs as unusable, whatever their origin: ConsumeWindow wraps
+// it when bytes scraped, read from a file or pushed cannot be converted.
+var ErrBadInput = errors.New("bad input")
+
 // Sink consumes windows. ConsumeWindow must not keep the window's traces open after it returns:
-// spool files are removed then.
+// spool files are removed then. Its error wraps ErrBadInput when the inputs are unusable.
 type Sink interface {
 	ConsumeWindow(ctx context.Context, w *Window) error
 }

@@ -45,7 +45,7 @@ func (s *outcomeSink) ConsumeWindow(_ context.Context, w *collect.Window) error 
 	}
 	switch s.outcome % 4 {
 	case 1:
-		return fmt.Errorf("decode: %w", ErrBadInput)
+		return fmt.Errorf("decode: %w", collect.ErrBadInput)
 	case 2:
 		return consumererror.NewPermanent(errors.New("exporter rejects the data"))
 	case 3:

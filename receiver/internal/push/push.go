@@ -36,9 +36,6 @@ const (
 	PIDQuery     = "pid"
 )
 
-// ErrBadInput marks conversion errors caused by the uploaded bytes; the handler answers 400.
-var ErrBadInput = errors.New("bad input")
-
 // Handler serves uploads. It answers 202 when the upload was converted and delivered, 400 when
 // the request or its bytes are unusable or the next consumer rejected the data permanently,
 // 404 for other paths, 405 for methods other than POST, 413 over the limits and 503 when the
@@ -106,7 +103,7 @@ func (h *Handler) serve(rw http.ResponseWriter, r *http.Request, kind, source st
 		h.Logger.Info("Push upload not converted: the client left or the receiver is shutting down",
 			zap.String("target", id.Name), zap.String("kind", kind), zap.Error(err))
 		http.Error(rw, err.Error(), http.StatusServiceUnavailable)
-	case errors.Is(err, ErrBadInput):
+	case errors.Is(err, collect.ErrBadInput):
 		http.Error(rw, err.Error(), http.StatusBadRequest)
 	case consumererror.IsPermanent(err):
 		// As the collector's OTLP receiver does: the next consumer will never take this data,

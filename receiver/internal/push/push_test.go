@@ -106,7 +106,7 @@ func TestUploadErrorsAreClear(t *testing.T) {
 		{"empty", http.MethodPost, PprofPath + "?target=app", "", nil, nil, 400, "empty body"},
 		{"profile too large", http.MethodPost, PprofPath + "?target=app", strings.Repeat("x", 17), nil, nil, 413, "larger than the limit of 16 bytes"},
 		{"trace too large", http.MethodPost, TracePath + "?target=app", strings.Repeat("x", 33), nil, nil, 413, "larger than the limit of 32 bytes"},
-		{"undecodable", http.MethodPost, PprofPath + "?target=app", "x", nil, fmt.Errorf("decode: %w", ErrBadInput), 400, "decode: bad input"},
+		{"undecodable", http.MethodPost, PprofPath + "?target=app", "x", nil, fmt.Errorf("decode: %w", collect.ErrBadInput), 400, "decode: bad input"},
 		{"downstream", http.MethodPost, PprofPath + "?target=app", "x", nil, fmt.Errorf("next consumer refused"), 503, "next consumer refused"},
 		{"wrong method", http.MethodGet, PprofPath + "?target=app", "", nil, nil, 405, "use POST"},
 		{"wrong path", http.MethodPost, "/v1/other", "", nil, nil, 404, "use /v1/pprof or /v1/trace"},
