@@ -10,19 +10,18 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/config/confighttp"
-)
 
-// maxPID is the largest pid Linux hands out (PID_MAX_LIMIT on 64-bit).
-const maxPID = 1 << 22
+	"github.com/gostitch/gostitch/receiver/internal/ebpfsrc"
+)
 
 // Profile names the receiver can scrape from net/http/pprof.
 var knownProfiles = []string{"cpu", "heap", "allocs", "goroutine", "block", "mutex"}
 
-// eBPF modes.
+// eBPF modes, as ebpfsrc defines them.
 const (
-	EBPFModeAuto = "auto"
-	EBPFModeOn   = "on"
-	EBPFModeOff  = "off"
+	EBPFModeAuto = string(ebpfsrc.ModeAuto)
+	EBPFModeOn   = string(ebpfsrc.ModeOn)
+	EBPFModeOff  = string(ebpfsrc.ModeOff)
 )
 
 // Config is the gostitch receiver's configuration (see README.md "Configuration").
@@ -116,7 +115,8 @@ func createDefaultConfig() *Config {
 			Duration:        10 * time.Second,
 			MinSpanDuration: time.Millisecond,
 		},
-		EBPF:   EBPFConfig{Mode: EBPFModeAuto, ReadWaitThreshold: time.Millisecond, RingBufferSize: 256 << 10, MaxSockets: 16384},
+		EBPF: EBPFConfig{Mode: EBPFModeAuto, ReadWaitThreshold: ebpfsrc.DefaultReadWaitThreshold,
+			RingBufferSize: ebpfsrc.DefaultRingBufferSize, MaxSockets: ebpfsrc.DefaultMaxSockets},
 		Push:   PushConfig{ServerConfig: push},
 		Limits: LimitsConfig{MaxProfileBytes: 64 << 20, MaxTraceBytes: 512 << 20, MaxConcurrentConversionBytes: 1 << 30},
 	}
@@ -158,10 +158,8 @@ func (cfg *Config) Validate() error {
 	if cfg.Trace.MinSpanDuration < 0 {
 		add("trace.min_span_duration must not be negative, got %v", cfg.Trace.MinSpanDuration)
 	}
-	switch cfg.EBPF.Mode {
-	case EBPFModeAuto, EBPFModeOn, EBPFModeOff:
-	default:
-		add("ebpf.mode must be one of auto, on, off; got %q", cfg.EBPF.Mode)
+	if err := ebpfsrc.Mode(cfg.EBPF.Mode).Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if cfg.EBPF.ReadWaitThreshold <= 0 {
 		add("ebpf.read_wait_threshold must be positive, got %v", cfg.EBPF.ReadWaitThreshold)
@@ -212,8 +210,8 @@ func (t TargetConfig) validate(i int, seen map[string]bool, pushOn bool) []error
 			errs = append(errs, fmt.Errorf("%s: endpoint %q must be an http(s) URL like http://127.0.0.1:6060", where, t.Endpoint))
 		}
 	}
-	if t.PID < 0 || t.PID > maxPID {
-		errs = append(errs, fmt.Errorf("%s: pid must be between 0 and %d (the kernel's largest), got %d", where, maxPID, t.PID))
+	if t.PID < 0 || t.PID > ebpfsrc.PIDLimit {
+		errs = append(errs, fmt.Errorf("%s: pid must be between 0 and %d (the kernel's largest), got %d", where, ebpfsrc.PIDLimit, t.PID))
 	}
 	for _, pattern := range slices.Concat(t.PprofFiles, t.TraceFiles) {
 		if _, err := filepath.Match(pattern, ""); err != nil {

@@ -161,8 +161,8 @@ func TestObjectMatchesDecoder(t *testing.T) {
 	if got := spec.Maps[bpf.SocketMapSocks].ValueSize; got != recordSize {
 		t.Errorf("sock_record is %d bytes in the object, %d in the decoder", got, recordSize)
 	}
-	if got := spec.Maps[bpf.SocketMapTargetPids].MaxEntries * 64; got != pidLimit {
-		t.Errorf("target_pids holds %d pids, SetPIDs allows %d", got, pidLimit)
+	if got := spec.Maps[bpf.SocketMapTargetPids].MaxEntries * 64; got != PIDLimit {
+		t.Errorf("target_pids holds %d pids, SetPIDs allows %d", got, PIDLimit)
 	}
 	if got := binary.Size(bpf.SocketSockRecord{}.Stats); got != statsSize {
 		t.Errorf("bpf.SocketSockRecord.Stats is %d bytes, want %d", got, statsSize)

@@ -1,6 +1,9 @@
 package ebpfsrc
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // Mode says whether the eBPF socket source runs (config `ebpf.mode`).
 type Mode string
@@ -15,11 +18,23 @@ const (
 	ModeOff Mode = "off"
 )
 
-// Validate rejects unknown modes; the empty mode means auto.
+// Validate rejects modes other than auto, on and off.
 func (m Mode) Validate() error {
 	switch m {
-	case "", ModeAuto, ModeOn, ModeOff:
+	case ModeAuto, ModeOn, ModeOff:
 		return nil
 	}
-	return fmt.Errorf("ebpf.mode %q: want auto, on or off", string(m))
+	return fmt.Errorf("ebpf.mode must be one of auto, on, off; got %q", string(m))
 }
+
+// Defaults of Options, which the receiver's config starts from.
+const (
+	DefaultReadWaitThreshold = time.Millisecond
+	DefaultRingBufferSize    = 256 << 10
+	DefaultMaxPending        = 1 << 16
+	DefaultMaxSockets        = 1 << 14
+)
+
+// PIDLimit is the kernel's PID_MAX_LIMIT on 64-bit, the bound of every pid and the size of the
+// target_pids bitmap (bpf/socket.h PID_WORDS).
+const PIDLimit = 1 << 22

@@ -24,19 +24,18 @@ import (
 	"github.com/gostitch/gostitch/bpf"
 )
 
-// Options tune the source; the zero value means the defaults.
+// Options tune the source; a zero field takes its Default constant.
 type Options struct {
 	// ReadWaitThreshold: reads whose data waited in the kernel socket queue longer than this
-	// become KindReadWait events. Default 1ms.
+	// become KindReadWait events.
 	ReadWaitThreshold time.Duration
 	// RingBufferSize is the ring buffer's size in bytes, a power of two and a multiple of the
-	// page size. Default 256 KiB.
+	// page size.
 	RingBufferSize int
 	// MaxPending caps the events buffered per target between two Collects; more are lost.
-	// Default 65536.
 	MaxPending int
 	// MaxSockets caps the sockets tracked at once; sockets beyond it go unseen, each of their
-	// sends and receives counted as a lost event. Default 16384.
+	// sends and receives counted as a lost event.
 	MaxSockets int
 
 	// refuse names programs whose code is replaced by code the verifier rejects (tests).
@@ -45,16 +44,16 @@ type Options struct {
 
 func (o Options) withDefaults() Options {
 	if o.ReadWaitThreshold <= 0 {
-		o.ReadWaitThreshold = time.Millisecond
+		o.ReadWaitThreshold = DefaultReadWaitThreshold
 	}
 	if o.RingBufferSize <= 0 {
-		o.RingBufferSize = 256 << 10
+		o.RingBufferSize = DefaultRingBufferSize
 	}
 	if o.MaxPending <= 0 {
-		o.MaxPending = 1 << 16
+		o.MaxPending = DefaultMaxPending
 	}
 	if o.MaxSockets <= 0 {
-		o.MaxSockets = 1 << 14
+		o.MaxSockets = DefaultMaxSockets
 	}
 	return o
 }
@@ -279,8 +278,8 @@ func (s *Source) SetPIDs(pids []uint32) error {
 	}
 	want := make(map[uint32]bool, len(pids))
 	for _, p := range pids {
-		if p >= pidLimit {
-			return fmt.Errorf("target pid %d: beyond the kernel's limit %d", p, pidLimit)
+		if p >= PIDLimit {
+			return fmt.Errorf("target pid %d: beyond the kernel's limit %d", p, PIDLimit)
 		}
 		want[p] = true
 	}
@@ -313,9 +312,6 @@ func (s *Source) SetPIDs(pids []uint32) error {
 	}
 	return nil
 }
-
-// pidLimit is the kernel's PID_MAX_LIMIT, the size of the target_pids bitmap.
-const pidLimit = 1 << 22
 
 // setTargetBit sets or clears pid's bit in the kernel's target_pids bitmap.
 func (s *Source) setTargetBit(pid uint32, on bool) error {
