@@ -11,6 +11,7 @@ import (
 
 	"go.opentelemetry.io/collector/config/confighttp"
 
+	"github.com/gostitch/gostitch/receiver/internal/collect"
 	"github.com/gostitch/gostitch/receiver/internal/ebpfsrc"
 )
 
@@ -91,15 +92,7 @@ type PushConfig struct {
 }
 
 // LimitsConfig bounds the size of every input and the bytes converted at once.
-type LimitsConfig struct {
-	// MaxProfileBytes bounds one pprof profile as read (compressed) and decompressed.
-	MaxProfileBytes int64 `mapstructure:"max_profile_bytes"`
-	// MaxTraceBytes bounds one execution trace.
-	MaxTraceBytes int64 `mapstructure:"max_trace_bytes"`
-	// MaxConcurrentConversionBytes bounds the input bytes of the windows converted at once,
-	// across targets and uploads; the windows over it wait their turn.
-	MaxConcurrentConversionBytes int64 `mapstructure:"max_concurrent_conversion_bytes"`
-}
+type LimitsConfig = collect.Limits
 
 func createDefaultConfig() *Config {
 	push := confighttp.NewDefaultServerConfig()

@@ -164,7 +164,7 @@ func (r *gostitchReceiver) Start(ctx context.Context, host component.Host) (err 
 		CPUDuration:   r.cfg.Pprof.CPUDuration,
 		TraceDuration: r.cfg.Trace.Duration,
 		Profiles:      r.cfg.Pprof.Profiles,
-		Limits:        collect.Limits{MaxProfileBytes: r.cfg.Limits.MaxProfileBytes, MaxTraceBytes: r.cfg.Limits.MaxTraceBytes},
+		Limits:        r.cfg.Limits,
 		SpoolDir:      spool,
 		Host:          hostname,
 		OnPID:         r.setPID,
@@ -187,7 +187,7 @@ func (r *gostitchReceiver) startPush(ctx context.Context, host component.Host, h
 	handler := &push.Handler{
 		Targets:  targets,
 		Sink:     sink,
-		Limits:   collect.Limits{MaxProfileBytes: r.cfg.Limits.MaxProfileBytes, MaxTraceBytes: r.cfg.Limits.MaxTraceBytes},
+		Limits:   r.cfg.Limits,
 		SpoolDir: r.spoolDir,
 		Logger:   r.settings.Logger,
 		Tel:      r.tel,

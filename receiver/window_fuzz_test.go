@@ -112,7 +112,7 @@ func newWindowHarness(tb testing.TB) *windowHarness {
 	h.push = &push.Handler{
 		Targets:  map[string]target.Identity{fuzzTarget: {Name: fuzzTarget}},
 		Sink:     r,
-		Limits:   collect.Limits{MaxProfileBytes: cfg.Limits.MaxProfileBytes, MaxTraceBytes: cfg.Limits.MaxTraceBytes},
+		Limits:   cfg.Limits,
 		SpoolDir: h.dir,
 		Logger:   set.Logger,
 		Tel:      r.tel,

@@ -22,12 +22,6 @@ type scraper struct {
 	spoolDir string
 }
 
-// Limits bound the raw inputs read from outside.
-type Limits struct {
-	MaxProfileBytes int64
-	MaxTraceBytes   int64
-}
-
 // profileURL is the net/http/pprof URL of a profile kind.
 func (s *scraper) profileURL(kind string, d time.Duration) string {
 	if kind == "cpu" {
