@@ -45,14 +45,13 @@ func TestRestartedTargetIsFollowed(t *testing.T) {
 	assert.Equal(t, int64(first.PID), gone[0].ContextMap()["old_pid"])
 }
 
-// filteredPID is the pid the running receiver of cfg keeps in its eBPF filter for target.
+// filteredPID is the pid the running receiver of cfg keeps in its eBPF filter for target: the
+// controller's, which the filter follows.
 func filteredPID(cfg *Config, target string) int {
 	instances.mu.Lock()
 	r := instances.m[cfg].receiver
 	instances.mu.Unlock()
-	r.pidsMu.Lock()
-	defer r.pidsMu.Unlock()
-	return r.pids[target]
+	return r.controller.PID(target)
 }
 
 // socketSpansOf counts the eBPF spans by their process.pid.

@@ -214,21 +214,17 @@ func (r *gostitchReceiver) countJoins(ctx context.Context, target string, s stit
 	r.tel.Joined(ctx, target, src, metadata.AttributeJoinMethodNone, int64(s.Unjoined))
 }
 
-// setPID keeps the kernel's pid filter equal to the targets' current pids.
-func (r *gostitchReceiver) setPID(target string, pid int) {
-	r.pidsMu.Lock()
-	defer r.pidsMu.Unlock()
-	r.pids[target] = pid
+// setPIDs keeps the kernel's pid filter equal to the targets' current pids, which the
+// controller holds; target's pid just became pid.
+func (r *gostitchReceiver) setPIDs(target string, pid int, pids []int) {
 	if r.ebpf == nil {
 		return
 	}
-	pids := make([]uint32, 0, len(r.pids))
-	for _, p := range r.pids {
-		if p > 0 {
-			pids = append(pids, uint32(p))
-		}
+	filter := make([]uint32, len(pids))
+	for i, p := range pids {
+		filter[i] = uint32(p)
 	}
-	if err := r.ebpf.SetPIDs(pids); err != nil {
+	if err := r.ebpf.SetPIDs(filter); err != nil {
 		r.settings.Logger.Warn("Cannot update the eBPF pid filter", zap.String("target", target), zap.Int("pid", pid), zap.Error(err))
 	}
 }

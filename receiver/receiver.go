@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"sync"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
@@ -59,8 +58,6 @@ type gostitchReceiver struct {
 
 	converters converters
 	ebpf       *ebpfsrc.Source
-	pidsMu     sync.Mutex
-	pids       map[string]int // target name → current pid, for the eBPF filter
 
 	controller *collect.Controller
 	pushServer *http.Server
@@ -79,7 +76,7 @@ func newReceiver(cfg *Config, set receiver.Settings) (*gostitchReceiver, error) 
 		return nil, err
 	}
 	return &gostitchReceiver{cfg: cfg, settings: set, obs: obs, tel: tel,
-		converters: converters{m: map[string]*stitch.TraceConverter{}}, pids: map[string]int{}}, nil
+		converters: converters{m: map[string]*stitch.TraceConverter{}}}, nil
 }
 
 // obsReports count what the receiver hands on in the collector's obsreport metrics, with the
@@ -146,11 +143,6 @@ func (r *gostitchReceiver) Start(ctx context.Context, host component.Host) (err 
 	for _, p := range src.Programs() {
 		r.tel.EBPFProgram(ctx, p.Name, p.Err == nil)
 	}
-	for _, t := range r.cfg.Targets {
-		if t.PID > 0 {
-			r.setPID(t.Name, t.PID)
-		}
-	}
 	spool, err := os.MkdirTemp("", "gostitch-spool-")
 	if err != nil {
 		return fmt.Errorf("create spool directory for traces: %w", err)
@@ -167,7 +159,7 @@ func (r *gostitchReceiver) Start(ctx context.Context, host component.Host) (err 
 		Limits:        r.cfg.Limits,
 		SpoolDir:      spool,
 		Host:          hostname,
-		OnPID:         r.setPID,
+		OnPID:         r.setPIDs,
 	}, specs, sink, r.settings.Logger, r.tel)
 	r.controller.Start()
 	if r.cfg.Push.NetAddr.Endpoint != "" {

@@ -40,19 +40,25 @@ type Settings struct {
 	Host     string
 	// ProcRoot is where /proc is mounted.
 	ProcRoot string
-	// OnPID is called from a target's goroutine when its pid is resolved or changes, with 0 when
-	// the process is gone and none took its place (nil: not called).
-	OnPID func(target string, pid int)
+	// OnPID is called when a target's pid becomes known: at Start for each configured pid, then
+	// from the target's goroutine when its pid is resolved or changes, with 0 when the process is
+	// gone and none took its place. pids holds every target's current pid (none of them 0). The
+	// calls are serialised, so the last one holds the latest set (nil: not called).
+	OnPID func(target string, pid int, pids []int)
 }
 
-// Controller runs one collection loop per target and hands each window to the sink.
+// Controller runs one collection loop per target and hands each window to the sink. It holds
+// each target's current pid, which the loops resolve and OnPID reports.
 type Controller struct {
 	settings Settings
 	targets  []TargetSpec
 	sink     Sink
 	logger   *zap.Logger
 	tel      *selftel.Telemetry
-	pids     *PIDResolver
+	resolver *PIDResolver
+
+	pidsMu sync.Mutex
+	pids   map[string]int // target name → current pid (0 or absent: unknown)
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -65,7 +71,7 @@ func New(settings Settings, targets []TargetSpec, sink Sink, logger *zap.Logger,
 		settings.ProcRoot = "/proc"
 	}
 	return &Controller{settings: settings, targets: targets, sink: sink, logger: logger, tel: tel,
-		pids: NewPIDResolver(settings.ProcRoot)}
+		resolver: NewPIDResolver(settings.ProcRoot), pids: map[string]int{}}
 }
 
 // Start begins collecting. The targets' first windows are spread over the interval, in the
@@ -74,6 +80,11 @@ func New(settings Settings, targets []TargetSpec, sink Sink, logger *zap.Logger,
 func (c *Controller) Start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	c.cancel, c.done = cancel, make(chan struct{})
+	for _, spec := range c.targets {
+		if spec.PID > 0 {
+			c.setPID(spec.Name, spec.PID)
+		}
+	}
 	for i, spec := range c.targets {
 		t := c.newTargetLoop(spec)
 		t.firstDelay = staggered(i, len(c.targets), c.settings.Interval)
@@ -114,7 +125,6 @@ type targetLoop struct {
 	spec       TargetSpec
 	firstDelay time.Duration // from Start to the first window
 	scraper    *scraper
-	pid        int
 	pprofFiles *fileTracker
 	traceFiles *fileTracker
 	logger     *zap.Logger
@@ -123,7 +133,7 @@ type targetLoop struct {
 // newTargetLoop prepares the loop of one target; its files are tracked from now on.
 func (c *Controller) newTargetLoop(spec TargetSpec) *targetLoop {
 	logger := c.logger.With(zap.String("target", spec.Name))
-	t := &targetLoop{c: c, spec: spec, pid: spec.PID, logger: logger,
+	t := &targetLoop{c: c, spec: spec, logger: logger,
 		pprofFiles: newFileTracker(spec.PprofFiles, logger), traceFiles: newFileTracker(spec.TraceFiles, logger)}
 	if spec.Endpoint != "" {
 		t.scraper = &scraper{client: spec.Client, base: spec.Endpoint, timeout: spec.Timeout,
@@ -185,7 +195,7 @@ func (t *targetLoop) begin(ctx context.Context) *Window {
 		t.scrapeSpan(ctx, w)
 	}
 	w.End = time.Now()
-	w.Target.PID = t.pid
+	w.Target.PID = t.c.PID(t.spec.Name)
 	return w
 }
 
@@ -214,31 +224,49 @@ func (t *targetLoop) finish(ctx context.Context, w *Window) {
 // resolvePID finds the process behind the endpoint when no pid is configured, and follows
 // restarts: a pid that no longer exists is resolved again.
 func (t *targetLoop) resolvePID() {
-	if t.spec.PID != 0 || (t.pid != 0 && ProcessAlive(t.c.settings.ProcRoot, t.pid)) {
+	old := t.c.PID(t.spec.Name)
+	if t.spec.PID != 0 || (old != 0 && ProcessAlive(t.c.settings.ProcRoot, old)) {
 		return
 	}
-	pid, err := t.c.pids.ListenerPID(t.spec.Endpoint)
+	pid, err := t.c.resolver.ListenerPID(t.spec.Endpoint)
 	if err != nil {
-		if t.pid != 0 {
-			t.logger.Warn("Target process is gone and no process listens on its endpoint", zap.Int("old_pid", t.pid), zap.Error(err))
-			t.setPID(0)
+		if old != 0 {
+			t.logger.Warn("Target process is gone and no process listens on its endpoint", zap.Int("old_pid", old), zap.Error(err))
+			t.c.setPID(t.spec.Name, 0)
 		} else {
 			t.logger.Debug("Cannot resolve the target's pid; eBPF and pid attributes stay off", zap.Error(err))
 		}
 		return
 	}
-	if pid != t.pid {
+	if pid != old {
 		t.logger.Info("Resolved target pid", zap.Int("pid", pid))
-		t.setPID(pid)
+		t.c.setPID(t.spec.Name, pid)
 	}
 }
 
-// setPID records the target's pid (0: none) and tells OnPID.
-func (t *targetLoop) setPID(pid int) {
-	t.pid = pid
-	if t.c.settings.OnPID != nil {
-		t.c.settings.OnPID(t.spec.Name, pid)
+// PID returns target's current pid, 0 when unknown.
+func (c *Controller) PID(target string) int {
+	c.pidsMu.Lock()
+	defer c.pidsMu.Unlock()
+	return c.pids[target]
+}
+
+// setPID records target's pid (0: none) and tells OnPID, holding the lock so that the calls
+// are serialised.
+func (c *Controller) setPID(target string, pid int) {
+	c.pidsMu.Lock()
+	defer c.pidsMu.Unlock()
+	c.pids[target] = pid
+	if c.settings.OnPID == nil {
+		return
 	}
+	var pids []int
+	for _, p := range c.pids {
+		if p > 0 {
+			pids = append(pids, p)
+		}
+	}
+	c.settings.OnPID(target, pid, pids)
 }
 
 // scrapeSpan runs the CPU profile and the execution trace together, so the trace carries the

@@ -101,7 +101,7 @@ func TestScrapeWindowCarriesEveryInput(t *testing.T) {
 	c, _ := newTestController(t, Settings{
 		Interval: 10 * time.Second, CPUDuration: time.Second, TraceDuration: time.Second,
 		Profiles: []string{"cpu", "heap", "allocs", "goroutine", "block", "mutex"},
-		OnPID:    func(_ string, pid int) { resolved = append(resolved, pid) },
+		OnPID:    func(_ string, pid int, _ []int) { resolved = append(resolved, pid) },
 	}, []TargetSpec{{Name: "self", Endpoint: srv.URL, Client: srv.Client(), Timeout: 5 * time.Second}}, sink)
 	c.Start()
 	rec := receive(t, sink, 20*time.Second)
