@@ -203,8 +203,8 @@ func (t TargetConfig) validate(i int, seen map[string]bool, pushOn bool) []error
 			errs = append(errs, fmt.Errorf("%s: endpoint %q must be an http(s) URL like http://127.0.0.1:6060", where, t.Endpoint))
 		}
 	}
-	if t.PID < 0 || t.PID > ebpfsrc.PIDLimit {
-		errs = append(errs, fmt.Errorf("%s: pid must be between 0 and %d (the kernel's largest), got %d", where, ebpfsrc.PIDLimit, t.PID))
+	if t.PID < 0 || t.PID >= ebpfsrc.PIDLimit {
+		errs = append(errs, fmt.Errorf("%s: pid must be between 0 and %d (the kernel's largest), got %d", where, ebpfsrc.PIDLimit-1, t.PID))
 	}
 	for _, pattern := range slices.Concat(t.PprofFiles, t.TraceFiles) {
 		if _, err := filepath.Match(pattern, ""); err != nil {

@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
 
+	"github.com/gostitch/gostitch/receiver/internal/ebpfsrc"
 	"github.com/gostitch/gostitch/receiver/internal/metadata"
 )
 
@@ -70,7 +71,7 @@ func TestValidateNamesEveryProblem(t *testing.T) {
 		`targets[1] (dup): bad glob "[bad"`,
 		"targets[2] (dup): duplicate target name",
 		"targets[2] (dup): needs an endpoint, pprof_files or trace_files",
-		"targets[2] (dup): pid must be between 0 and 4194304",
+		"targets[2] (dup): pid must be between 0 and 4194303",
 		`pprof.profiles: unknown profile "threadcreate"`,
 		"pprof.cpu_duration (10s) must not be longer than collection_interval (5s)",
 		"trace.duration (6s) must not be longer than collection_interval (5s)",
@@ -129,4 +130,14 @@ func TestValidateDurations(t *testing.T) {
 			assert.ErrorContains(t, confmap.Validate(cfg), name)
 		})
 	}
+}
+
+// TestValidatePIDBound: pids are below the kernel's PID_MAX_LIMIT, the size of the eBPF pid
+// filter; the largest one is accepted and the limit itself refused.
+func TestValidatePIDBound(t *testing.T) {
+	cfg := loadConfig(t, "")
+	cfg.Targets = []TargetConfig{{Name: "offline", PprofFiles: []string{"testdata/*.pprof"}, PID: ebpfsrc.PIDLimit - 1}}
+	require.NoError(t, confmap.Validate(cfg))
+	cfg.Targets[0].PID = ebpfsrc.PIDLimit
+	assert.ErrorContains(t, confmap.Validate(cfg), "targets[0] (offline): pid must be between 0 and 4194303 (the kernel's largest), got 4194304")
 }
