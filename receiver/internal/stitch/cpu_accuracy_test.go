@@ -15,9 +15,16 @@ import (
 )
 
 // cpuAccuracy counts the measured CPU samples: those whose stack is in the syncer's fetch or
-// import of a block that lies wholly within the trace, so the truth names their block.
+// import of a block that lies wholly within the trace (wholeBlocks), so the truth names their block.
 type cpuAccuracy struct {
 	events, right, wrong, unlinked int
+}
+
+func (a *cpuAccuracy) add(b cpuAccuracy) {
+	a.events += b.events
+	a.right += b.right
+	a.wrong += b.wrong
+	a.unlinked += b.unlinked
 }
 
 func (a cpuAccuracy) String() string {
@@ -30,7 +37,7 @@ func (a cpuAccuracy) String() string {
 // Syncer.fetch belongs to the block whose fetch was running then, one in Syncer.importBlock to
 // the block being imported (both are sequential). The profile must link it to a span of that
 // block's importBlock task.
-func measureCPU(t *testing.T, run syncnodeRun, out *converted) cpuAccuracy {
+func measureCPU(t *testing.T, run syncnodeRun, out *converted, whole map[uint64]pcommon.TraceID) cpuAccuracy {
 	tl := out.res.Timeline
 	// The height of the block each profile sample is linked to, by its timestamp.
 	linked := map[uint64]uint64{}
@@ -67,6 +74,9 @@ func measureCPU(t *testing.T, run syncnodeRun, out *converted) cpuAccuracy {
 		mono := uint64(tl.Mono(ev.Time()))
 		want := truthOfSample(run.blocks, ev.Stack(), mono)
 		if want == nil || want.StartMonoNS < from || want.EndMonoNS > to {
+			continue
+		}
+		if _, ok := whole[want.Height]; !ok {
 			continue
 		}
 		a.events++
