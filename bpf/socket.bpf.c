@@ -9,8 +9,10 @@
  * map. The close hook emits the entry as the close record and marks it
  * closed (state TCP_CLOSE); it stays for the resets and retransmits that
  * follow until the kernel destroys the socket. Hooks that run in softirq
- * context (data ready, RTT probe, retransmit, reset), where the current pid
- * is unrelated, only act on tracked sockets. Counters and histograms are
+ * context (data ready, retransmit, reset), where the current pid is
+ * unrelated, only act on tracked sockets. RTT is sampled from the socket's
+ * srtt on each read that returns data, not per incoming segment from a
+ * tcp_probe hook: one hook run less per segment. Counters and histograms are
  * aggregated in place and read from the map by userspace; the ring buffer
  * carries only discrete events. A failed reservation or a full socks map is
  * counted in drops.
@@ -243,7 +245,9 @@ SEC("tp_btf/sock_recv_length")
 int BPF_PROG(on_recv, struct sock *sk, int ret, int flags)
 {
 	struct sock_record *r;
+	struct tcp_sock *tp;
 	__u64 id, ready, now, wait;
+	__u32 srtt;
 
 	if (ret <= 0 || (flags & MSG_PEEK))
 		return 0;
@@ -254,6 +258,16 @@ int BPF_PROG(on_recv, struct sock *sk, int ret, int flags)
 	if (!r)
 		return 0;
 	__sync_fetch_and_add(&r->stats.bytes_recv, ret);
+
+	/* One RTT sample per read with data. Tracked sockets are TCP (track
+	 * checks it): no bpf_skc_to_tcp_sock. */
+	tp = bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct tcp_sock));
+	srtt = tp->srtt_us >> 3;
+	if (srtt) {
+		r->stats.srtt_us = srtt;
+		hist_add(r->stats.rtt_hist, srtt);
+		__sync_fetch_and_add(&r->stats.rtt_sum_us, srtt);
+	}
 
 	/* Races with on_data_ready lose a sample at worst, never skew one. */
 	ready = r->stats.ready_ns;
@@ -278,26 +292,6 @@ int BPF_PROG(on_data_ready, const struct sock *sk)
 
 	if (r && !r->stats.ready_ns)
 		r->stats.ready_ns = bpf_ktime_get_ns();
-	return 0;
-}
-
-SEC("tp_btf/tcp_probe")
-int BPF_PROG(on_probe, struct sock *sk, const struct sk_buff *skb)
-{
-	struct sock_record *r = find(sk);
-	struct tcp_sock *tp;
-	__u32 srtt;
-
-	if (!r)
-		return 0;
-	/* Tracked sockets are TCP (track checks it): no bpf_skc_to_tcp_sock. */
-	tp = bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct tcp_sock));
-	srtt = tp->srtt_us >> 3;
-	if (!srtt)
-		return 0;
-	r->stats.srtt_us = srtt;
-	hist_add(r->stats.rtt_hist, srtt);
-	__sync_fetch_and_add(&r->stats.rtt_sum_us, srtt);
 	return 0;
 }
 

@@ -61,7 +61,7 @@ struct sock_stats {
 	__u32 srtt_us;       /* latest smoothed RTT */
 	__u32 pad;
 	__u64 retrans;
-	__u32 rtt_hist[HIST_BUCKETS];    /* srtt per tcp_probe, microseconds */
+	__u32 rtt_hist[HIST_BUCKETS];    /* srtt per read with data, microseconds */
 	__u32 qdelay_hist[HIST_BUCKETS]; /* kernel queue delay per read, microseconds */
 };
 

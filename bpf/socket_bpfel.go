@@ -57,7 +57,6 @@ const (
 	SocketMapTargetPids          = "target_pids"
 	SocketProgOnDataReady        = "on_data_ready"
 	SocketProgOnDestroy          = "on_destroy"
-	SocketProgOnProbe            = "on_probe"
 	SocketProgOnRecv             = "on_recv"
 	SocketProgOnResetReceived    = "on_reset_received"
 	SocketProgOnResetSent        = "on_reset_sent"
@@ -111,7 +110,6 @@ type SocketSpecs struct {
 type SocketProgramSpecs struct {
 	OnDataReady     *ebpf.ProgramSpec `ebpf:"on_data_ready"`
 	OnDestroy       *ebpf.ProgramSpec `ebpf:"on_destroy"`
-	OnProbe         *ebpf.ProgramSpec `ebpf:"on_probe"`
 	OnRecv          *ebpf.ProgramSpec `ebpf:"on_recv"`
 	OnResetReceived *ebpf.ProgramSpec `ebpf:"on_reset_received"`
 	OnResetSent     *ebpf.ProgramSpec `ebpf:"on_reset_sent"`
@@ -185,7 +183,6 @@ type SocketVariables struct {
 type SocketPrograms struct {
 	OnDataReady     *ebpf.Program `ebpf:"on_data_ready"`
 	OnDestroy       *ebpf.Program `ebpf:"on_destroy"`
-	OnProbe         *ebpf.Program `ebpf:"on_probe"`
 	OnRecv          *ebpf.Program `ebpf:"on_recv"`
 	OnResetReceived *ebpf.Program `ebpf:"on_reset_received"`
 	OnResetSent     *ebpf.Program `ebpf:"on_reset_sent"`
@@ -198,7 +195,6 @@ func (p *SocketPrograms) Close() error {
 	return _SocketClose(
 		p.OnDataReady,
 		p.OnDestroy,
-		p.OnProbe,
 		p.OnRecv,
 		p.OnResetReceived,
 		p.OnResetSent,

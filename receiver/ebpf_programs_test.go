@@ -30,7 +30,7 @@ func TestEBPFProgramsGauge(t *testing.T) {
 		got[name.AsString()] = dp.Value
 	}
 	require.Contains(t, got, bpf.SocketProgOnSend)
-	require.Contains(t, got, bpf.SocketProgOnProbe)
+	require.Contains(t, got, bpf.SocketProgOnDataReady)
 	for name, v := range got {
 		require.Equal(t, int64(1), v, "program %s", name)
 	}

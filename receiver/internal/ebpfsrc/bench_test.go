@@ -14,9 +14,10 @@ import (
 	"github.com/gostitch/gostitch/internal/roottest"
 )
 
-// BenchmarkLoopback measures loopback TCP without and with the programs attached (this
-// process being the target), alternating off/on benchRounds times (A/B/A/B) because the
-// machine is noisy; repeated names get #NN suffixes:
+// BenchmarkLoopback measures loopback TCP without the programs, with them attached (this
+// process being the target) and with empty programs on the same hooks (the hooks' own cost),
+// alternating off/on/empty benchRounds times because the machine is noisy; repeated names get
+// #NN suffixes:
 //
 //	go test -run '^$' -bench Loopback -benchtime 500ms ./receiver/internal/ebpfsrc/
 //
@@ -36,6 +37,10 @@ func BenchmarkLoopback(b *testing.B) {
 			b.Run(w.name+"/off", w.run)
 			b.Run(w.name+"/on", func(b *testing.B) {
 				openSource(b, Options{}, uint32(os.Getpid()))
+				w.run(b)
+			})
+			b.Run(w.name+"/empty", func(b *testing.B) {
+				openSource(b, Options{empty: true}, uint32(os.Getpid()))
 				w.run(b)
 			})
 		}
@@ -97,7 +102,7 @@ func drain(b *testing.B, s *Source, done <-chan struct{}, count chan<- int) {
 func reportProgramStats(b *testing.B, s *Source) {
 	p := s.progs
 	for name, prog := range map[string]*ebpf.Program{"send": p[bpf.SocketProgOnSend], "recv": p[bpf.SocketProgOnRecv],
-		"data_ready": p[bpf.SocketProgOnDataReady], "probe": p[bpf.SocketProgOnProbe]} {
+		"data_ready": p[bpf.SocketProgOnDataReady]} {
 		st, err := prog.Stats()
 		if err != nil {
 			b.Fatal(err)

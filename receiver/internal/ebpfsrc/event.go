@@ -113,7 +113,7 @@ func (h *Histogram) Count() uint64 {
 // Counters is a socket's activity: cumulative in Event.Total, a window's delta in Socket.
 type Counters struct {
 	BytesSent, BytesReceived, Retransmits uint64
-	// RTT holds smoothed RTT samples, one per tcp_probe (incoming segment).
+	// RTT holds smoothed RTT samples (the socket's srtt), one per read that returns data.
 	RTT Histogram
 	// QueueDelay holds, per read, how long the data waited in the kernel socket queue.
 	QueueDelay Histogram

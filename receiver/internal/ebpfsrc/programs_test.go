@@ -13,12 +13,12 @@ import (
 	"github.com/gostitch/gostitch/internal/roottest"
 )
 
-// TestRefusedOptionalProgram: the verifier rejects on_probe; the source comes up without it,
-// says so once, and everything but round-trip times flows.
+// TestRefusedOptionalProgram: the verifier rejects on_data_ready; the source comes up without
+// it, says so once, and everything but kernel queue delays flows.
 func TestRefusedOptionalProgram(t *testing.T) {
 	roottest.Need(t, "loading eBPF programs")
 	core, logs := observer.New(zap.InfoLevel)
-	s, err := Open(ModeOn, Options{refuse: []string{bpf.SocketProgOnProbe}}, zap.New(core))
+	s, err := Open(ModeOn, Options{refuse: []string{bpf.SocketProgOnDataReady}}, zap.New(core))
 	if err != nil {
 		t.Fatalf("Open with an optional program refused: %v", err)
 	}
@@ -38,14 +38,14 @@ func TestRefusedOptionalProgram(t *testing.T) {
 	line := logs.All()[0]
 	missing, _ := line.ContextMap()["missing"].([]any)
 	if line.Message != "eBPF socket source on" || line.Level != zap.WarnLevel || len(missing) != 1 ||
-		!strings.HasPrefix(missing[0].(string), "on_probe: EACCES: round-trip times") {
-		t.Errorf("start line %s %q, missing %v; want one warning naming on_probe, EACCES and what is lost", line.Level, line.Message, missing)
+		!strings.HasPrefix(missing[0].(string), "on_data_ready: EACCES: kernel queue delay") {
+		t.Errorf("start line %s %q, missing %v; want one warning naming on_data_ready, EACCES and what is lost", line.Level, line.Message, missing)
 	}
-	if attached, _ := line.ContextMap()["attached"].([]any); len(attached) != len(programs)-1 || slices.Contains(attached, any(bpf.SocketProgOnProbe)) {
-		t.Errorf("attached %v, want every program but on_probe", attached)
+	if attached, _ := line.ContextMap()["attached"].([]any); len(attached) != len(programs)-1 || slices.Contains(attached, any(bpf.SocketProgOnDataReady)) {
+		t.Errorf("attached %v, want every program but on_data_ready", attached)
 	}
 	for _, p := range s.Programs() {
-		if (p.Err != nil) != (p.Name == bpf.SocketProgOnProbe) {
+		if (p.Err != nil) != (p.Name == bpf.SocketProgOnDataReady) {
 			t.Errorf("Programs: %s has error %v", p.Name, p.Err)
 		}
 	}
@@ -60,11 +60,11 @@ func TestRefusedOptionalProgram(t *testing.T) {
 		}
 	}
 	got := o.totals[cv.client]
-	if got == nil || got.BytesSent != 3000 || got.BytesReceived != 70000 || got.QueueDelay.Count() == 0 {
-		t.Fatalf("client counters %+v, want 3000 bytes sent, 70000 received and kernel queue delays", got)
+	if got == nil || got.BytesSent != 3000 || got.BytesReceived != 70000 || got.RTT.Count() == 0 {
+		t.Fatalf("client counters %+v, want 3000 bytes sent, 70000 received and round-trip times", got)
 	}
-	if got.RTT.Count() != 0 {
-		t.Errorf("%d RTT samples without on_probe", got.RTT.Count())
+	if got.QueueDelay.Count() != 0 {
+		t.Errorf("%d queue delay samples without on_data_ready", got.QueueDelay.Count())
 	}
 	if logs.Len() != 1 {
 		t.Errorf("the loss was logged again: %v", logs.All()[1:])

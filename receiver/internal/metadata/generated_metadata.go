@@ -160,7 +160,7 @@ var (
 	MetricGostitchTCPConnectDuration     = MetricInfo{Name: "gostitch.tcp.connect.duration", Description: "From SYN sent to established, by peer.", Unit: "s"}
 	MetricGostitchTCPKernelQueueDelay    = MetricInfo{Name: "gostitch.tcp.kernel_queue.delay", Description: "Time received bytes waited in the kernel socket queue before a read returned them, by peer.", Unit: "s"}
 	MetricGostitchTCPRetransmits         = MetricInfo{Name: "gostitch.tcp.retransmits", Description: "Retransmitted TCP segments, by peer.", Unit: "{segment}"}
-	MetricGostitchTCPRTT                 = MetricInfo{Name: "gostitch.tcp.rtt", Description: "Smoothed round-trip time samples of TCP connections (tcp_probe srtt), by peer.", Unit: "s"}
+	MetricGostitchTCPRTT                 = MetricInfo{Name: "gostitch.tcp.rtt", Description: "Smoothed round-trip time samples of TCP connections (the socket's srtt at each read with data), by peer.", Unit: "s"}
 )
 
 // Self-telemetry metrics of the receiver.
