@@ -178,6 +178,7 @@ func (r *gostitchReceiver) startPush(ctx context.Context, host component.Host, h
 	}
 	handler := &push.Handler{
 		Targets:  targets,
+		PID:      r.controller.PID,
 		Sink:     sink,
 		Limits:   r.cfg.Limits,
 		SpoolDir: r.spoolDir,

@@ -42,7 +42,10 @@ const (
 // next consumer failed in a way a retry may fix.
 type Handler struct {
 	// Targets maps the configured target names to their identity (pid 0 when unknown).
-	Targets  map[string]target.Identity
+	Targets map[string]target.Identity
+	// PID, when set, gives a target's current pid (resolved from its endpoint, or configured)
+	// for uploads that name none; 0 when unknown.
+	PID      func(target string) int
 	Sink     collect.Sink
 	Limits   collect.Limits
 	SpoolDir string
@@ -130,6 +133,11 @@ func (h *Handler) identify(r *http.Request) (target.Identity, error) {
 	id, ok := h.Targets[name]
 	if !ok {
 		return target.Identity{}, fmt.Errorf("unknown target %q: add it to the receiver's targets", name)
+	}
+	if h.PID != nil {
+		if current := h.PID(name); current > 0 {
+			id.PID = current
+		}
 	}
 	pid := r.Header.Get(PIDHeader)
 	if pid == "" {

@@ -81,6 +81,21 @@ func TestPprofUploadBecomesAWindow(t *testing.T) {
 	assert.Equal(t, []byte("pprof-bytes"), w.Profiles[0].Data)
 }
 
+// TestUploadTakesTheTargetsCurrentPID: an upload that names no pid carries the pid the receiver
+// knows now (resolved from the target's endpoint); one that names a pid keeps it.
+func TestUploadTakesTheTargetsCurrentPID(t *testing.T) {
+	sink := &recordingSink{}
+	h := newHandler(t, sink)
+	h.PID = func(name string) int { return map[string]int{"app": 4242}[name] }
+	rec := post(h, http.MethodPost, PprofPath+"?target=app", "pprof-bytes", nil)
+	require.Equal(t, http.StatusAccepted, rec.Code, rec.Body.String())
+	rec = post(h, http.MethodPost, PprofPath+"?target=app&pid=99", "pprof-bytes", nil)
+	require.Equal(t, http.StatusAccepted, rec.Code, rec.Body.String())
+	require.Len(t, sink.windows, 2)
+	assert.Equal(t, 4242, sink.windows[0].Target.PID)
+	assert.Equal(t, 99, sink.windows[1].Target.PID)
+}
+
 func TestTraceUploadIsSpooledAndRemoved(t *testing.T) {
 	sink := &recordingSink{}
 	h := newHandler(t, sink)
