@@ -78,10 +78,8 @@ func (r *gostitchReceiver) consumeProfile(ctx context.Context, w *collect.Window
 		obs := r.obs.of(w.Origin)
 		return errors.Join(r.emitProfiles(ctx, obs, profiles), r.emitMetrics(ctx, obs, metrics))
 	}
-	err = fmt.Errorf("target %q: pprof from %s: %w: %w", w.Target.Name, p.From, collect.ErrBadInput, err)
-	r.settings.Logger.Warn("Profile not converted", zap.Error(err))
-	r.tel.Dropped(ctx, metadata.AttributeSourcePprof, "bad_input", 1)
-	return err
+	return r.badInput(ctx, metadata.AttributeSourcePprof, "Profile not converted",
+		fmt.Errorf("target %q: pprof from %s: %w: %w", w.Target.Name, p.From, collect.ErrBadInput, err))
 }
 
 // consumeTrace converts one execution trace, plain or gzip-compressed, with the window's socket
@@ -123,12 +121,8 @@ func (r *gostitchReceiver) consumeTrace(ctx context.Context, w *collect.Window, 
 		r.tel.Joined(ctx, name, metadata.AttributeSourceGoTrace, metadata.AttributeJoinMethodTask, int64(res.TaskCPUSamples))
 		r.tel.Joined(ctx, name, metadata.AttributeSourceGoTrace, metadata.AttributeJoinMethodNone, int64(tl.CPUSamples-res.TaskCPUSamples))
 	}
-	if res.Metrics.DataPointCount() > 0 {
-		err = errors.Join(err, r.emitMetrics(ctx, obs, res.Metrics))
-	}
-	if res.Profiles.SampleCount() > 0 {
-		err = errors.Join(err, r.emitProfiles(ctx, obs, res.Profiles))
-	}
+	// Empty metrics and profiles (a trace refused at its header) are not emitted.
+	err = errors.Join(err, r.emitMetrics(ctx, obs, res.Metrics), r.emitProfiles(ctx, obs, res.Profiles))
 	return res.Join, errors.Join(res.EmitErr, err)
 }
 
@@ -151,12 +145,18 @@ func conversionStopped(ctx context.Context, w *collect.Window, tr collect.Trace)
 	return fmt.Errorf("target %q: execution trace from %s: conversion stopped: %w", w.Target.Name, tr.From, context.Cause(ctx))
 }
 
-// badTrace reports an execution trace whose bytes could not be (fully) converted: a warning,
-// a drop, and the error wrapped in collect.ErrBadInput with the target and where the bytes came from.
+// badTrace reports an execution trace whose bytes could not be (fully) converted, wrapping
+// cause in collect.ErrBadInput with the target and where the bytes came from.
 func (r *gostitchReceiver) badTrace(ctx context.Context, w *collect.Window, tr collect.Trace, cause error) error {
-	err := fmt.Errorf("target %q: execution trace from %s: %w: %w", w.Target.Name, tr.From, collect.ErrBadInput, cause)
-	r.settings.Logger.Warn("Execution trace not fully converted", zap.Error(err))
-	r.tel.Dropped(ctx, metadata.AttributeSourceGoTrace, "bad_input", 1)
+	return r.badInput(ctx, metadata.AttributeSourceGoTrace, "Execution trace not fully converted",
+		fmt.Errorf("target %q: execution trace from %s: %w: %w", w.Target.Name, tr.From, collect.ErrBadInput, cause))
+}
+
+// badInput reports err, an input of source whose bytes were unusable: a warning msg and a
+// bad_input drop. It returns err.
+func (r *gostitchReceiver) badInput(ctx context.Context, source, msg string, err error) error {
+	r.settings.Logger.Warn(msg, zap.Error(err))
+	r.tel.Dropped(ctx, source, "bad_input", 1)
 	return err
 }
 

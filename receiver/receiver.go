@@ -174,7 +174,7 @@ func (r *gostitchReceiver) Start(ctx context.Context, host component.Host) (err 
 func (r *gostitchReceiver) startPush(ctx context.Context, host component.Host, hostname string, sink collect.Sink) error {
 	targets := make(map[string]target.Identity, len(r.cfg.Targets))
 	for _, t := range r.cfg.Targets {
-		targets[t.Name] = target.Identity{Name: t.Name, PID: t.PID, Host: hostname}
+		targets[t.Name] = target.Identity{Name: t.Name, Host: hostname} // the pid comes from the controller
 	}
 	handler := &push.Handler{
 		Targets:  targets,
