@@ -1,0 +1,158 @@
+// Package appspans indexes the spans an application sent to the collector, by service, so the
+// receiver can hang the runtime/trace task the OTel Go SDK began for a span under that span
+// (docs/design.md, "Trace ids" rule 2). The index is bounded: spans leave it after a retention,
+// and the oldest leave first once it holds its maximum; what leaves early is counted.
+package appspans
+
+import (
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+)
+
+// Span is what the index keeps of one application span.
+type Span struct {
+	TraceID pcommon.TraceID
+	SpanID  pcommon.SpanID
+	// Parent is the span's parent span id, empty for a root.
+	Parent pcommon.SpanID
+	// Start and End are the span's start and end in Unix nanoseconds.
+	Start, End int64
+}
+
+// Limits bound an index.
+type Limits struct {
+	// MaxSpans is how many spans the index holds at most; the oldest starts leave first.
+	MaxSpans int
+	// Retention is how long a span stays, counted from its start by the clock of Add.
+	Retention time.Duration
+}
+
+// Index holds recent application spans by service and name. It is safe for concurrent use.
+type Index struct {
+	limits Limits
+	now    func() time.Time
+
+	mu       sync.Mutex
+	services map[string]*service
+	count    int
+	// expired is when the spans past their retention were last dropped.
+	expired time.Time
+	// evicted counts the spans that left before their retention ended (MaxSpans) or arrived
+	// already older than it.
+	evicted int64
+}
+
+// service holds one service's spans by name, each list sorted by start.
+type service struct {
+	byName map[string][]Span
+	// watermark is the latest span end seen, in Unix nanoseconds.
+	watermark int64
+}
+
+// NewIndex returns an empty index bounded by limits.
+func NewIndex(limits Limits) *Index {
+	return &Index{limits: limits, now: time.Now, services: make(map[string]*service)}
+}
+
+// Add records one span of service under its name. A span that started longer than the
+// retention ago is counted as evicted and not kept; it still moves the watermark.
+func (x *Index) Add(svc, name string, s Span) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	sv := x.services[svc]
+	if sv == nil {
+		sv = &service{byName: make(map[string][]Span)}
+		x.services[svc] = sv
+	}
+	sv.watermark = max(sv.watermark, s.End)
+	now := x.now()
+	cutoff := now.Add(-x.limits.Retention).UnixNano()
+	if s.Start < cutoff || x.limits.MaxSpans <= 0 {
+		x.evicted++
+		return
+	}
+	spans := sv.byName[name]
+	i := len(spans)
+	for i > 0 && spans[i-1].Start > s.Start { // spans mostly arrive in start order
+		i--
+	}
+	sv.byName[name] = slices.Insert(spans, i, s)
+	x.count++
+	if now.Sub(x.expired) >= x.limits.Retention/expirySteps {
+		x.expire(cutoff)
+		x.expired = now
+	}
+	for x.count > x.limits.MaxSpans {
+		x.evictOldest()
+	}
+}
+
+// expirySteps is how often per retention the spans past it are dropped: a span stays at most
+// 1/expirySteps of the retention longer than it.
+const expirySteps = 64
+
+// expire drops the spans that started before cutoff; it does not count them: their retention ended.
+func (x *Index) expire(cutoff int64) {
+	for svcName, sv := range x.services {
+		for name, spans := range sv.byName {
+			n := sort.Search(len(spans), func(i int) bool { return spans[i].Start >= cutoff })
+			if n == 0 {
+				continue
+			}
+			x.count -= n
+			drop(sv.byName, name, n)
+		}
+		if len(sv.byName) == 0 && sv.watermark < cutoff {
+			delete(x.services, svcName)
+		}
+	}
+}
+
+// evictOldest drops the span with the earliest start of all services and counts it.
+func (x *Index) evictOldest() {
+	var oldest *service
+	var oldestName string
+	for _, sv := range x.services {
+		for name, spans := range sv.byName {
+			if oldest == nil || spans[0].Start < oldest.byName[oldestName][0].Start {
+				oldest, oldestName = sv, name
+			}
+		}
+	}
+	drop(oldest.byName, oldestName, 1)
+	x.count--
+	x.evicted++
+}
+
+// drop removes the first n spans of a name. Appending at the end reallocates a list to its
+// live part, so what its start lost is not held for long.
+func drop(byName map[string][]Span, name string, n int) {
+	if rest := byName[name][n:]; len(rest) > 0 {
+		byName[name] = rest
+		return
+	}
+	delete(byName, name)
+}
+
+// Stats reports how many spans the index holds and how many it evicted since it was made.
+func (x *Index) Stats() (held int, evicted int64) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.count, x.evicted
+}
+
+// Watermark returns the latest end of the spans of service seen, in Unix nanoseconds, and
+// whether the index has seen the service at all.
+func (x *Index) Watermark(svc string) (int64, bool) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	sv, ok := x.services[svc]
+	if !ok {
+		return 0, false
+	}
+	return sv.watermark, true
+}
