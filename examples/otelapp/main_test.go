@@ -1,0 +1,244 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+	"go.uber.org/goleak"
+	"golang.org/x/exp/trace"
+	"google.golang.org/grpc"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// TestOtelappUnderLoad runs the built program with its load client against an OTLP gRPC
+// receiver in the test, scrapes an execution trace from its net/http/pprof while the load runs,
+// and checks what it exported against its -truth file and the trace.
+func TestOtelappUnderLoad(t *testing.T) {
+	sink := startSink(t)
+	truthPath := filepath.Join(t.TempDir(), "truth.jsonl")
+	app := startApp(t, "-otlp", sink.addr, "-truth", truthPath,
+		"-load-rate", "200", "-load-duration", "3s", "-load-concurrency", "4", "-exit-after-load",
+		"-slow-backend", "1ms", "-lock", "-gc-pressure")
+
+	tasks := readTasks(t, app.get(t, "/debug/pprof/trace?seconds=1"))
+	out := app.wait(t)
+	assert.Regexp(t, `load: [1-9]\d* HTTP and [1-9]\d* gRPC requests in \S+ \(0 and 0 failed\)`, out)
+
+	spans := sink.received()
+	truth := readTruth(t, truthPath)
+	require.NotEmpty(t, truth)
+
+	// Every span the process made arrived, all of service otelapp; its server spans are the
+	// truth file's records one for one, with the same trace, parent, name and times.
+	server := map[string]receivedSpan{}
+	names := map[string]int{}
+	for _, s := range spans {
+		assert.Equal(t, "otelapp", s.service, "service.name of span %s", s.name)
+		names[s.name]++
+		if s.kind == ptrace.SpanKindServer {
+			server[s.spanID] = s
+		}
+	}
+	t.Logf("received %d spans: %v; truth: %d server spans", len(spans), names, len(truth))
+	assert.Len(t, server, len(truth), "one received server span per truth record")
+	startNames := map[string]bool{}
+	for _, rec := range truth {
+		startNames[rec.StartName] = true
+		s, ok := server[rec.SpanID]
+		if !assert.True(t, ok, "truth span %s (%s) was exported", rec.SpanID, rec.Name) {
+			continue
+		}
+		assert.Equal(t, rec.TraceID, s.traceID)
+		assert.Equal(t, rec.ParentSpanID, s.parentID, "the load client's span is the parent")
+		assert.NotEmpty(t, rec.ParentSpanID)
+		assert.Equal(t, rec.Name, s.name)
+		assert.Equal(t, rec.StartUnixNano, s.start)
+		assert.Equal(t, rec.EndUnixNano, s.end)
+		assert.Less(t, rec.StartMonoNS, rec.EndMonoNS)
+	}
+	// otelhttp names its span GET until the request is routed, GET /work after.
+	assert.True(t, startNames["GET"], "HTTP server spans start as GET: %v", startNames)
+	assert.True(t, startNames["otelapp.Work/Do"], "gRPC server spans: %v", startNames)
+	assert.Positive(t, names["GET /work"])
+	assert.Positive(t, names["backend fetch"])
+
+	// The SDK began a runtime/trace task for each span while the tracer ran, named as the span
+	// was when it started: the server spans' start names and the client spans' names.
+	t.Logf("execution trace tasks: %v", tasks)
+	for _, name := range []string{"GET", "otelapp.Work/Do", "backend fetch"} {
+		assert.Positive(t, tasks[name], "tasks named %q", name)
+	}
+	for name := range tasks {
+		assert.True(t, startNames[name] || names[name] > 0, "task %q is named after a span", name)
+	}
+}
+
+// receivedSpan is what the test keeps of an exported span.
+type receivedSpan struct {
+	service, traceID, spanID, parentID, name string
+	kind                                     ptrace.SpanKind
+	start, end                               int64
+}
+
+// sink is an OTLP gRPC trace receiver keeping every span it is sent.
+type sink struct {
+	ptraceotlp.UnimplementedGRPCServer
+	addr string
+
+	mu    sync.Mutex
+	spans []receivedSpan
+}
+
+func startSink(t *testing.T) *sink {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	s := &sink{addr: ln.Addr().String()}
+	srv := grpc.NewServer()
+	ptraceotlp.RegisterGRPCServer(srv, s)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Serve(ln) }()
+	t.Cleanup(func() { srv.Stop(); <-done })
+	return s
+}
+
+// Export implements ptraceotlp.GRPCServer.
+func (s *sink) Export(_ context.Context, req ptraceotlp.ExportRequest) (ptraceotlp.ExportResponse, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rss := req.Traces().ResourceSpans()
+	for i := range rss.Len() {
+		service, _ := rss.At(i).Resource().Attributes().Get("service.name")
+		for _, ss := range rss.At(i).ScopeSpans().All() {
+			for _, sp := range ss.Spans().All() {
+				r := receivedSpan{service: service.Str(), traceID: sp.TraceID().String(), spanID: sp.SpanID().String(),
+					name: sp.Name(), kind: sp.Kind(), start: int64(sp.StartTimestamp()), end: int64(sp.EndTimestamp())}
+				if !sp.ParentSpanID().IsEmpty() {
+					r.parentID = sp.ParentSpanID().String()
+				}
+				s.spans = append(s.spans, r)
+			}
+		}
+	}
+	return ptraceotlp.NewExportResponse(), nil
+}
+
+func (s *sink) received() []receivedSpan {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]receivedSpan(nil), s.spans...)
+}
+
+// runningApp is the otelapp process under test.
+type runningApp struct {
+	pprof  string // host:port
+	out    bytes.Buffer
+	outEnd chan struct{} // closed once stdout is read to its end
+	cmd    *exec.Cmd
+}
+
+// startApp builds otelapp and runs it on free loopback ports with args, until it says where
+// net/http/pprof listens.
+func startApp(t *testing.T, args ...string) *runningApp {
+	bin := filepath.Join(t.TempDir(), "otelapp")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	require.NoError(t, err, "go build: %s", out)
+	a := &runningApp{outEnd: make(chan struct{})}
+	a.cmd = exec.Command(bin, append([]string{"-http", "127.0.0.1:0", "-grpc", "127.0.0.1:0", "-pprof", "127.0.0.1:0"}, args...)...)
+	a.cmd.Stderr = os.Stderr
+	stdout, err := a.cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, a.cmd.Start())
+	t.Cleanup(func() {
+		if a.cmd.ProcessState == nil {
+			_ = a.cmd.Process.Kill()
+			<-a.outEnd
+			_ = a.cmd.Wait()
+		}
+	})
+	sc := bufio.NewScanner(stdout)
+	for a.pprof == "" && sc.Scan() {
+		a.out.WriteString(sc.Text() + "\n")
+		a.pprof, _ = strings.CutPrefix(sc.Text(), "pprof listening on http://")
+	}
+	go func() {
+		defer close(a.outEnd)
+		for sc.Scan() {
+			a.out.WriteString(sc.Text() + "\n")
+		}
+	}()
+	require.NotEmpty(t, a.pprof, "otelapp says where pprof listens; it said:\n%s", a.out.String())
+	return a
+}
+
+// get fetches path from the app's net/http/pprof server.
+func (a *runningApp) get(t *testing.T, path string) []byte {
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := client.Get("http://" + a.pprof + path)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "GET %s: %s", path, data)
+	return data
+}
+
+// wait waits for the app to exit by itself and returns its output.
+func (a *runningApp) wait(t *testing.T) string {
+	exited := make(chan error, 1)
+	go func() { <-a.outEnd; exited <- a.cmd.Wait() }()
+	select {
+	case err := <-exited:
+		require.NoError(t, err, "otelapp exits cleanly after its load; it said:\n%s", a.out.String())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("otelapp did not exit 30 s after its load began; it said:\n%s", a.out.String())
+	}
+	return a.out.String()
+}
+
+// readTasks counts the tasks begun in an execution trace by name.
+func readTasks(t *testing.T, data []byte) map[string]int {
+	r, err := trace.NewReader(bytes.NewReader(data))
+	require.NoError(t, err)
+	tasks := map[string]int{}
+	for {
+		ev, err := r.ReadEvent()
+		if errors.Is(err, io.EOF) {
+			return tasks
+		}
+		require.NoError(t, err)
+		if ev.Kind() == trace.EventTaskBegin {
+			tasks[ev.Task().Type]++
+		}
+	}
+}
+
+func readTruth(t *testing.T, path string) []TruthRecord {
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	var recs []TruthRecord
+	dec := json.NewDecoder(bytes.NewReader(data))
+	for dec.More() {
+		var rec TruthRecord
+		require.NoError(t, dec.Decode(&rec))
+		recs = append(recs, rec)
+	}
+	return recs
+}
