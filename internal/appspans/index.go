@@ -58,9 +58,10 @@ func NewIndex(limits Limits) *Index {
 	return &Index{limits: limits, now: time.Now, services: make(map[string]*service)}
 }
 
-// Add records one span of service under its name. A span that started longer than the
-// retention ago is counted as evicted and not kept; it still moves the watermark.
-func (x *Index) Add(svc, name string, s Span) {
+// Add records one span of service under its name and returns how many spans it evicted: a
+// span that started longer than the retention ago is not kept (it still moves the watermark),
+// and the oldest spans leave once the index holds Limits.MaxSpans.
+func (x *Index) Add(svc, name string, s Span) (evicted int) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	sv := x.services[svc]
@@ -73,7 +74,7 @@ func (x *Index) Add(svc, name string, s Span) {
 	cutoff := now.Add(-x.limits.Retention).UnixNano()
 	if s.Start < cutoff || x.limits.MaxSpans <= 0 {
 		x.evicted++
-		return
+		return 1
 	}
 	spans := sv.byName[name]
 	i := len(spans)
@@ -88,7 +89,9 @@ func (x *Index) Add(svc, name string, s Span) {
 	}
 	for x.count > x.limits.MaxSpans {
 		x.evictOldest()
+		evicted++
 	}
+	return evicted
 }
 
 // expirySteps is how often per retention the spans past it are dropped: a span stays at most
