@@ -13,6 +13,7 @@ import (
 
 	"github.com/gostitch/gostitch/receiver/internal/collect"
 	"github.com/gostitch/gostitch/receiver/internal/ebpfsrc"
+	"github.com/gostitch/gostitch/receiver/internal/metadata"
 )
 
 // Profile names the receiver can scrape from net/http/pprof.
@@ -37,6 +38,9 @@ type Config struct {
 	Push    PushConfig     `mapstructure:"push"`
 	// Limits bound every input read from outside.
 	Limits LimitsConfig `mapstructure:"limits"`
+	// Metrics turns each emitted metric on or off (documentation.md lists them):
+	// metrics: {gostitch.tcp.rtt: {enabled: false}}.
+	Metrics metadata.MetricsConfig `mapstructure:"metrics"`
 }
 
 // TargetConfig is one Go process: a net/http/pprof endpoint to scrape, files to read, or both.
@@ -110,8 +114,9 @@ func createDefaultConfig() *Config {
 		},
 		EBPF: EBPFConfig{Mode: EBPFModeAuto, ReadWaitThreshold: ebpfsrc.DefaultReadWaitThreshold,
 			RingBufferSize: ebpfsrc.DefaultRingBufferSize, MaxSockets: ebpfsrc.DefaultMaxSockets},
-		Push:   PushConfig{ServerConfig: push},
-		Limits: LimitsConfig{MaxProfileBytes: 64 << 20, MaxTraceBytes: 512 << 20, MaxConcurrentConversionBytes: 1 << 30},
+		Push:    PushConfig{ServerConfig: push},
+		Limits:  LimitsConfig{MaxProfileBytes: 64 << 20, MaxTraceBytes: 512 << 20, MaxConcurrentConversionBytes: 1 << 30},
+		Metrics: metadata.DefaultMetricsConfig(),
 	}
 }
 

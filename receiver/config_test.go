@@ -43,6 +43,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 	assert.Equal(t, 256<<10, cfg.EBPF.RingBufferSize)
 	assert.Equal(t, 16384, cfg.EBPF.MaxSockets)
 	assert.Equal(t, int64(1<<30), cfg.Limits.MaxConcurrentConversionBytes)
+	assert.Equal(t, metadata.DefaultMetricsConfig(), cfg.Metrics)
 	assert.Empty(t, cfg.Push.NetAddr.Endpoint, "push is off by default")
 	require.Len(t, cfg.Targets, 1)
 	assert.Equal(t, "http://127.0.0.1:6060", cfg.Targets[0].Endpoint)
@@ -60,6 +61,18 @@ func TestLoadConfigFull(t *testing.T) {
 	assert.Equal(t, 1<<20, cfg.EBPF.RingBufferSize)
 	assert.Equal(t, 4096, cfg.EBPF.MaxSockets)
 	assert.Equal(t, LimitsConfig{MaxProfileBytes: 64 << 20, MaxTraceBytes: 256 << 20, MaxConcurrentConversionBytes: 512 << 20}, cfg.Limits)
+	assert.False(t, cfg.Metrics.GostitchTCPRTT.Enabled)
+	assert.True(t, cfg.Metrics.GostitchTCPBytes.Enabled, "metrics the config does not name keep metadata.yaml's setting")
+}
+
+// TestUnknownMetricIsRefused: a misspelt metric name in metrics: is an error that names it.
+func TestUnknownMetricIsRefused(t *testing.T) {
+	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
+	require.NoError(t, err)
+	sub, err := cm.Sub(component.NewIDWithName(metadata.Type, "unknown_metric").String())
+	require.NoError(t, err)
+	err = sub.Unmarshal(NewFactory().CreateDefaultConfig().(*Config))
+	assert.ErrorContains(t, err, "gostitch.tcp.round_trip")
 }
 
 func TestValidateNamesEveryProblem(t *testing.T) {

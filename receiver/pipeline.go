@@ -72,7 +72,7 @@ func (r *gostitchReceiver) ConsumeWindow(ctx context.Context, w *collect.Window)
 
 func (r *gostitchReceiver) consumeProfile(ctx context.Context, w *collect.Window, p collect.Profile) error {
 	profiles, metrics, err := pprofsrc.DecodeConvert(p.Data, int(r.cfg.Limits.MaxProfileBytes), p.Kind, w.Target,
-		pprofsrc.Options{LabelAttributes: r.cfg.Pprof.LabelAttributes})
+		pprofsrc.Options{LabelAttributes: r.cfg.Pprof.LabelAttributes, Metrics: r.metrics})
 	if err == nil {
 		r.tel.Events(ctx, w.Target.Name, metadata.AttributeSourcePprof, int64(profiles.SampleCount()))
 		obs := r.obs.of(w.Origin)
@@ -164,7 +164,7 @@ func (r *gostitchReceiver) badInput(ctx context.Context, source, msg string, err
 // uploads, which are not continuations of each other. With eBPF on, a scrape's converter keeps
 // the thread intervals of task work, for the join of the window's socket events.
 func (r *gostitchReceiver) traceConverter(w *collect.Window) *stitch.TraceConverter {
-	opts := stitch.TraceOptions{MinSpanDuration: r.cfg.Trace.MinSpanDuration}
+	opts := stitch.TraceOptions{MinSpanDuration: r.cfg.Trace.MinSpanDuration, Metrics: r.metrics}
 	if w.Origin != collect.OriginScrape {
 		return stitch.NewTraceConverter(w.Target, opts)
 	}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 )
 
@@ -70,21 +72,51 @@ func TestFilesBecomeSpansMetricsAndProfiles(t *testing.T) {
 	res := s.traces.AllTraces()[0].ResourceSpans().At(0).Resource().Attributes()
 	name, _ := res.Get("service.name")
 	assert.Equal(t, "offline", name.Str())
-	var metricNames []string
-	for _, md := range s.metrics.AllMetrics() {
+	metricNames := emittedMetricNames(s.metrics.AllMetrics())
+	assert.Contains(t, metricNames, "go.goroutine.count")
+	assert.Contains(t, metricNames, "gostitch.cpu.time")
+	assert.Contains(t, metricNames, "gostitch.task.duration")
+}
+
+// emittedMetricNames lists the name of every metric in mds, once per occurrence.
+func emittedMetricNames(mds []pmetric.Metrics) []string {
+	var names []string
+	for _, md := range mds {
 		rm := md.ResourceMetrics()
 		for i := 0; i < rm.Len(); i++ {
 			for j := 0; j < rm.At(i).ScopeMetrics().Len(); j++ {
 				ms := rm.At(i).ScopeMetrics().At(j).Metrics()
 				for k := 0; k < ms.Len(); k++ {
-					metricNames = append(metricNames, ms.At(k).Name())
+					names = append(names, ms.At(k).Name())
 				}
 			}
 		}
 	}
-	assert.Contains(t, metricNames, "go.goroutine.count")
-	assert.Contains(t, metricNames, "gostitch.cpu.time")
-	assert.Contains(t, metricNames, "gostitch.task.duration")
+	return names
+}
+
+// TestTurnedOffMetricsAreNotEmitted: metrics: {<name>: {enabled: false}} removes a pprof metric
+// and an execution-trace metric; the others, the spans and the profiles still flow.
+func TestTurnedOffMetricsAreNotEmitted(t *testing.T) {
+	dir := t.TempDir()
+	copyFixture(t, "internal/pprofsrc/testdata/cpu.pb.gz", dir, "cpu.pb.gz")
+	copyFixture(t, "internal/pprofsrc/testdata/goroutine.pb.gz", dir, "goroutine.pb.gz")
+	copyFixture(t, "internal/tracesrc/testdata/syncnode.trace", dir, "syncnode.trace")
+	cfg := fileConfig(dir)
+	cfg.Metrics.GoGoroutineCount.Enabled = false
+	cfg.Metrics.GostitchTaskDuration.Enabled = false
+	s, _ := startReceiver(t, cfg)
+
+	require.Eventually(t, func() bool {
+		return s.traces.SpanCount() > 0 && s.profiles.SampleCount() > 0 && s.metrics.DataPointCount() > 0
+	}, 20*time.Second, 50*time.Millisecond)
+	require.Eventually(t, func() bool {
+		return slices.Contains(emittedMetricNames(s.metrics.AllMetrics()), "go.schedule.duration")
+	}, 20*time.Second, 50*time.Millisecond, "the trace's metrics arrive")
+	names := emittedMetricNames(s.metrics.AllMetrics())
+	assert.Contains(t, names, "gostitch.cpu.time")
+	assert.NotContains(t, names, "go.goroutine.count")
+	assert.NotContains(t, names, "gostitch.task.duration")
 }
 
 func TestBadFilesAreNamedAndTheRestStillFlows(t *testing.T) {

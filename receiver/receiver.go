@@ -19,6 +19,7 @@ import (
 
 	"github.com/gostitch/gostitch/receiver/internal/collect"
 	"github.com/gostitch/gostitch/receiver/internal/ebpfsrc"
+	"github.com/gostitch/gostitch/receiver/internal/metadata"
 	"github.com/gostitch/gostitch/receiver/internal/push"
 	"github.com/gostitch/gostitch/receiver/internal/selftel"
 	"github.com/gostitch/gostitch/receiver/internal/stitch"
@@ -55,6 +56,8 @@ type gostitchReceiver struct {
 	consumers consumers
 	obs       obsReports
 	tel       *selftel.Telemetry
+	// metrics builds the emitted metrics the config turns on.
+	metrics metadata.Builder
 
 	converters converters
 	ebpf       *ebpfsrc.Source
@@ -75,7 +78,7 @@ func newReceiver(cfg *Config, set receiver.Settings) (*gostitchReceiver, error) 
 	if err != nil {
 		return nil, err
 	}
-	return &gostitchReceiver{cfg: cfg, settings: set, obs: obs, tel: tel,
+	return &gostitchReceiver{cfg: cfg, settings: set, obs: obs, tel: tel, metrics: metadata.NewBuilder(cfg.Metrics),
 		converters: converters{m: map[string]*stitch.TraceConverter{}}}, nil
 }
 

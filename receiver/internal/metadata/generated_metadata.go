@@ -4,7 +4,14 @@
 // descriptions of every attribute and metric it emits.
 package metadata
 
-import "go.opentelemetry.io/collector/component"
+import (
+	"errors"
+	"fmt"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/otel/metric"
+)
 
 var (
 	// Type is the component type used in collector configs.
@@ -137,39 +144,178 @@ const (
 	AttributeTruncatedStart = "gostitch.truncated.start"
 )
 
-// MetricInfo names and describes one metric.
+// MetricKind is the data shape of a metric.
+type MetricKind int
+
+// Metric shapes.
+const (
+	Gauge MetricKind = iota + 1
+	Sum
+	Histogram
+)
+
+// MetricInfo names, describes and shapes one metric.
 type MetricInfo struct {
 	Name        string
 	Description string
 	Unit        string
+	Kind        MetricKind
+	// Monotonic and Temporality describe sums (Temporality histograms too).
+	Monotonic   bool
+	Temporality pmetric.AggregationTemporality
 }
 
 // Metrics the receiver emits.
 var (
-	MetricGoGoroutineCount               = MetricInfo{Name: "go.goroutine.count", Description: "Live goroutines, from the goroutine profile.", Unit: "{goroutine}"}
-	MetricGoMemoryGCPauseDuration        = MetricInfo{Name: "go.memory.gc.pause.duration", Description: "Stop-the-world pauses, from the execution trace.", Unit: "s"}
-	MetricGoMemoryUsed                   = MetricInfo{Name: "go.memory.used", Description: "Heap memory in use by live objects, from the heap profile (inuse_space).", Unit: "By"}
-	MetricGoScheduleDuration             = MetricInfo{Name: "go.schedule.duration", Description: "Time goroutines spent runnable before running, from the execution trace.", Unit: "s"}
-	MetricGostitchContentionDelay        = MetricInfo{Name: "gostitch.contention.delay", Description: "Cumulative time goroutines waited on synchronization, from the block and mutex profiles.", Unit: "s"}
-	MetricGostitchCPUTime                = MetricInfo{Name: "gostitch.cpu.time", Description: "CPU time sampled by the CPU profile during the window.", Unit: "s"}
-	MetricGostitchGoroutineBlockDuration = MetricInfo{Name: "gostitch.goroutine.block.duration", Description: "Goroutine blocking episodes by reason, from the execution trace.", Unit: "s"}
-	MetricGostitchMemoryAllocated        = MetricInfo{Name: "gostitch.memory.allocated", Description: "Bytes allocated since the program started, from the allocs profile (alloc_space).", Unit: "By"}
-	MetricGostitchMemoryAllocations      = MetricInfo{Name: "gostitch.memory.allocations", Description: "Objects allocated since the program started, from the allocs profile (alloc_objects).", Unit: "{allocation}"}
-	MetricGostitchTaskDuration           = MetricInfo{Name: "gostitch.task.duration", Description: "runtime/trace task durations by task type.", Unit: "s"}
-	MetricGostitchTCPBytes               = MetricInfo{Name: "gostitch.tcp.bytes", Description: "Bytes sent and received on TCP connections, by peer and direction.", Unit: "By"}
-	MetricGostitchTCPConnectDuration     = MetricInfo{Name: "gostitch.tcp.connect.duration", Description: "From SYN sent to established, by peer.", Unit: "s"}
-	MetricGostitchTCPKernelQueueDelay    = MetricInfo{Name: "gostitch.tcp.kernel_queue.delay", Description: "Time received bytes waited in the kernel socket queue before a read returned them, by peer.", Unit: "s"}
-	MetricGostitchTCPRetransmits         = MetricInfo{Name: "gostitch.tcp.retransmits", Description: "Retransmitted TCP segments, by peer.", Unit: "{segment}"}
-	MetricGostitchTCPRTT                 = MetricInfo{Name: "gostitch.tcp.rtt", Description: "Smoothed round-trip time samples of TCP connections (the socket's srtt at each read with data), by peer.", Unit: "s"}
+	MetricGoGoroutineCount               = MetricInfo{Name: "go.goroutine.count", Description: "Live goroutines, from the goroutine profile.", Unit: "{goroutine}", Kind: Gauge}
+	MetricGoMemoryGCPauseDuration        = MetricInfo{Name: "go.memory.gc.pause.duration", Description: "Stop-the-world pauses, from the execution trace.", Unit: "s", Kind: Histogram, Temporality: pmetric.AggregationTemporalityDelta}
+	MetricGoMemoryUsed                   = MetricInfo{Name: "go.memory.used", Description: "Heap memory in use by live objects, from the heap profile (inuse_space).", Unit: "By", Kind: Gauge}
+	MetricGoScheduleDuration             = MetricInfo{Name: "go.schedule.duration", Description: "Time goroutines spent runnable before running, from the execution trace.", Unit: "s", Kind: Histogram, Temporality: pmetric.AggregationTemporalityDelta}
+	MetricGostitchContentionDelay        = MetricInfo{Name: "gostitch.contention.delay", Description: "Cumulative time goroutines waited on synchronization, from the block and mutex profiles.", Unit: "s", Kind: Sum, Monotonic: true, Temporality: pmetric.AggregationTemporalityCumulative}
+	MetricGostitchCPUTime                = MetricInfo{Name: "gostitch.cpu.time", Description: "CPU time sampled by the CPU profile during the window.", Unit: "s", Kind: Sum, Temporality: pmetric.AggregationTemporalityDelta}
+	MetricGostitchGoroutineBlockDuration = MetricInfo{Name: "gostitch.goroutine.block.duration", Description: "Goroutine blocking episodes by reason, from the execution trace.", Unit: "s", Kind: Histogram, Temporality: pmetric.AggregationTemporalityDelta}
+	MetricGostitchMemoryAllocated        = MetricInfo{Name: "gostitch.memory.allocated", Description: "Bytes allocated since the program started, from the allocs profile (alloc_space).", Unit: "By", Kind: Sum, Monotonic: true, Temporality: pmetric.AggregationTemporalityCumulative}
+	MetricGostitchMemoryAllocations      = MetricInfo{Name: "gostitch.memory.allocations", Description: "Objects allocated since the program started, from the allocs profile (alloc_objects).", Unit: "{allocation}", Kind: Sum, Monotonic: true, Temporality: pmetric.AggregationTemporalityCumulative}
+	MetricGostitchTaskDuration           = MetricInfo{Name: "gostitch.task.duration", Description: "runtime/trace task durations by task type.", Unit: "s", Kind: Histogram, Temporality: pmetric.AggregationTemporalityDelta}
+	MetricGostitchTCPBytes               = MetricInfo{Name: "gostitch.tcp.bytes", Description: "Bytes sent and received on TCP connections, by peer and direction.", Unit: "By", Kind: Sum, Monotonic: true, Temporality: pmetric.AggregationTemporalityDelta}
+	MetricGostitchTCPConnectDuration     = MetricInfo{Name: "gostitch.tcp.connect.duration", Description: "From SYN sent to established, by peer.", Unit: "s", Kind: Histogram, Temporality: pmetric.AggregationTemporalityDelta}
+	MetricGostitchTCPKernelQueueDelay    = MetricInfo{Name: "gostitch.tcp.kernel_queue.delay", Description: "Time received bytes waited in the kernel socket queue before a read returned them, by peer.", Unit: "s", Kind: Histogram, Temporality: pmetric.AggregationTemporalityDelta}
+	MetricGostitchTCPRetransmits         = MetricInfo{Name: "gostitch.tcp.retransmits", Description: "Retransmitted TCP segments, by peer.", Unit: "{segment}", Kind: Sum, Monotonic: true, Temporality: pmetric.AggregationTemporalityDelta}
+	MetricGostitchTCPRTT                 = MetricInfo{Name: "gostitch.tcp.rtt", Description: "Smoothed round-trip time samples of TCP connections (the socket's srtt at each read with data), by peer.", Unit: "s", Kind: Histogram, Temporality: pmetric.AggregationTemporalityDelta}
 )
+
+// MetricConfig is one metric's setting in the receiver's config: metrics: {<name>: {enabled: false}}.
+type MetricConfig struct {
+	Enabled bool `mapstructure:"enabled"`
+}
+
+// MetricsConfig holds the setting of every metric the receiver emits.
+type MetricsConfig struct {
+	GoGoroutineCount               MetricConfig `mapstructure:"go.goroutine.count"`
+	GoMemoryGCPauseDuration        MetricConfig `mapstructure:"go.memory.gc.pause.duration"`
+	GoMemoryUsed                   MetricConfig `mapstructure:"go.memory.used"`
+	GoScheduleDuration             MetricConfig `mapstructure:"go.schedule.duration"`
+	GostitchContentionDelay        MetricConfig `mapstructure:"gostitch.contention.delay"`
+	GostitchCPUTime                MetricConfig `mapstructure:"gostitch.cpu.time"`
+	GostitchGoroutineBlockDuration MetricConfig `mapstructure:"gostitch.goroutine.block.duration"`
+	GostitchMemoryAllocated        MetricConfig `mapstructure:"gostitch.memory.allocated"`
+	GostitchMemoryAllocations      MetricConfig `mapstructure:"gostitch.memory.allocations"`
+	GostitchTaskDuration           MetricConfig `mapstructure:"gostitch.task.duration"`
+	GostitchTCPBytes               MetricConfig `mapstructure:"gostitch.tcp.bytes"`
+	GostitchTCPConnectDuration     MetricConfig `mapstructure:"gostitch.tcp.connect.duration"`
+	GostitchTCPKernelQueueDelay    MetricConfig `mapstructure:"gostitch.tcp.kernel_queue.delay"`
+	GostitchTCPRetransmits         MetricConfig `mapstructure:"gostitch.tcp.retransmits"`
+	GostitchTCPRTT                 MetricConfig `mapstructure:"gostitch.tcp.rtt"`
+}
+
+// DefaultMetricsConfig turns on the metrics metadata.yaml enables.
+func DefaultMetricsConfig() MetricsConfig {
+	return MetricsConfig{
+		GoGoroutineCount:               MetricConfig{Enabled: true},
+		GoMemoryGCPauseDuration:        MetricConfig{Enabled: true},
+		GoMemoryUsed:                   MetricConfig{Enabled: true},
+		GoScheduleDuration:             MetricConfig{Enabled: true},
+		GostitchContentionDelay:        MetricConfig{Enabled: true},
+		GostitchCPUTime:                MetricConfig{Enabled: true},
+		GostitchGoroutineBlockDuration: MetricConfig{Enabled: true},
+		GostitchMemoryAllocated:        MetricConfig{Enabled: true},
+		GostitchMemoryAllocations:      MetricConfig{Enabled: true},
+		GostitchTaskDuration:           MetricConfig{Enabled: true},
+		GostitchTCPBytes:               MetricConfig{Enabled: true},
+		GostitchTCPConnectDuration:     MetricConfig{Enabled: true},
+		GostitchTCPKernelQueueDelay:    MetricConfig{Enabled: true},
+		GostitchTCPRetransmits:         MetricConfig{Enabled: true},
+		GostitchTCPRTT:                 MetricConfig{Enabled: true},
+	}
+}
+
+// Enabled reports whether the config turns on the metric info describes.
+func (c MetricsConfig) Enabled(info MetricInfo) bool {
+	switch info.Name {
+	case "go.goroutine.count":
+		return c.GoGoroutineCount.Enabled
+	case "go.memory.gc.pause.duration":
+		return c.GoMemoryGCPauseDuration.Enabled
+	case "go.memory.used":
+		return c.GoMemoryUsed.Enabled
+	case "go.schedule.duration":
+		return c.GoScheduleDuration.Enabled
+	case "gostitch.contention.delay":
+		return c.GostitchContentionDelay.Enabled
+	case "gostitch.cpu.time":
+		return c.GostitchCPUTime.Enabled
+	case "gostitch.goroutine.block.duration":
+		return c.GostitchGoroutineBlockDuration.Enabled
+	case "gostitch.memory.allocated":
+		return c.GostitchMemoryAllocated.Enabled
+	case "gostitch.memory.allocations":
+		return c.GostitchMemoryAllocations.Enabled
+	case "gostitch.task.duration":
+		return c.GostitchTaskDuration.Enabled
+	case "gostitch.tcp.bytes":
+		return c.GostitchTCPBytes.Enabled
+	case "gostitch.tcp.connect.duration":
+		return c.GostitchTCPConnectDuration.Enabled
+	case "gostitch.tcp.kernel_queue.delay":
+		return c.GostitchTCPKernelQueueDelay.Enabled
+	case "gostitch.tcp.retransmits":
+		return c.GostitchTCPRetransmits.Enabled
+	case "gostitch.tcp.rtt":
+		return c.GostitchTCPRTT.Enabled
+	}
+	return false
+}
 
 // Self-telemetry metrics of the receiver.
 var (
-	TelemetryGostitchReceiverBytesRead    = MetricInfo{Name: "gostitch.receiver.bytes_read", Description: "Bytes of raw input read, by target and kind.", Unit: "By"}
-	TelemetryGostitchReceiverCollections  = MetricInfo{Name: "gostitch.receiver.collections", Description: "Collection steps (scrapes, file reads, pushes) by target, kind and outcome.", Unit: "{collection}"}
-	TelemetryGostitchReceiverDeferred     = MetricInfo{Name: "gostitch.receiver.deferred", Description: "Windows, by target, whose conversion waited because their input bytes and those of the windows being converted exceeded limits.max_concurrent_conversion_bytes.", Unit: "{window}"}
-	TelemetryGostitchReceiverDropped      = MetricInfo{Name: "gostitch.receiver.dropped", Description: "Items dropped, by source and reason.", Unit: "{item}"}
-	TelemetryGostitchReceiverEbpfPrograms = MetricInfo{Name: "gostitch.receiver.ebpf.programs", Description: "Programs of the eBPF socket source by name (gostitch.ebpf.program), 1 when attached and 0 when the kernel refused it; the start's log line \"eBPF socket source on\" says why and what goes missing.", Unit: "{program}"}
-	TelemetryGostitchReceiverEvents       = MetricInfo{Name: "gostitch.receiver.events", Description: "Input events read, by target and source (execution-trace events, eBPF socket events, and OTLP profile samples made from pprof, one per sample type).", Unit: "{event}"}
-	TelemetryGostitchReceiverJoined       = MetricInfo{Name: "gostitch.receiver.joined", Description: "eBPF socket events and execution-trace CPU samples by how they were stitched into a task's trace (gostitch.join.method), by target and source; the stitching hit rate is the share not \"none\".", Unit: "{event}"}
+	TelemetryGostitchReceiverBytesRead    = MetricInfo{Name: "gostitch.receiver.bytes_read", Description: "Bytes of raw input read, by target and kind.", Unit: "By", Kind: Sum, Monotonic: true}
+	TelemetryGostitchReceiverCollections  = MetricInfo{Name: "gostitch.receiver.collections", Description: "Collection steps (scrapes, file reads, pushes) by target, kind and outcome.", Unit: "{collection}", Kind: Sum, Monotonic: true}
+	TelemetryGostitchReceiverDeferred     = MetricInfo{Name: "gostitch.receiver.deferred", Description: "Windows, by target, whose conversion waited because their input bytes and those of the windows being converted exceeded limits.max_concurrent_conversion_bytes.", Unit: "{window}", Kind: Sum, Monotonic: true}
+	TelemetryGostitchReceiverDropped      = MetricInfo{Name: "gostitch.receiver.dropped", Description: "Items dropped, by source and reason.", Unit: "{item}", Kind: Sum, Monotonic: true}
+	TelemetryGostitchReceiverEbpfPrograms = MetricInfo{Name: "gostitch.receiver.ebpf.programs", Description: "Programs of the eBPF socket source by name (gostitch.ebpf.program), 1 when attached and 0 when the kernel refused it; the start's log line \"eBPF socket source on\" says why and what goes missing.", Unit: "{program}", Kind: Gauge}
+	TelemetryGostitchReceiverEvents       = MetricInfo{Name: "gostitch.receiver.events", Description: "Input events read, by target and source (execution-trace events, eBPF socket events, and OTLP profile samples made from pprof, one per sample type).", Unit: "{event}", Kind: Sum, Monotonic: true}
+	TelemetryGostitchReceiverJoined       = MetricInfo{Name: "gostitch.receiver.joined", Description: "eBPF socket events and execution-trace CPU samples by how they were stitched into a task's trace (gostitch.join.method), by target and source; the stitching hit rate is the share not \"none\".", Unit: "{event}", Kind: Sum, Monotonic: true}
 )
+
+// TelemetryBuilder holds one instrument per self-telemetry metric.
+type TelemetryBuilder struct {
+	// GostitchReceiverBytesRead records gostitch.receiver.bytes_read.
+	GostitchReceiverBytesRead metric.Int64Counter
+	// GostitchReceiverCollections records gostitch.receiver.collections.
+	GostitchReceiverCollections metric.Int64Counter
+	// GostitchReceiverDeferred records gostitch.receiver.deferred.
+	GostitchReceiverDeferred metric.Int64Counter
+	// GostitchReceiverDropped records gostitch.receiver.dropped.
+	GostitchReceiverDropped metric.Int64Counter
+	// GostitchReceiverEbpfPrograms records gostitch.receiver.ebpf.programs.
+	GostitchReceiverEbpfPrograms metric.Int64Gauge
+	// GostitchReceiverEvents records gostitch.receiver.events.
+	GostitchReceiverEvents metric.Int64Counter
+	// GostitchReceiverJoined records gostitch.receiver.joined.
+	GostitchReceiverJoined metric.Int64Counter
+}
+
+// NewTelemetryBuilder creates the self-telemetry instruments on the collector's meter provider.
+func NewTelemetryBuilder(set component.TelemetrySettings) (*TelemetryBuilder, error) {
+	meter := set.MeterProvider.Meter(ScopeName)
+	var tb TelemetryBuilder
+	var err, errs error
+	tb.GostitchReceiverBytesRead, err = meter.Int64Counter(TelemetryGostitchReceiverBytesRead.Name, metric.WithDescription(TelemetryGostitchReceiverBytesRead.Description), metric.WithUnit(TelemetryGostitchReceiverBytesRead.Unit))
+	errs = errors.Join(errs, err)
+	tb.GostitchReceiverCollections, err = meter.Int64Counter(TelemetryGostitchReceiverCollections.Name, metric.WithDescription(TelemetryGostitchReceiverCollections.Description), metric.WithUnit(TelemetryGostitchReceiverCollections.Unit))
+	errs = errors.Join(errs, err)
+	tb.GostitchReceiverDeferred, err = meter.Int64Counter(TelemetryGostitchReceiverDeferred.Name, metric.WithDescription(TelemetryGostitchReceiverDeferred.Description), metric.WithUnit(TelemetryGostitchReceiverDeferred.Unit))
+	errs = errors.Join(errs, err)
+	tb.GostitchReceiverDropped, err = meter.Int64Counter(TelemetryGostitchReceiverDropped.Name, metric.WithDescription(TelemetryGostitchReceiverDropped.Description), metric.WithUnit(TelemetryGostitchReceiverDropped.Unit))
+	errs = errors.Join(errs, err)
+	tb.GostitchReceiverEbpfPrograms, err = meter.Int64Gauge(TelemetryGostitchReceiverEbpfPrograms.Name, metric.WithDescription(TelemetryGostitchReceiverEbpfPrograms.Description), metric.WithUnit(TelemetryGostitchReceiverEbpfPrograms.Unit))
+	errs = errors.Join(errs, err)
+	tb.GostitchReceiverEvents, err = meter.Int64Counter(TelemetryGostitchReceiverEvents.Name, metric.WithDescription(TelemetryGostitchReceiverEvents.Description), metric.WithUnit(TelemetryGostitchReceiverEvents.Unit))
+	errs = errors.Join(errs, err)
+	tb.GostitchReceiverJoined, err = meter.Int64Counter(TelemetryGostitchReceiverJoined.Name, metric.WithDescription(TelemetryGostitchReceiverJoined.Description), metric.WithUnit(TelemetryGostitchReceiverJoined.Unit))
+	errs = errors.Join(errs, err)
+	if errs != nil {
+		return nil, fmt.Errorf("create self-telemetry instruments: %w", errs)
+	}
+	return &tb, nil
+}

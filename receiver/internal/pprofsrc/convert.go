@@ -20,6 +20,8 @@ type Options struct {
 	LabelAttributes []string
 	// StartTime starts the cumulative sums (the process start time when known; 0 when not).
 	StartTime pcommon.Timestamp
+	// Metrics builds the metrics the receiver's config turns on (zero: metadata.yaml's defaults).
+	Metrics metadata.Builder
 }
 
 // DecodeConvert reads a pprof profile, gzip-compressed or plain protobuf, of at most maxSize

@@ -11,8 +11,6 @@ import (
 type metricSpec struct {
 	sampleType string
 	info       metadata.MetricInfo
-	// gauge: a gauge; otherwise a sum, cumulative unless delta.
-	gauge, delta bool
 	// seconds: the sample type is a duration, emitted as a double in seconds.
 	seconds bool
 	// typed: data points carry gostitch.profile.type (block and mutex share a metric).
@@ -22,17 +20,17 @@ type metricSpec struct {
 // kindMetrics lists the metrics each kind of profile feeds.
 var kindMetrics = map[string][]metricSpec{
 	metadata.AttributeProfileTypeCPU: {
-		{sampleType: "cpu", info: metadata.MetricGostitchCPUTime, delta: true, seconds: true},
+		{sampleType: "cpu", info: metadata.MetricGostitchCPUTime, seconds: true},
 	},
 	metadata.AttributeProfileTypeHeap: {
-		{sampleType: "inuse_space", info: metadata.MetricGoMemoryUsed, gauge: true},
+		{sampleType: "inuse_space", info: metadata.MetricGoMemoryUsed},
 	},
 	metadata.AttributeProfileTypeAllocs: {
 		{sampleType: "alloc_space", info: metadata.MetricGostitchMemoryAllocated},
 		{sampleType: "alloc_objects", info: metadata.MetricGostitchMemoryAllocations},
 	},
 	metadata.AttributeProfileTypeGoroutine: {
-		{sampleType: "goroutine", info: metadata.MetricGoGoroutineCount, gauge: true},
+		{sampleType: "goroutine", info: metadata.MetricGoGoroutineCount},
 	},
 	metadata.AttributeProfileTypeBlock: {
 		{sampleType: "delay", info: metadata.MetricGostitchContentionDelay, seconds: true, typed: true},

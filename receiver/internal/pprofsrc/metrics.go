@@ -45,7 +45,7 @@ type labelValue struct {
 // labels. An unknown kind feeds no metric.
 func buildMetrics(p *pprofData, kind string, id target.Identity, opts Options) (pmetric.Metrics, error) {
 	out := pmetric.NewMetrics()
-	inputs, err := metricInputs(p, kind)
+	inputs, err := metricInputs(p, kind, opts.Metrics)
 	if err != nil || len(inputs) == 0 {
 		return out, err
 	}
@@ -57,15 +57,16 @@ func buildMetrics(p *pprofData, kind string, id target.Identity, opts Options) (
 	target.FillScope(sm.Scope(), metadata.AttributeSourcePprof)
 	end := pcommon.Timestamp(max(p.timeNanos, 0) + max(p.durationNanos, 0))
 	for mi, in := range inputs {
-		points := newMetric(sm.Metrics(), in.spec)
+		points, _ := opts.Metrics.Numbers(sm.Metrics(), in.spec.info) // metricInputs took only enabled ones
 		points.EnsureCapacity(len(groups))
 		for _, g := range groups {
 			dp := points.AppendEmpty()
 			dp.SetTimestamp(end)
 			switch {
-			case in.spec.delta:
+			case in.spec.info.Kind == metadata.Gauge:
+			case in.spec.info.Temporality == pmetric.AggregationTemporalityDelta:
 				dp.SetStartTimestamp(pcommon.Timestamp(max(p.timeNanos, 0)))
-			case !in.spec.gauge:
+			default:
 				dp.SetStartTimestamp(opts.StartTime)
 			}
 			if in.spec.seconds {
@@ -89,27 +90,14 @@ func buildMetrics(p *pprofData, kind string, id target.Identity, opts Options) (
 	return out, nil
 }
 
-// newMetric adds the gauge or sum spec says to ms; it returns its data points.
-func newMetric(ms pmetric.MetricSlice, spec metricSpec) pmetric.NumberDataPointSlice {
-	m := spec.info.AppendTo(ms)
-	if spec.gauge {
-		return m.SetEmptyGauge().DataPoints()
-	}
-	sum := m.SetEmptySum()
-	if spec.delta {
-		sum.SetAggregationTemporality(pmetric.AggregationTemporalityDelta)
-	} else {
-		sum.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
-		sum.SetIsMonotonic(true)
-	}
-	return sum.DataPoints()
-}
-
-// metricInputs finds the sample types the metrics of kind read.
-func metricInputs(p *pprofData, kind string) ([]metricInput, error) {
+// metricInputs finds the sample types the enabled metrics of kind read.
+func metricInputs(p *pprofData, kind string, mb metadata.Builder) ([]metricInput, error) {
 	specs := kindMetrics[kind]
 	inputs := make([]metricInput, 0, len(specs))
 	for _, spec := range specs {
+		if !mb.Enabled(spec.info) {
+			continue
+		}
 		i := slices.IndexFunc(p.sampleTypes, func(st valueType) bool { return p.str(st.typ) == spec.sampleType })
 		if i < 0 {
 			return nil, fmt.Errorf("%s profile without a %q sample type (it has %s)", kind, spec.sampleType, sampleTypes(p))

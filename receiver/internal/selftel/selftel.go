@@ -5,7 +5,6 @@ package selftel
 
 import (
 	"context"
-	"fmt"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/otel/attribute"
@@ -14,45 +13,19 @@ import (
 	"github.com/gostitch/gostitch/receiver/internal/metadata"
 )
 
-// Telemetry holds the receiver's self-telemetry instruments.
+// Telemetry records the receiver's self-telemetry through the instruments generated from
+// metadata.yaml.
 type Telemetry struct {
-	collections metric.Int64Counter
-	bytesRead   metric.Int64Counter
-	dropped     metric.Int64Counter
-	events      metric.Int64Counter
-	joined      metric.Int64Counter
-	deferred    metric.Int64Counter
-	ebpfProgs   metric.Int64Gauge
+	tb *metadata.TelemetryBuilder
 }
 
 // New creates the instruments on the collector's meter provider.
 func New(set component.TelemetrySettings) (*Telemetry, error) {
-	meter := set.MeterProvider.Meter(metadata.ScopeName)
-	var t Telemetry
-	var err error
-	counter := func(info metadata.MetricInfo, dst *metric.Int64Counter) {
-		if err != nil {
-			return
-		}
-		*dst, err = meter.Int64Counter(info.Name, metric.WithDescription(info.Description), metric.WithUnit(info.Unit))
-		if err != nil {
-			err = fmt.Errorf("create self-telemetry counter %s: %w", info.Name, err)
-		}
-	}
-	counter(metadata.TelemetryGostitchReceiverCollections, &t.collections)
-	counter(metadata.TelemetryGostitchReceiverBytesRead, &t.bytesRead)
-	counter(metadata.TelemetryGostitchReceiverDropped, &t.dropped)
-	counter(metadata.TelemetryGostitchReceiverEvents, &t.events)
-	counter(metadata.TelemetryGostitchReceiverJoined, &t.joined)
-	counter(metadata.TelemetryGostitchReceiverDeferred, &t.deferred)
+	tb, err := metadata.NewTelemetryBuilder(set)
 	if err != nil {
 		return nil, err
 	}
-	info := metadata.TelemetryGostitchReceiverEbpfPrograms
-	if t.ebpfProgs, err = meter.Int64Gauge(info.Name, metric.WithDescription(info.Description), metric.WithUnit(info.Unit)); err != nil {
-		return nil, fmt.Errorf("create self-telemetry gauge %s: %w", info.Name, err)
-	}
-	return &t, nil
+	return &Telemetry{tb: tb}, nil
 }
 
 // Collection counts one collection step (a scrape of one profile, a file read, a push) of a target.
@@ -61,13 +34,13 @@ func (t *Telemetry) Collection(ctx context.Context, target, kind string, err err
 	if err != nil {
 		outcome = metadata.AttributeOutcomeFailure
 	}
-	t.collections.Add(ctx, 1, metric.WithAttributes(
+	t.tb.GostitchReceiverCollections.Add(ctx, 1, metric.WithAttributes(
 		attribute.String(metadata.AttributeTarget, target), attribute.String(metadata.AttributeKind, kind), attribute.String(metadata.AttributeOutcome, outcome)))
 }
 
 // BytesRead counts raw input bytes read for a target.
 func (t *Telemetry) BytesRead(ctx context.Context, target, kind string, n int64) {
-	t.bytesRead.Add(ctx, n, metric.WithAttributes(attribute.String(metadata.AttributeTarget, target), attribute.String(metadata.AttributeKind, kind)))
+	t.tb.GostitchReceiverBytesRead.Add(ctx, n, metric.WithAttributes(attribute.String(metadata.AttributeTarget, target), attribute.String(metadata.AttributeKind, kind)))
 }
 
 // Dropped counts items a source dropped, with the reason.
@@ -75,7 +48,7 @@ func (t *Telemetry) Dropped(ctx context.Context, source, reason string, n int64)
 	if n == 0 {
 		return
 	}
-	t.dropped.Add(ctx, n, metric.WithAttributes(
+	t.tb.GostitchReceiverDropped.Add(ctx, n, metric.WithAttributes(
 		attribute.String(metadata.AttributeSource, source), attribute.String(metadata.AttributeDropReason, reason)))
 }
 
@@ -84,7 +57,7 @@ func (t *Telemetry) Events(ctx context.Context, target, source string, n int64) 
 	if n == 0 {
 		return
 	}
-	t.events.Add(ctx, n, metric.WithAttributes(attribute.String(metadata.AttributeTarget, target), attribute.String(metadata.AttributeSource, source)))
+	t.tb.GostitchReceiverEvents.Add(ctx, n, metric.WithAttributes(attribute.String(metadata.AttributeTarget, target), attribute.String(metadata.AttributeSource, source)))
 }
 
 // Joined counts items of a source stitched into task traces by method (or not: AttributeJoinMethodNone).
@@ -92,13 +65,13 @@ func (t *Telemetry) Joined(ctx context.Context, target, source, method string, n
 	if n == 0 {
 		return
 	}
-	t.joined.Add(ctx, n, metric.WithAttributes(attribute.String(metadata.AttributeTarget, target),
+	t.tb.GostitchReceiverJoined.Add(ctx, n, metric.WithAttributes(attribute.String(metadata.AttributeTarget, target),
 		attribute.String(metadata.AttributeSource, source), attribute.String(metadata.AttributeJoinMethod, method)))
 }
 
 // Deferred counts a window of a target whose conversion waited for the cap on concurrent conversions.
 func (t *Telemetry) Deferred(ctx context.Context, target string) {
-	t.deferred.Add(ctx, 1, metric.WithAttributes(attribute.String(metadata.AttributeTarget, target)))
+	t.tb.GostitchReceiverDeferred.Add(ctx, 1, metric.WithAttributes(attribute.String(metadata.AttributeTarget, target)))
 }
 
 // EBPFProgram records whether a program of the eBPF socket source is attached.
@@ -107,5 +80,5 @@ func (t *Telemetry) EBPFProgram(ctx context.Context, program string, attached bo
 	if attached {
 		v = 1
 	}
-	t.ebpfProgs.Record(ctx, v, metric.WithAttributes(attribute.String(metadata.AttributeEbpfProgram, program)))
+	t.tb.GostitchReceiverEbpfPrograms.Record(ctx, v, metric.WithAttributes(attribute.String(metadata.AttributeEbpfProgram, program)))
 }

@@ -192,14 +192,11 @@ func mergeSocketHistogram(dst, src *ebpfsrc.Histogram) {
 }
 
 func socketSum(sm pmetric.ScopeMetrics, info metadata.MetricInfo) pmetric.Sum {
-	s := info.AppendTo(sm.Metrics()).SetEmptySum()
-	s.SetAggregationTemporality(pmetric.AggregationTemporalityDelta)
-	s.SetIsMonotonic(true)
-	return s
+	metadata.Builder{}.Numbers(sm.Metrics(), info)
+	return sm.Metrics().At(sm.Metrics().Len() - 1).Sum()
 }
 
 func socketHistogram(sm pmetric.ScopeMetrics, info metadata.MetricInfo) pmetric.Histogram {
-	h := info.AppendTo(sm.Metrics()).SetEmptyHistogram()
-	h.SetAggregationTemporality(pmetric.AggregationTemporalityDelta)
-	return h
+	metadata.Builder{}.Histograms(sm.Metrics(), info)
+	return sm.Metrics().At(sm.Metrics().Len() - 1).Histogram()
 }

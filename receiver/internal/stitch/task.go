@@ -11,6 +11,7 @@ import (
 	"golang.org/x/exp/trace"
 
 	"github.com/gostitch/gostitch/receiver/internal/ebpfsrc"
+	"github.com/gostitch/gostitch/receiver/internal/metadata"
 	"github.com/gostitch/gostitch/receiver/internal/otelid"
 	"github.com/gostitch/gostitch/receiver/internal/target"
 	"github.com/gostitch/gostitch/receiver/internal/tracesrc"
@@ -38,6 +39,8 @@ type TraceOptions struct {
 	CPUSamplePeriod time.Duration
 	// Threads selects the goroutine intervals kept per OS thread (for the eBPF join).
 	Threads tracesrc.ThreadIntervals
+	// Metrics builds the metrics the receiver's config turns on (zero: metadata.yaml's defaults).
+	Metrics metadata.Builder
 }
 
 // TraceConverter turns the execution traces of one target into spans and metrics. It carries

@@ -141,17 +141,19 @@ type histogramWriter struct {
 
 // write adds one metric with a data point per series (attribute key attr, values in order).
 func (w histogramWriter) write(info metadata.MetricInfo, attr string, order []string, series map[string]*histogram) {
-	var hist pmetric.Histogram
+	var points pmetric.HistogramDataPointSlice
 	for _, v := range order {
 		h := series[v]
 		if h.n == 0 {
 			continue
 		}
-		if hist == (pmetric.Histogram{}) {
-			hist = info.AppendTo(w.metrics).SetEmptyHistogram()
-			hist.SetAggregationTemporality(pmetric.AggregationTemporalityDelta)
+		if points == (pmetric.HistogramDataPointSlice{}) {
+			var ok bool
+			if points, ok = w.c.opts.Metrics.Histograms(w.metrics, info); !ok {
+				return
+			}
 		}
-		dp := hist.DataPoints().AppendEmpty()
+		dp := points.AppendEmpty()
 		if attr != "" {
 			dp.Attributes().PutStr(attr, v)
 		}
