@@ -72,6 +72,8 @@ struct sock {
 
 struct tcp_sock {
 	__u32 srtt_us; /* smoothed RTT << 3, in microseconds */
+	__u32 data_segs_out; /* segments sent with data, retransmits included (RFC 4898) */
+	__u32 total_retrans; /* segments retransmitted */
 } __attribute__((preserve_access_index));
 
 struct sk_buff;

@@ -209,6 +209,20 @@ static __always_inline struct sock_record *track(const struct sock *sk, __u64 id
 	return bpf_map_lookup_elem(&socks, &cookie);
 }
 
+/* count_segs copies the kernel's segment counters of a tracked (TCP) socket:
+ * they move in softirq context too, so each hook that sees the socket takes
+ * the latest values. */
+static __always_inline void count_segs(struct sock_record *r, const struct tcp_sock *tp)
+{
+	r->stats.segs_out = tp->data_segs_out;
+	r->stats.segs_retrans = tp->total_retrans;
+}
+
+static __always_inline const struct tcp_sock *tcp_of(const struct sock *sk)
+{
+	return bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct tcp_sock));
+}
+
 /* use returns the entry of a socket the current target thread uses,
  * tracking it on first use. */
 static __always_inline struct sock_record *use(const struct sock *sk, __u64 id)
@@ -236,8 +250,10 @@ int BPF_PROG(on_send, struct sock *sk, int ret, int flags)
 	if (!is_target(id >> 32))
 		return 0;
 	r = use(sk, id);
-	if (r)
-		__sync_fetch_and_add(&r->stats.bytes_sent, ret);
+	if (!r)
+		return 0;
+	__sync_fetch_and_add(&r->stats.bytes_sent, ret);
+	count_segs(r, tcp_of(sk));
 	return 0;
 }
 
@@ -245,7 +261,7 @@ SEC("tp_btf/sock_recv_length")
 int BPF_PROG(on_recv, struct sock *sk, int ret, int flags)
 {
 	struct sock_record *r;
-	struct tcp_sock *tp;
+	const struct tcp_sock *tp;
 	__u64 id, ready, now, wait;
 	__u32 srtt;
 
@@ -261,7 +277,8 @@ int BPF_PROG(on_recv, struct sock *sk, int ret, int flags)
 
 	/* One RTT sample per read with data. Tracked sockets are TCP (track
 	 * checks it): no bpf_skc_to_tcp_sock. */
-	tp = bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct tcp_sock));
+	tp = tcp_of(sk);
+	count_segs(r, tp);
 	srtt = tp->srtt_us >> 3;
 	if (srtt) {
 		r->stats.srtt_us = srtt;
@@ -306,6 +323,7 @@ int BPF_PROG(on_retransmit, const struct sock *sk, const struct sk_buff *skb, in
 	if (!r)
 		return 0;
 	__sync_fetch_and_add(&r->stats.retrans, 1);
+	count_segs(r, tcp_of(sk));
 	emit_now(r, EV_RETRANSMIT, tid_of(r), 0);
 	return 0;
 }
@@ -380,8 +398,10 @@ int BPF_PROG(on_state, const struct sock *sk, int oldstate, int newstate)
 	if (!r || r->e.new_state == TCP_CLOSE)
 		return 0;
 	r->e.new_state = newstate;
-	if (newstate == TCP_CLOSE)
+	if (newstate == TCP_CLOSE) {
+		count_segs(r, tcp_of(sk));
 		on_close(r, oldstate);
+	}
 	if (newstate != TCP_ESTABLISHED)
 		return 0;
 	fill_tuple(&r->e, sk); /* the local port is bound by now */

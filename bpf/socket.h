@@ -50,8 +50,11 @@ struct event {
 	__u8 raddr[16];
 };
 
-/* sock_stats is a socket's counters, 312 bytes; they are cumulative. The
- * fields every send, receive, data ready and probe touches come first. */
+/* sock_stats is a socket's counters, 320 bytes; they are cumulative. The
+ * fields every send, receive, data ready and probe touches come first.
+ * segs_out and segs_retrans copy the kernel's own counters (tcp_sock
+ * data_segs_out and total_retrans) as of the socket's last send, read,
+ * retransmit or close: both count segments, so their ratio is the loss. */
 struct sock_stats {
 	__u64 bytes_sent;
 	__u64 bytes_recv;
@@ -59,10 +62,12 @@ struct sock_stats {
 	__u64 rtt_sum_us;
 	__u64 qdelay_sum_ns;
 	__u32 srtt_us;       /* latest smoothed RTT */
-	__u32 pad;
+	__u32 segs_out;      /* data segments sent, retransmits included */
 	__u64 retrans;
 	__u32 rtt_hist[HIST_BUCKETS];    /* srtt per read with data, microseconds */
 	__u32 qdelay_hist[HIST_BUCKETS]; /* kernel queue delay per read, microseconds */
+	__u32 segs_retrans;  /* segments retransmitted */
+	__u32 pad;
 };
 
 /* sock_record is a tracked socket: the value of the socks map, whose header
@@ -75,6 +80,6 @@ struct sock_record {
 };
 
 _Static_assert(sizeof(struct event) == 80, "event layout is an ABI");
-_Static_assert(sizeof(struct sock_stats) == 312, "sock_stats layout is an ABI");
+_Static_assert(sizeof(struct sock_stats) == 320, "sock_stats layout is an ABI");
 
 #endif

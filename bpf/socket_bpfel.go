@@ -40,10 +40,12 @@ type SocketSockRecord struct {
 		RttSumUs    uint64
 		QdelaySumNs uint64
 		SrttUs      uint32
-		Pad         uint32
+		SegsOut     uint32
 		Retrans     uint64
 		RttHist     [32]uint32
 		QdelayHist  [32]uint32
+		SegsRetrans uint32
+		Pad         uint32
 	}
 }
 

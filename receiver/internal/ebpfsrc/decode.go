@@ -10,7 +10,7 @@ import (
 // Record layouts of bpf/socket.h, in the kernel's (native) byte order.
 const (
 	eventSize  = 80
-	statsSize  = 312
+	statsSize  = 320
 	recordSize = eventSize + statsSize // struct sock_record: close records and socket map entries
 
 	afInet  = 2
@@ -23,6 +23,7 @@ type rawStats struct {
 	bytesSent, bytesRecv, retrans uint64
 	rttSumUs, qdelaySumNs         uint64
 	srttUs                        uint32
+	segsOut, segsRetrans          uint32
 	rttHist, qdelayHist           [HistogramBuckets]uint32
 }
 
@@ -100,7 +101,9 @@ func decodeStats(b []byte) *rawStats {
 		rttSumUs:    ne.Uint64(b[24:]),
 		qdelaySumNs: ne.Uint64(b[32:]),
 		srttUs:      ne.Uint32(b[40:]),
+		segsOut:     ne.Uint32(b[44:]),
 		retrans:     ne.Uint64(b[48:]),
+		segsRetrans: ne.Uint32(b[56+8*HistogramBuckets:]),
 	}
 	for i := range HistogramBuckets {
 		s.rttHist[i] = ne.Uint32(b[56+4*i:])
@@ -124,6 +127,9 @@ func (s *rawStats) sub(prev *rawStats) Counters {
 		BytesSent:     s.bytesSent - prev.bytesSent,
 		BytesReceived: s.bytesRecv - prev.bytesRecv,
 		Retransmits:   s.retrans - prev.retrans,
+		// The kernel's 32-bit segment counters: the difference survives one wrap-around.
+		SegmentsSent:          uint64(s.segsOut - prev.segsOut),
+		SegmentsRetransmitted: uint64(s.segsRetrans - prev.segsRetrans),
 	}
 	c.RTT.Sum = time.Duration(s.rttSumUs-prev.rttSumUs) * time.Microsecond
 	c.QueueDelay.Sum = time.Duration(s.qdelaySumNs - prev.qdelaySumNs)

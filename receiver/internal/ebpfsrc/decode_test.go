@@ -51,6 +51,7 @@ func encodeRecord(tb testing.TB, r record) []byte {
 	st.BytesSent, st.BytesRecv, st.Retrans = r.stats.bytesSent, r.stats.bytesRecv, r.stats.retrans
 	st.RttSumUs, st.QdelaySumNs, st.SrttUs = r.stats.rttSumUs, r.stats.qdelaySumNs, r.stats.srttUs
 	st.RttHist, st.QdelayHist = r.stats.rttHist, r.stats.qdelayHist
+	st.SegsOut, st.SegsRetrans = r.stats.segsOut, r.stats.segsRetrans
 	if _, err := binary.Encode(b[eventSize:], ne, st); err != nil {
 		tb.Fatal(err)
 	}
@@ -96,7 +97,8 @@ func TestDecodeKernelRecords(t *testing.T) {
 	}
 	// A socket of TestCookiesAndBytes's conversation: 3000 bytes one way, 70000 the other.
 	if r.Kind != KindClose || r.State != StateClose || r.Total == nil || r.stats == nil ||
-		r.Total.BytesSent+r.Total.BytesReceived != 73000 || r.Peer.Addr() != netip.MustParseAddr("127.0.0.1") {
+		r.Total.BytesSent+r.Total.BytesReceived != 73000 || r.Peer.Addr() != netip.MustParseAddr("127.0.0.1") ||
+		r.Total.SegmentsSent == 0 || r.Total.SegmentsRetransmitted != 0 {
 		t.Errorf("close record decoded as %+v", r)
 	}
 	r, err = decodeRecord(readSeed(t, "kernel_established"))

@@ -113,6 +113,10 @@ func (h *Histogram) Count() uint64 {
 // Counters is a socket's activity: cumulative in Event.Total, a window's delta in Socket.
 type Counters struct {
 	BytesSent, BytesReceived, Retransmits uint64
+	// SegmentsSent counts the data segments the kernel sent, retransmits included, and
+	// SegmentsRetransmitted those it sent again (tcp_sock data_segs_out and total_retrans, as
+	// of the socket's last send, read, retransmit or close): their ratio is the loss.
+	SegmentsSent, SegmentsRetransmitted uint64
 	// RTT holds smoothed RTT samples (the socket's srtt), one per read that returns data.
 	RTT Histogram
 	// QueueDelay holds, per read, how long the data waited in the kernel socket queue.
@@ -122,5 +126,6 @@ type Counters struct {
 // IsZero says whether nothing happened.
 func (c *Counters) IsZero() bool {
 	return c.BytesSent == 0 && c.BytesReceived == 0 && c.Retransmits == 0 &&
+		c.SegmentsSent == 0 && c.SegmentsRetransmitted == 0 &&
 		c.RTT.Count() == 0 && c.QueueDelay.Count() == 0
 }

@@ -101,6 +101,8 @@ func collectUntil(tb testing.TB, s *Source, pid uint32, done func(*observed) boo
 			t.BytesSent += sk.Delta.BytesSent
 			t.BytesReceived += sk.Delta.BytesReceived
 			t.Retransmits += sk.Delta.Retransmits
+			t.SegmentsSent += sk.Delta.SegmentsSent
+			t.SegmentsRetransmitted += sk.Delta.SegmentsRetransmitted
 			for i := range HistogramBuckets {
 				t.RTT.Counts[i] += sk.Delta.RTT.Counts[i]
 				t.QueueDelay.Counts[i] += sk.Delta.QueueDelay.Counts[i]
