@@ -1,12 +1,13 @@
 // Package appspans indexes the spans an application sent to the collector, by service, so the
 // receiver can hang the runtime/trace task the OTel Go SDK began for a span under that span
-// (docs/design.md, "Trace ids" rule 2). The index is bounded: spans leave it after a retention,
+// (docs/design.md, "Trace ids" rule A). The index is bounded: spans leave it after a retention,
 // and the oldest leave first once it holds its maximum; what leaves early is counted.
 package appspans
 
 import (
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,6 +16,8 @@ import (
 
 // Span is what the index keeps of one application span.
 type Span struct {
+	// Name is the span's name as exported.
+	Name    string
 	TraceID pcommon.TraceID
 	SpanID  pcommon.SpanID
 	// Parent is the span's parent span id, empty for a root.
@@ -46,7 +49,8 @@ type Index struct {
 	evicted int64
 }
 
-// service holds one service's spans by name, each list sorted by start.
+// service holds one service's spans by the first word of their name (see nameKey), each
+// list sorted by start.
 type service struct {
 	byName map[string][]Span
 	// watermark is the latest span end seen, in Unix nanoseconds.
@@ -58,10 +62,10 @@ func NewIndex(limits Limits) *Index {
 	return &Index{limits: limits, now: time.Now, services: make(map[string]*service)}
 }
 
-// Add records one span of service under its name and returns how many spans it evicted: a
+// Add records one span of service and returns how many spans it evicted: a
 // span that started longer than the retention ago is not kept (it still moves the watermark),
 // and the oldest spans leave once the index holds Limits.MaxSpans.
-func (x *Index) Add(svc, name string, s Span) (evicted int) {
+func (x *Index) Add(svc string, s Span) (evicted int) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	sv := x.services[svc]
@@ -76,6 +80,7 @@ func (x *Index) Add(svc, name string, s Span) (evicted int) {
 		x.evicted++
 		return 1
 	}
+	name := nameKey(s.Name)
 	spans := sv.byName[name]
 	i := len(spans)
 	for i > 0 && spans[i-1].Start > s.Start { // spans mostly arrive in start order
@@ -92,6 +97,17 @@ func (x *Index) Add(svc, name string, s Span) (evicted int) {
 		evicted++
 	}
 	return evicted
+}
+
+// nameKey is the first word of a span name. A span is found by the name it had when it
+// started, the name of its task, but may be exported under another: otelhttp names a server
+// span after the method ("GET") and adds the route once it is known ("GET /cart"), as the
+// HTTP semantic conventions name server spans.
+func nameKey(name string) string {
+	if i := strings.IndexByte(name, ' '); i >= 0 {
+		return name[:i]
+	}
+	return name
 }
 
 // expirySteps is how often per retention the spans past it are dropped: a span stays at most

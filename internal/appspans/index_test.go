@@ -20,6 +20,11 @@ func span(id byte, parent byte, start, end time.Duration) Span {
 	return s
 }
 
+func named(name string, s Span) Span {
+	s.Name = name
+	return s
+}
+
 func task(name string, start, end time.Duration) Task {
 	return Task{Name: name, Start: t0.Add(start).UnixNano(), End: t0.Add(end).UnixNano()}
 }
@@ -35,7 +40,7 @@ var roomy = Limits{MaxSpans: 100, Retention: time.Hour}
 func TestMatchTolerances(t *testing.T) {
 	const ms = time.Millisecond
 	x := newTestIndex(roomy)
-	x.Add(svc, "GET /", span(1, 0, 10*ms, 20*ms))
+	x.Add(svc, named("GET /", span(1, 0, 10*ms, 20*ms)))
 	for _, tc := range []struct {
 		name       string
 		start, end time.Duration
@@ -65,13 +70,33 @@ func TestMatchTolerances(t *testing.T) {
 	}
 }
 
+func TestMatchRenamedHTTPSpan(t *testing.T) {
+	const us = time.Microsecond
+	x := newTestIndex(roomy)
+	// otelhttp starts a server span (and its task) as "GET" and exports it as "GET /cart".
+	x.Add(svc, named("GET /cart", span(1, 0, 0, 900*us)))
+	x.Add(svc, named("GETTER", span(2, 0, 0, 900*us)))
+	x.Add(svc, named("GET /cart/item", span(3, 0, 0, 2000*us)))
+	got, res := x.Match(svc, task("GET", us, 901*us))
+	if res != Matched || got.SpanID != (pcommon.SpanID{1}) {
+		t.Fatalf("task GET: result %d span %v, want span 1", res, got.SpanID)
+	}
+	// A task of several words is matched by its whole name only.
+	if _, res := x.Match(svc, task("GET /", us, 901*us)); res != Unmatched {
+		t.Fatalf("task \"GET /\": result %d, want unmatched", res)
+	}
+	if _, res := x.Match(svc, task("GET /cart/item", us, 2001*us)); res != Matched {
+		t.Fatalf("task \"GET /cart/item\": result %d, want matched", res)
+	}
+}
+
 func TestMatchAmbiguous(t *testing.T) {
 	const us = time.Microsecond
 	x := newTestIndex(roomy)
 	// Three requests of one name: the first two began and ended within the lags of each other.
-	x.Add(svc, "GET /", span(1, 0, 0, 5000*us))
-	x.Add(svc, "GET /", span(2, 0, 100*us, 5100*us))
-	x.Add(svc, "GET /", span(3, 0, 100*us, 5400*us))
+	x.Add(svc, named("GET /", span(1, 0, 0, 5000*us)))
+	x.Add(svc, named("GET /", span(2, 0, 100*us, 5100*us)))
+	x.Add(svc, named("GET /", span(3, 0, 100*us, 5400*us)))
 	if _, res := x.Match(svc, task("GET /", 150*us, 5150*us)); res != Ambiguous {
 		t.Fatalf("result %d, want ambiguous", res)
 	}
@@ -81,7 +106,7 @@ func TestMatchAmbiguous(t *testing.T) {
 		t.Fatalf("result %d span %v, want span 3", res, got.SpanID)
 	}
 	// The same span indexed twice (an export retried) is one span.
-	x.Add(svc, "GET /", span(3, 0, 100*us, 5400*us))
+	x.Add(svc, named("GET /", span(3, 0, 100*us, 5400*us)))
 	if _, res := x.Match(svc, task("GET /", 101*us, 5401*us)); res != Matched {
 		t.Fatalf("duplicate span: result %d, want matched", res)
 	}
@@ -90,8 +115,8 @@ func TestMatchAmbiguous(t *testing.T) {
 func TestMatchParent(t *testing.T) {
 	x := newTestIndex(roomy)
 	// Two requests at once, each with a child "query" at the same times.
-	x.Add(svc, "query", span(11, 1, time.Millisecond, 2*time.Millisecond))
-	x.Add(svc, "query", span(12, 2, time.Millisecond, 2*time.Millisecond))
+	x.Add(svc, named("query", span(11, 1, time.Millisecond, 2*time.Millisecond)))
+	x.Add(svc, named("query", span(12, 2, time.Millisecond, 2*time.Millisecond)))
 	q := task("query", time.Millisecond+time.Microsecond, 2*time.Millisecond+time.Microsecond)
 	if _, res := x.Match(svc, q); res != Ambiguous {
 		t.Fatalf("without parent: result %d, want ambiguous", res)
@@ -110,9 +135,9 @@ func TestMatchParent(t *testing.T) {
 func TestOutOfOrderArrival(t *testing.T) {
 	x := newTestIndex(roomy)
 	// A long span ends (and is exported) after shorter ones that started later.
-	x.Add(svc, "a", span(2, 0, 5*time.Millisecond, 6*time.Millisecond))
-	x.Add(svc, "a", span(3, 0, 7*time.Millisecond, 8*time.Millisecond))
-	x.Add(svc, "a", span(1, 0, 0, 9*time.Millisecond))
+	x.Add(svc, named("a", span(2, 0, 5*time.Millisecond, 6*time.Millisecond)))
+	x.Add(svc, named("a", span(3, 0, 7*time.Millisecond, 8*time.Millisecond)))
+	x.Add(svc, named("a", span(1, 0, 0, 9*time.Millisecond)))
 	for id, tk := range map[byte]Task{1: task("a", 0, 9*time.Millisecond), 2: task("a", 5*time.Millisecond, 6*time.Millisecond),
 		3: task("a", 7*time.Millisecond, 8*time.Millisecond)} {
 		if got, res := x.Match(svc, tk); res != Matched || got.SpanID != (pcommon.SpanID{id}) {
@@ -135,7 +160,7 @@ func TestMaxSpansEvictsOldest(t *testing.T) {
 			name = "b"
 		}
 		d := time.Duration(i) * time.Millisecond
-		x.Add(svc, name, span(byte(i+1), 0, d, d+time.Microsecond))
+		x.Add(svc, named(name, span(byte(i+1), 0, d, d+time.Microsecond)))
 	}
 	if held, evicted := x.Stats(); held != 3 || evicted != 2 {
 		t.Fatalf("held %d evicted %d, want 3 and 2", held, evicted)
@@ -152,14 +177,14 @@ func TestRetention(t *testing.T) {
 	now := t0
 	x := NewIndex(Limits{MaxSpans: 100, Retention: time.Second})
 	x.now = func() time.Time { return now }
-	x.Add(svc, "a", span(1, 0, 0, time.Millisecond))
+	x.Add(svc, named("a", span(1, 0, 0, time.Millisecond)))
 	// A span that arrives past its retention is counted and not kept.
-	x.Add(svc, "a", span(2, 0, -2*time.Second, -time.Second))
+	x.Add(svc, named("a", span(2, 0, -2*time.Second, -time.Second)))
 	if held, evicted := x.Stats(); held != 1 || evicted != 1 {
 		t.Fatalf("held %d evicted %d, want 1 and 1", held, evicted)
 	}
 	now = t0.Add(1500 * time.Millisecond)
-	x.Add(svc, "a", span(3, 0, time.Second, 1200*time.Millisecond))
+	x.Add(svc, named("a", span(3, 0, time.Second, 1200*time.Millisecond)))
 	// Span 1 expired: its retention ended, it was not evicted early.
 	if held, evicted := x.Stats(); held != 1 || evicted != 1 {
 		t.Fatalf("held %d evicted %d, want 1 and 1", held, evicted)
@@ -180,12 +205,12 @@ func TestRegisteredIndexes(t *testing.T) {
 		t.Fatalf("%d indexes registered, want 2", n)
 	}
 	// Two pipelines index the same span: one span.
-	a.Add(svc, "a", span(1, 0, 0, time.Millisecond))
-	b.Add(svc, "a", span(1, 0, 0, time.Millisecond))
+	a.Add(svc, named("a", span(1, 0, 0, time.Millisecond)))
+	b.Add(svc, named("a", span(1, 0, 0, time.Millisecond)))
 	if _, res := Registered().Match(svc, task("a", 0, time.Millisecond)); res != Matched {
 		t.Fatalf("result %d, want matched", res)
 	}
-	b.Add(svc, "a", span(2, 0, 0, time.Millisecond))
+	b.Add(svc, named("a", span(2, 0, 0, time.Millisecond)))
 	if _, res := Registered().Match(svc, task("a", 0, time.Millisecond)); res != Ambiguous {
 		t.Fatalf("result %d, want ambiguous", res)
 	}

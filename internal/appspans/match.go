@@ -2,6 +2,7 @@ package appspans
 
 import (
 	"sort"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -50,13 +51,14 @@ type Matcher interface {
 
 // Match returns the one span of service svc named like t whose start and end t's follow
 // within StartLag and EndLag (or precede within Early), and that is a child of t.Parent when
-// that is set.
+// that is set. Named like t means named t, or, for a one-word t, t and more words: the span
+// named after an HTTP method at its start and renamed with its route.
 func (x *Index) Match(svc string, t Task) (Span, Result) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	var m matches
 	if sv := x.services[svc]; sv != nil {
-		m.scan(sv.byName[t.Name], t)
+		m.scan(sv.byName[nameKey(t.Name)], t)
 	}
 	return m.result()
 }
@@ -72,7 +74,7 @@ func (m *matches) scan(spans []Span, t Task) {
 	i := sort.Search(len(spans), func(i int) bool { return spans[i].Start >= lo })
 	for ; i < len(spans) && spans[i].Start <= t.Start+int64(Early); i++ {
 		s := spans[i]
-		if s.End < t.End-int64(EndLag) || s.End > t.End+int64(Early) {
+		if !namedLike(s.Name, t.Name) || s.End < t.End-int64(EndLag) || s.End > t.End+int64(Early) {
 			continue
 		}
 		if !t.Parent.IsEmpty() && s.Parent != t.Parent {
@@ -80,6 +82,11 @@ func (m *matches) scan(spans []Span, t Task) {
 		}
 		m.add(s)
 	}
+}
+
+// namedLike reports whether a span named name may have started as taskName (see nameKey).
+func namedLike(name, taskName string) bool {
+	return name == taskName || strings.IndexByte(taskName, ' ') < 0 && strings.HasPrefix(name, taskName) && name[len(taskName)] == ' '
 }
 
 // add counts s unless it is the span already found (the same span indexed twice: an export

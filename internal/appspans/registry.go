@@ -57,9 +57,20 @@ func (xs Indexes) Match(svc string, t Task) (Span, Result) {
 	for _, x := range xs {
 		x.mu.Lock()
 		if sv := x.services[svc]; sv != nil {
-			m.scan(sv.byName[t.Name], t)
+			m.scan(sv.byName[nameKey(t.Name)], t)
 		}
 		x.mu.Unlock()
 	}
 	return m.result()
+}
+
+// Live matches in the indexes registered at the time of each match.
+var Live Matcher = live{}
+
+type live struct{}
+
+func (live) Match(svc string, t Task) (Span, Result) {
+	registry.mu.Lock()
+	defer registry.mu.Unlock()
+	return Indexes(registry.indexes).Match(svc, t)
 }

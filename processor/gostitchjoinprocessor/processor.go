@@ -54,7 +54,7 @@ func (p *joinProcessor) processTraces(ctx context.Context, td ptrace.Traces) (pt
 			spans := sss.At(j).Spans()
 			for k := 0; k < spans.Len(); k++ {
 				s := spans.At(k)
-				evicted += int64(p.index.Add(name, s.Name(), appspans.Span{TraceID: s.TraceID(), SpanID: s.SpanID(),
+				evicted += int64(p.index.Add(name, appspans.Span{Name: s.Name(), TraceID: s.TraceID(), SpanID: s.SpanID(),
 					Parent: s.ParentSpanID(), Start: int64(s.StartTimestamp()), End: int64(s.EndTimestamp())}))
 				indexed++
 			}
