@@ -147,19 +147,30 @@ func (a *app) serve(name string, serve func() error) {
 	}
 }
 
-// close stops the servers, then the backend, then flushes spans (and the truth file).
+// close stops the servers, then the backend, then flushes spans (and the truth file). Each
+// step has its own shutdownTimeout, so that a slow one cannot cost the span flush its time; a
+// scrape in flight on the pprof server (a CPU profile, an execution trace) is cut short.
 func (a *app) close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-	defer cancel()
 	var errs []error
 	if a.http != nil {
-		errs = append(errs, a.http.Shutdown(ctx))
+		if err := withTimeout(a.http.Shutdown); err != nil {
+			errs = append(errs, fmt.Errorf("stopping the HTTP server: %w", err))
+		}
 	}
 	if a.grpc != nil {
-		a.grpc.GracefulStop()
+		stopped := make(chan struct{})
+		go func() { a.grpc.GracefulStop(); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-time.After(shutdownTimeout):
+			a.grpc.Stop()
+			<-stopped
+		}
 	}
 	if a.pprof != nil {
-		errs = append(errs, a.pprof.Shutdown(ctx))
+		if err := a.pprof.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("closing the pprof server: %w", err))
+		}
 	}
 	if a.pool != nil {
 		a.pool.close()
@@ -168,9 +179,16 @@ func (a *app) close() error {
 		a.backend.close()
 	}
 	if a.tp != nil {
-		if err := a.tp.Shutdown(ctx); err != nil {
+		if err := withTimeout(a.tp.Shutdown); err != nil {
 			errs = append(errs, fmt.Errorf("flushing spans: %w", err))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// withTimeout calls f with a context ending after shutdownTimeout.
+func withTimeout(f func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	return f(ctx)
 }
