@@ -56,6 +56,8 @@ type TraceConverter struct {
 	blockedKeys map[string]string
 	// ids is the buffer of id derivations.
 	ids otelid.Hash
+	// app hangs the SDK's tasks under the app's spans.
+	app appJoin
 }
 
 // NewTraceConverter returns a converter for the traces of the process id.
@@ -163,7 +165,10 @@ type conversion struct {
 }
 
 // Begin implements tracesrc.Handler.
-func (conv *conversion) Begin(tl *tracesrc.Timeline) { conv.tl = tl }
+func (conv *conversion) Begin(tl *tracesrc.Timeline) {
+	conv.tl = tl
+	conv.c.beginAppJoin(tl)
+}
 
 // Task implements tracesrc.Handler: the task's spans are built and its duration observed. An
 // idle task carried over gets neither: its span would say nothing but "untracked" for the

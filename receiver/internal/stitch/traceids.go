@@ -23,9 +23,10 @@ const (
 )
 
 // taskIDs decides the trace of a task span and its parent span (docs/design.md, "Trace ids"
-// rules 1–4). A task that logged otel.trace_id / traceparent (and otel.span_id) is in that
-// trace, under that span: the application's own span. A task that logged nothing is in its
-// parent task's trace, under the parent's span (or the region it began in). A root task that logged nothing gets a
+// rules 1–4 and A). A task that logged otel.trace_id / traceparent (and otel.span_id) is in that
+// trace, under that span: the application's own span. A task the OTel SDK began for an app
+// span that reached the collector is in that span's trace, under it (see appSpan). A task
+// that logged nothing is in its parent task's trace, under the parent's span (or the region it began in). A root task that logged nothing gets a
 // trace derived from the process, the task id and its start, and no parent. A task that began
 // in the previous trace keeps what was decided for it there.
 //
@@ -37,6 +38,9 @@ func (c *TraceConverter) taskIDs(t *tracesrc.Task) (pcommon.TraceID, pcommon.Spa
 	}
 	if e, ok := c.carry[t.ID]; ok && t.Continued && (e.own || t.Parent == nil) {
 		return e.traceID, e.parentSpan
+	}
+	if s, ok := c.appSpan(t); ok {
+		return s.TraceID, s.SpanID
 	}
 	if t.Parent != nil {
 		tid, _ := c.taskIDs(t.Parent)
@@ -50,8 +54,11 @@ func (c *TraceConverter) ownIDs(t *tracesrc.Task) bool {
 	if _, _, ok := loggedIDs(t.Logs); ok || t.Parent == nil {
 		return true
 	}
-	e, ok := c.carry[t.ID]
-	return ok && t.Continued && e.own
+	if e, ok := c.carry[t.ID]; ok && t.Continued {
+		return e.own
+	}
+	_, ok := c.appSpan(t)
+	return ok
 }
 
 // loggedIDs finds the first valid trace id and span id logged under the otel keys; a
