@@ -180,8 +180,10 @@ var (
 	MetricGostitchTCPBytes               = MetricInfo{Name: "gostitch.tcp.bytes", Description: "Bytes sent and received on TCP connections, by peer and direction.", Unit: "By", Kind: Sum, Monotonic: true, Temporality: pmetric.AggregationTemporalityDelta}
 	MetricGostitchTCPConnectDuration     = MetricInfo{Name: "gostitch.tcp.connect.duration", Description: "From SYN sent to established, by peer.", Unit: "s", Kind: Histogram, Temporality: pmetric.AggregationTemporalityDelta}
 	MetricGostitchTCPKernelQueueDelay    = MetricInfo{Name: "gostitch.tcp.kernel_queue.delay", Description: "Time received bytes waited in the kernel socket queue before a read returned them, by peer.", Unit: "s", Kind: Histogram, Temporality: pmetric.AggregationTemporalityDelta}
+	MetricGostitchTCPRetransmitRatio     = MetricInfo{Name: "gostitch.tcp.retransmit.ratio", Description: "Share of the TCP data segments sent to a peer in the window that were retransmissions (the kernel's total_retrans over data_segs_out, which also counts SYN and FIN retransmits; capped at 1), by peer; absent when nothing was sent. A slow task's diagnosis names a peer of its sockets from 1%.", Unit: "1", Kind: Gauge}
 	MetricGostitchTCPRetransmits         = MetricInfo{Name: "gostitch.tcp.retransmits", Description: "Retransmitted TCP segments, by peer.", Unit: "{segment}", Kind: Sum, Monotonic: true, Temporality: pmetric.AggregationTemporalityDelta}
 	MetricGostitchTCPRTT                 = MetricInfo{Name: "gostitch.tcp.rtt", Description: "Smoothed round-trip time samples of TCP connections (the socket's srtt at each read with data), by peer.", Unit: "s", Kind: Histogram, Temporality: pmetric.AggregationTemporalityDelta}
+	MetricGostitchTCPSegments            = MetricInfo{Name: "gostitch.tcp.segments", Description: "TCP data segments sent, retransmissions included (the kernel's data_segs_out as of each socket's last send, read, retransmit or close), by peer.", Unit: "{segment}", Kind: Sum, Monotonic: true, Temporality: pmetric.AggregationTemporalityDelta}
 )
 
 // MetricConfig is one metric's setting in the receiver's config: metrics: {<name>: {enabled: false}}.
@@ -204,8 +206,10 @@ type MetricsConfig struct {
 	GostitchTCPBytes               MetricConfig `mapstructure:"gostitch.tcp.bytes"`
 	GostitchTCPConnectDuration     MetricConfig `mapstructure:"gostitch.tcp.connect.duration"`
 	GostitchTCPKernelQueueDelay    MetricConfig `mapstructure:"gostitch.tcp.kernel_queue.delay"`
+	GostitchTCPRetransmitRatio     MetricConfig `mapstructure:"gostitch.tcp.retransmit.ratio"`
 	GostitchTCPRetransmits         MetricConfig `mapstructure:"gostitch.tcp.retransmits"`
 	GostitchTCPRTT                 MetricConfig `mapstructure:"gostitch.tcp.rtt"`
+	GostitchTCPSegments            MetricConfig `mapstructure:"gostitch.tcp.segments"`
 }
 
 // DefaultMetricsConfig turns on the metrics metadata.yaml enables.
@@ -224,8 +228,10 @@ func DefaultMetricsConfig() MetricsConfig {
 		GostitchTCPBytes:               MetricConfig{Enabled: true},
 		GostitchTCPConnectDuration:     MetricConfig{Enabled: true},
 		GostitchTCPKernelQueueDelay:    MetricConfig{Enabled: true},
+		GostitchTCPRetransmitRatio:     MetricConfig{Enabled: true},
 		GostitchTCPRetransmits:         MetricConfig{Enabled: true},
 		GostitchTCPRTT:                 MetricConfig{Enabled: true},
+		GostitchTCPSegments:            MetricConfig{Enabled: true},
 	}
 }
 
@@ -258,10 +264,14 @@ func (c MetricsConfig) Enabled(info MetricInfo) bool {
 		return c.GostitchTCPConnectDuration.Enabled
 	case "gostitch.tcp.kernel_queue.delay":
 		return c.GostitchTCPKernelQueueDelay.Enabled
+	case "gostitch.tcp.retransmit.ratio":
+		return c.GostitchTCPRetransmitRatio.Enabled
 	case "gostitch.tcp.retransmits":
 		return c.GostitchTCPRetransmits.Enabled
 	case "gostitch.tcp.rtt":
 		return c.GostitchTCPRTT.Enabled
+	case "gostitch.tcp.segments":
+		return c.GostitchTCPSegments.Enabled
 	}
 	return false
 }

@@ -132,16 +132,18 @@ func (conv *conversion) sketch(typ string) *durationSketch {
 }
 
 // kernelWait is the time the data of a task's reads waited in the kernel, on its peer that
-// kept it waiting longest.
+// kept it waiting longest, and the lossiest peer of the task's sockets (socket_loss.go).
 type kernelWait struct {
 	peer netip.AddrPort
 	d    time.Duration
+	loss peerLoss
 }
 
 // kernelWaits sums, per task and peer, the kernel queue time (data ready → read) of the read
 // waits in b that the eBPF join attributes to the task, counting time that two reads' waits
-// share once (b's events are in time order), and keeps per task its peer with the most; nil
-// without b or a join index.
+// share once (b's events are in time order), and keeps per task its peer with the most; it
+// adds the lossiest peer among the sockets with events joined to the task. Nil without b or a
+// join index.
 func (conv *conversion) kernelWaits(b *ebpfsrc.Batch) map[trace.TaskID]kernelWait {
 	if b == nil || conv.join == nil {
 		return nil
@@ -155,13 +157,18 @@ func (conv *conversion) kernelWaits(b *ebpfsrc.Batch) map[trace.TaskID]kernelWai
 		last uint64
 	}
 	sums := make(map[key]sum)
+	losses, lossy := lossyPeers(b), make(map[trace.TaskID]peerLoss)
 	j := conv.join.joiner()
 	for i := range b.Events {
 		e := &b.Events[i]
-		if e.Kind != ebpfsrc.KindReadWait {
+		if e.Kind != ebpfsrc.KindReadWait && len(losses) == 0 {
 			continue
 		}
-		if a, ok := j.attribute(e); ok {
+		a, ok := j.attribute(e)
+		if l, lost := losses[e.Cookie]; ok && lost && l.worse(lossy[a.task.id]) {
+			lossy[a.task.id] = l
+		}
+		if ok && e.Kind == ebpfsrc.KindReadWait {
 			k := key{a.task.id, e.Peer}
 			s := sums[k]
 			if from := max(e.Since, s.last); from < e.Mono {
@@ -176,6 +183,11 @@ func (conv *conversion) kernelWaits(b *ebpfsrc.Batch) map[trace.TaskID]kernelWai
 		if w, d := out[k.task], s.d; d > w.d || d == w.d && k.peer.Compare(w.peer) < 0 {
 			out[k.task] = kernelWait{peer: k.peer, d: d}
 		}
+	}
+	for task, l := range lossy {
+		w := out[task]
+		w.loss = l
+		out[task] = w
 	}
 	return out
 }
@@ -224,8 +236,8 @@ type cause struct {
 
 // summary names the task's dominant causes with their shares of its wall time, then the time
 // its reads' data waited in the kernel and the stop-the-world time that overlapped it, when
-// any: these overlap the breakdown's parts (data waits in the kernel while its reader is
-// blocked on network or busy), so they come without a share. E.g. "blocked on chan receive 62% at fetcher.go:88; running 20%;
+// any, and a lossy peer: these overlap the breakdown's parts (data waits in the kernel while its
+// reader is blocked on network or busy), so they come without a share. E.g. "blocked on chan receive 62% at fetcher.go:88; running 20%;
 // 25ms data waiting in the kernel on peer 127.0.0.1:30303; 3ms GC stop-the-world".
 func (in *diagnosisInput) summary(kernel kernelWait) string {
 	b := &in.time
@@ -249,6 +261,9 @@ func (in *diagnosisInput) summary(kernel kernelWait) string {
 	}
 	if kernel.d > 0 {
 		parts = append(parts, fmt.Sprintf("%v data waiting in the kernel on peer %s", roundDuration(kernel.d), kernel.peer))
+	}
+	if kernel.loss.ratio > 0 {
+		parts = append(parts, kernel.loss.String())
 	}
 	if in.stw > 0 {
 		what := "stop-the-world"

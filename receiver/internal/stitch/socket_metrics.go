@@ -29,6 +29,7 @@ var socketHistogramBounds = func() []float64 {
 type socketPeerStats struct {
 	sockets                       int
 	bytesSent, bytesRecv, retrans uint64
+	segsSent, segsRetrans         uint64
 	rtt, queueDelay, connect      ebpfsrc.Histogram
 	connectMin, connectMax        time.Duration
 	queueDelayExs, connectExs     []socketExemplar
@@ -73,6 +74,8 @@ func socketMetrics(b *ebpfsrc.Batch, id target.Identity, conns []*socketConn, j 
 	w := socketPoints{start: socketTime(b, b.Start), end: socketTime(b, b.End)}
 	bytes := socketSum(sm, metadata.MetricGostitchTCPBytes)
 	retrans := socketSum(sm, metadata.MetricGostitchTCPRetransmits)
+	segments := socketSum(sm, metadata.MetricGostitchTCPSegments)
+	ratio := socketGauge(sm, metadata.MetricGostitchTCPRetransmitRatio)
 	rtt := socketHistogram(sm, metadata.MetricGostitchTCPRTT)
 	queue := socketHistogram(sm, metadata.MetricGostitchTCPKernelQueueDelay)
 	connect := socketHistogram(sm, metadata.MetricGostitchTCPConnectDuration)
@@ -84,6 +87,10 @@ func socketMetrics(b *ebpfsrc.Batch, id target.Identity, conns []*socketConn, j 
 			w.sum(bytes, k, p.bytesRecv).Attributes().
 				PutStr(metadata.AttributeNetworkIODirection, metadata.AttributeNetworkIODirectionReceive)
 			w.sum(retrans, k, p.retrans)
+			w.sum(segments, k, p.segsSent)
+			if r, ok := retransmitRatio(p.segsSent, p.segsRetrans); ok {
+				w.gauge(ratio, k, r)
+			}
 		}
 		w.histogram(rtt, k, &p.rtt, nil)
 		w.histogram(queue, k, &p.queueDelay, p.queueDelayExs)
@@ -94,7 +101,8 @@ func socketMetrics(b *ebpfsrc.Batch, id target.Identity, conns []*socketConn, j 
 	}
 	sm.Metrics().RemoveIf(func(m pmetric.Metric) bool {
 		return m.Type() == pmetric.MetricTypeHistogram && m.Histogram().DataPoints().Len() == 0 ||
-			m.Type() == pmetric.MetricTypeSum && m.Sum().DataPoints().Len() == 0
+			m.Type() == pmetric.MetricTypeSum && m.Sum().DataPoints().Len() == 0 ||
+			m.Type() == pmetric.MetricTypeGauge && m.Gauge().DataPoints().Len() == 0
 	})
 	if sm.Metrics().Len() == 0 {
 		return pmetric.NewMetrics()
@@ -119,6 +127,14 @@ func (w socketPoints) sum(s pmetric.Sum, k socketPeer, v uint64) pmetric.NumberD
 	w.attributes(dp.Attributes(), k)
 	dp.SetIntValue(int64(v))
 	return dp
+}
+
+func (w socketPoints) gauge(g pmetric.Gauge, k socketPeer, v float64) {
+	dp := g.DataPoints().AppendEmpty()
+	dp.SetStartTimestamp(w.start)
+	dp.SetTimestamp(w.end)
+	w.attributes(dp.Attributes(), k)
+	dp.SetDoubleValue(v)
 }
 
 // histogram adds a data point unless h is empty.
@@ -152,6 +168,8 @@ func (p *socketPeerStats) add(b *ebpfsrc.Batch, c *socketConn, j *joiner) {
 		p.bytesSent += s.Delta.BytesSent
 		p.bytesRecv += s.Delta.BytesReceived
 		p.retrans += s.Delta.Retransmits
+		p.segsSent += s.Delta.SegmentsSent
+		p.segsRetrans += s.Delta.SegmentsRetransmitted
 		mergeSocketHistogram(&p.rtt, &s.Delta.RTT)
 		mergeSocketHistogram(&p.queueDelay, &s.Delta.QueueDelay)
 	}
@@ -194,6 +212,11 @@ func mergeSocketHistogram(dst, src *ebpfsrc.Histogram) {
 func socketSum(sm pmetric.ScopeMetrics, info metadata.MetricInfo) pmetric.Sum {
 	metadata.Builder{}.Numbers(sm.Metrics(), info)
 	return sm.Metrics().At(sm.Metrics().Len() - 1).Sum()
+}
+
+func socketGauge(sm pmetric.ScopeMetrics, info metadata.MetricInfo) pmetric.Gauge {
+	metadata.Builder{}.Numbers(sm.Metrics(), info)
+	return sm.Metrics().At(sm.Metrics().Len() - 1).Gauge()
 }
 
 func socketHistogram(sm pmetric.ScopeMetrics, info metadata.MetricInfo) pmetric.Histogram {
