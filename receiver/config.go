@@ -36,6 +36,7 @@ type Config struct {
 	Trace   TraceConfig    `mapstructure:"trace"`
 	EBPF    EBPFConfig     `mapstructure:"ebpf"`
 	Push    PushConfig     `mapstructure:"push"`
+	Join    JoinConfig     `mapstructure:"join"`
 	// Limits bound every input read from outside.
 	Limits LimitsConfig `mapstructure:"limits"`
 	// Metrics turns each emitted metric on or off (documentation.md lists them):
@@ -90,6 +91,14 @@ type EBPFConfig struct {
 	MaxSockets int `mapstructure:"max_sockets"`
 }
 
+// JoinConfig controls the join of the OTel SDK's tasks onto the app's own spans, which the
+// gostitchjoin processor indexes from the app's traces pipeline (README.md, "Your own OTel service").
+type JoinConfig struct {
+	// MaxWait bounds how long a window's conversion waits for the app's spans of the window
+	// to reach the processor; then its spans go out as they are.
+	MaxWait time.Duration `mapstructure:"max_wait"`
+}
+
 // PushConfig is the HTTP endpoint that accepts pprof and FlightRecorder uploads; off when its endpoint is empty.
 type PushConfig struct {
 	confighttp.ServerConfig `mapstructure:",squash"`
@@ -115,6 +124,7 @@ func createDefaultConfig() *Config {
 		EBPF: EBPFConfig{Mode: EBPFModeAuto, ReadWaitThreshold: ebpfsrc.DefaultReadWaitThreshold,
 			RingBufferSize: ebpfsrc.DefaultRingBufferSize, MaxSockets: ebpfsrc.DefaultMaxSockets},
 		Push:    PushConfig{ServerConfig: push},
+		Join:    JoinConfig{MaxWait: 10 * time.Second}, // 2 × the SDK batch span processor's default delay
 		Limits:  LimitsConfig{MaxProfileBytes: 64 << 20, MaxTraceBytes: 512 << 20, MaxConcurrentConversionBytes: 1 << 30},
 		Metrics: metadata.DefaultMetricsConfig(),
 	}
@@ -167,6 +177,9 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.EBPF.MaxSockets <= 0 {
 		add("ebpf.max_sockets must be positive, got %d", cfg.EBPF.MaxSockets)
+	}
+	if cfg.Join.MaxWait < 0 {
+		add("join.max_wait must not be negative, got %v", cfg.Join.MaxWait)
 	}
 	if cfg.Limits.MaxProfileBytes <= 0 || cfg.Limits.MaxTraceBytes <= 0 {
 		add("limits.max_profile_bytes and limits.max_trace_bytes must be positive")

@@ -154,3 +154,12 @@ func TestValidatePIDBound(t *testing.T) {
 	cfg.Targets[0].PID = ebpfsrc.PIDLimit
 	assert.ErrorContains(t, confmap.Validate(cfg), "targets[0] (offline): pid must be between 0 and 4194303 (the kernel's largest), got 4194304")
 }
+
+func TestJoinMaxWait(t *testing.T) {
+	cfg := createDefaultConfig()
+	assert.Equal(t, 10*time.Second, cfg.Join.MaxWait)
+	cfg.Targets = []TargetConfig{{Name: "app", TraceFiles: []string{"*.trace"}}}
+	require.NoError(t, cfg.Validate())
+	cfg.Join.MaxWait = -time.Second
+	assert.ErrorContains(t, cfg.Validate(), "join.max_wait must not be negative, got -1s")
+}

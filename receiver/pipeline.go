@@ -106,7 +106,9 @@ func (r *gostitchReceiver) consumeTrace(ctx context.Context, w *collect.Window, 
 	// on, so one refusal does not lose the rest of the trace; the first refusal is returned as
 	// is, so an upload's client sees whether to retry.
 	obs := r.obs.of(w.Origin)
-	res, err := r.traceConverter(w).ConvertWindow(in, sockets, func(td ptrace.Traces) error { return r.emitTraces(ctx, obs, td) })
+	conv := r.traceConverter(w)
+	conv.SetAppSpans(r.appSpans(ctx, w))
+	res, err := conv.ConvertWindow(in, sockets, func(td ptrace.Traces) error { return r.emitTraces(ctx, obs, td) })
 	if ctx.Err() != nil {
 		// What was converted before has been emitted.
 		return nil, conversionStopped(ctx, w, tr)
@@ -120,6 +122,7 @@ func (r *gostitchReceiver) consumeTrace(ctx context.Context, w *collect.Window, 
 		r.tel.Events(ctx, name, metadata.AttributeSourceGoTrace, int64(tl.Events))
 		r.tel.Joined(ctx, name, metadata.AttributeSourceGoTrace, metadata.AttributeJoinMethodTask, int64(res.TaskCPUSamples))
 		r.tel.Joined(ctx, name, metadata.AttributeSourceGoTrace, metadata.AttributeJoinMethodNone, int64(tl.CPUSamples-res.TaskCPUSamples))
+		r.countAppSpans(ctx, name, conv.AppSpanStats())
 	}
 	// Empty metrics and profiles (a trace refused at its header) are not emitted.
 	err = errors.Join(err, r.emitMetrics(ctx, obs, res.Metrics), r.emitProfiles(ctx, obs, res.Profiles))

@@ -61,15 +61,23 @@ const (
 	AttributeGCID = "gostitch.gc.id"
 	// AttributeGoroutineID: Go runtime goroutine id.
 	AttributeGoroutineID = "gostitch.goroutine.id"
-	// AttributeJoinMethod: How an item was stitched into a task's trace (docs/design.md, Join rules): cookie (the socket's cookie was logged by the task), thread (the goroutine running on the event's thread), last_use (the task that last used the socket, for softirq-context events), task (a CPU sample taken while its goroutine worked for a task), or none (left in its connection's trace, or a CPU sample outside tasks).
+	// AttributeJoinMethod: How an item was stitched into a task's trace (docs/design.md, Join rules): cookie (the socket's cookie was logged by the task), thread (the goroutine running on the event's thread), last_use (the task that last used the socket, for softirq-context events), task (a CPU sample taken while its goroutine worked for a task), app_span (a task the OTel SDK began for an app span that reached the gostitchjoin processor, hung under that span), or none (left in its connection's trace, or a CPU sample outside tasks).
 	AttributeJoinMethod        = "gostitch.join.method"
 	AttributeJoinMethodCookie  = "cookie"
 	AttributeJoinMethodThread  = "thread"
 	AttributeJoinMethodLastUse = "last_use"
 	AttributeJoinMethodTask    = "task"
+	AttributeJoinMethodAppSpan = "app_span"
 	AttributeJoinMethodNone    = "none"
+	// AttributeJoinMiss: Why a task was not hung under an app span (self-telemetry): unmatched (no span of its service and name fits its start and end) or ambiguous (several do; a wrong parent is worse than none).
+	AttributeJoinMiss          = "gostitch.join.miss"
+	AttributeJoinMissUnmatched = "unmatched"
+	AttributeJoinMissAmbiguous = "ambiguous"
 	// AttributeKind: What was collected (cpu, heap, trace, pprof_file, push_trace, ...; self-telemetry).
 	AttributeKind = "gostitch.kind"
+	// AttributeLinkRelation: On a span link, what the linked span is to the span that holds the link; carried_request on a tcp connection span links a request's task span that the connection carried.
+	AttributeLinkRelation               = "gostitch.link.relation"
+	AttributeLinkRelationCarriedRequest = "carried_request"
 	// AttributeLogMessage: Message of a runtime/trace log; the span event is named by the log's category.
 	AttributeLogMessage = "gostitch.log.message"
 	// AttributeNetworkIODirection: Direction of the bytes counted.
@@ -278,17 +286,20 @@ func (c MetricsConfig) Enabled(info MetricInfo) bool {
 
 // Self-telemetry metrics of the receiver.
 var (
-	TelemetryGostitchReceiverBytesRead    = MetricInfo{Name: "gostitch.receiver.bytes_read", Description: "Bytes of raw input read, by target and kind.", Unit: "By", Kind: Sum, Monotonic: true}
-	TelemetryGostitchReceiverCollections  = MetricInfo{Name: "gostitch.receiver.collections", Description: "Collection steps (scrapes, file reads, pushes) by target, kind and outcome.", Unit: "{collection}", Kind: Sum, Monotonic: true}
-	TelemetryGostitchReceiverDeferred     = MetricInfo{Name: "gostitch.receiver.deferred", Description: "Windows, by target, whose conversion waited because their input bytes and those of the windows being converted exceeded limits.max_concurrent_conversion_bytes.", Unit: "{window}", Kind: Sum, Monotonic: true}
-	TelemetryGostitchReceiverDropped      = MetricInfo{Name: "gostitch.receiver.dropped", Description: "Items dropped, by source and reason.", Unit: "{item}", Kind: Sum, Monotonic: true}
-	TelemetryGostitchReceiverEbpfPrograms = MetricInfo{Name: "gostitch.receiver.ebpf.programs", Description: "Programs of the eBPF socket source by name (gostitch.ebpf.program), 1 when attached and 0 when the kernel refused it; the start's log line \"eBPF socket source on\" says why and what goes missing.", Unit: "{program}", Kind: Gauge}
-	TelemetryGostitchReceiverEvents       = MetricInfo{Name: "gostitch.receiver.events", Description: "Input events read, by target and source (execution-trace events, eBPF socket events, and OTLP profile samples made from pprof, one per sample type).", Unit: "{event}", Kind: Sum, Monotonic: true}
-	TelemetryGostitchReceiverJoined       = MetricInfo{Name: "gostitch.receiver.joined", Description: "eBPF socket events and execution-trace CPU samples by how they were stitched into a task's trace (gostitch.join.method), by target and source; the stitching hit rate is the share not \"none\".", Unit: "{event}", Kind: Sum, Monotonic: true}
+	TelemetryGostitchReceiverAppSpanMisses = MetricInfo{Name: "gostitch.receiver.app_span.misses", Description: "Execution-trace tasks of a target whose service.name the gostitchjoin processor saw that went under no app span, by target and why (gostitch.join.miss); they stay in their derived trace. Those that did are counted in gostitch.receiver.joined with gostitch.join.method app_span.", Unit: "{task}", Kind: Sum, Monotonic: true}
+	TelemetryGostitchReceiverBytesRead     = MetricInfo{Name: "gostitch.receiver.bytes_read", Description: "Bytes of raw input read, by target and kind.", Unit: "By", Kind: Sum, Monotonic: true}
+	TelemetryGostitchReceiverCollections   = MetricInfo{Name: "gostitch.receiver.collections", Description: "Collection steps (scrapes, file reads, pushes) by target, kind and outcome.", Unit: "{collection}", Kind: Sum, Monotonic: true}
+	TelemetryGostitchReceiverDeferred      = MetricInfo{Name: "gostitch.receiver.deferred", Description: "Windows, by target, whose conversion waited because their input bytes and those of the windows being converted exceeded limits.max_concurrent_conversion_bytes.", Unit: "{window}", Kind: Sum, Monotonic: true}
+	TelemetryGostitchReceiverDropped       = MetricInfo{Name: "gostitch.receiver.dropped", Description: "Items dropped, by source and reason.", Unit: "{item}", Kind: Sum, Monotonic: true}
+	TelemetryGostitchReceiverEbpfPrograms  = MetricInfo{Name: "gostitch.receiver.ebpf.programs", Description: "Programs of the eBPF socket source by name (gostitch.ebpf.program), 1 when attached and 0 when the kernel refused it; the start's log line \"eBPF socket source on\" says why and what goes missing.", Unit: "{program}", Kind: Gauge}
+	TelemetryGostitchReceiverEvents        = MetricInfo{Name: "gostitch.receiver.events", Description: "Input events read, by target and source (execution-trace events, eBPF socket events, and OTLP profile samples made from pprof, one per sample type).", Unit: "{event}", Kind: Sum, Monotonic: true}
+	TelemetryGostitchReceiverJoined        = MetricInfo{Name: "gostitch.receiver.joined", Description: "eBPF socket events and execution-trace CPU samples by how they were stitched into a task's trace (gostitch.join.method), by target and source; the stitching hit rate is the share not \"none\".", Unit: "{event}", Kind: Sum, Monotonic: true}
 )
 
 // TelemetryBuilder holds one instrument per self-telemetry metric.
 type TelemetryBuilder struct {
+	// GostitchReceiverAppSpanMisses records gostitch.receiver.app_span.misses.
+	GostitchReceiverAppSpanMisses metric.Int64Counter
 	// GostitchReceiverBytesRead records gostitch.receiver.bytes_read.
 	GostitchReceiverBytesRead metric.Int64Counter
 	// GostitchReceiverCollections records gostitch.receiver.collections.
@@ -310,6 +321,8 @@ func NewTelemetryBuilder(set component.TelemetrySettings) (*TelemetryBuilder, er
 	meter := set.MeterProvider.Meter(ScopeName)
 	var tb TelemetryBuilder
 	var err, errs error
+	tb.GostitchReceiverAppSpanMisses, err = meter.Int64Counter(TelemetryGostitchReceiverAppSpanMisses.Name, metric.WithDescription(TelemetryGostitchReceiverAppSpanMisses.Description), metric.WithUnit(TelemetryGostitchReceiverAppSpanMisses.Unit))
+	errs = errors.Join(errs, err)
 	tb.GostitchReceiverBytesRead, err = meter.Int64Counter(TelemetryGostitchReceiverBytesRead.Name, metric.WithDescription(TelemetryGostitchReceiverBytesRead.Description), metric.WithUnit(TelemetryGostitchReceiverBytesRead.Unit))
 	errs = errors.Join(errs, err)
 	tb.GostitchReceiverCollections, err = meter.Int64Counter(TelemetryGostitchReceiverCollections.Name, metric.WithDescription(TelemetryGostitchReceiverCollections.Description), metric.WithUnit(TelemetryGostitchReceiverCollections.Unit))

@@ -69,6 +69,15 @@ func (t *Telemetry) Joined(ctx context.Context, target, source, method string, n
 		attribute.String(metadata.AttributeSource, source), attribute.String(metadata.AttributeJoinMethod, method)))
 }
 
+// AppSpanMisses counts tasks of a target that went under no app span, by why (metadata.AttributeJoinMiss*).
+func (t *Telemetry) AppSpanMisses(ctx context.Context, target, why string, n int64) {
+	if n == 0 {
+		return
+	}
+	t.tb.GostitchReceiverAppSpanMisses.Add(ctx, n, metric.WithAttributes(attribute.String(metadata.AttributeTarget, target),
+		attribute.String(metadata.AttributeJoinMiss, why)))
+}
+
 // Deferred counts a window of a target whose conversion waited for the cap on concurrent conversions.
 func (t *Telemetry) Deferred(ctx context.Context, target string) {
 	t.tb.GostitchReceiverDeferred.Add(ctx, 1, metric.WithAttributes(attribute.String(metadata.AttributeTarget, target)))

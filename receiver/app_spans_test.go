@@ -1,0 +1,188 @@
+package gostitchreceiver
+
+import (
+	"bufio"
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+	"go.opentelemetry.io/collector/processor/processortest"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"google.golang.org/grpc"
+
+	"github.com/gostitch/gostitch/processor/gostitchjoinprocessor"
+	"github.com/gostitch/gostitch/receiver/internal/metadata"
+)
+
+// TestSDKTasksHangUnderTheAppsSpans runs examples/otelapp, an OTel service with no gostitch
+// code, exporting its spans over OTLP to a gostitchjoin processor, and the receiver scraping
+// its execution trace: the task the SDK began for a span becomes a span under that span, in its
+// trace, and the tasks of its child spans under theirs.
+func TestSDKTasksHangUnderTheAppsSpans(t *testing.T) {
+	const service = "otelapp-join"
+	ctx := context.Background()
+	appSpans := new(consumertest.TracesSink)
+	f := gostitchjoinprocessor.NewFactory()
+	join, err := f.CreateTraces(ctx, processortest.NewNopSettings(f.Type()), f.CreateDefaultConfig(), appSpans)
+	require.NoError(t, err)
+	require.NoError(t, join.Start(ctx, componenttest.NewNopHost()))
+	t.Cleanup(func() { require.NoError(t, join.Shutdown(ctx)) })
+	otlp := serveOTLP(t, join)
+
+	pprofAddr := startOtelapp(t, "-otlp", otlp, "-service", service, "-load-rate", "100", "-load-duration", "10m",
+		"-slow-backend", "1ms")
+
+	cfg := createDefaultConfig()
+	cfg.CollectionInterval = 3 * time.Second
+	cfg.Pprof.Profiles = nil
+	cfg.Pprof.CPUDuration = time.Second
+	cfg.Trace.Duration = 2 * time.Second
+	cfg.EBPF.Mode = EBPFModeOff
+	target := TargetConfig{Name: service}
+	target.Endpoint = "http://" + pprofAddr
+	cfg.Targets = []TargetConfig{target}
+	tel := componenttest.NewTelemetry()
+	traces := new(consumertest.TracesSink)
+	startObserved(t, cfg, tel, next{traces: traces})
+
+	// Wait for windows whose tasks went under app spans.
+	var joined []ptrace.Span
+	var app map[pcommon.SpanID]ptrace.Span
+	require.Eventually(t, func() bool {
+		app = spansByID(appSpans.AllTraces())
+		joined = joined[:0]
+		for _, sp := range taskSpans(traces.AllTraces()) {
+			if _, ok := app[sp.ParentSpanID()]; ok {
+				joined = append(joined, sp)
+			}
+		}
+		return len(joined) >= 50
+	}, time.Minute, 200*time.Millisecond, "task spans under app spans")
+
+	names := map[string]int{}
+	for _, sp := range joined {
+		parent := app[sp.ParentSpanID()]
+		assert.Equal(t, parent.TraceID(), sp.TraceID(), "task span %q is in its app span's trace", sp.Name())
+		// The task is named as the span was when it started: otelhttp adds the route later.
+		assert.True(t, parent.Name() == sp.Name() || strings.HasPrefix(parent.Name(), sp.Name()+" "),
+			"task %q under app span %q", sp.Name(), parent.Name())
+		assert.GreaterOrEqual(t, sp.StartTimestamp(), parent.StartTimestamp()-pcommon.Timestamp(time.Millisecond))
+		names[parent.Name()]++
+	}
+	t.Logf("task spans under app spans, by app span name: %v", names)
+	// HTTP and gRPC server spans and the client spans inside them (under the server's task
+	// span's app span, found by the nesting).
+	assert.Positive(t, names["GET /work"], "HTTP server spans")
+	assert.Positive(t, names["otelapp.Work/Do"], "gRPC server spans")
+	assert.Positive(t, names["backend fetch"], "client spans within requests")
+
+	m, err := tel.GetMetric(metadata.TelemetryGostitchReceiverJoined.Name)
+	require.NoError(t, err)
+	var appSpanJoins int64
+	for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
+		if v, _ := dp.Attributes.Value(metadata.AttributeJoinMethod); v.AsString() == metadata.AttributeJoinMethodAppSpan {
+			appSpanJoins += dp.Value
+		}
+	}
+	assert.GreaterOrEqual(t, appSpanJoins, int64(len(joined)), "joined tasks counted with method app_span")
+}
+
+// serveOTLP serves OTLP gRPC on a loopback port, handing the traces to next; it returns the address.
+func serveOTLP(t *testing.T, next consumer.Traces) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	srv := grpc.NewServer()
+	ptraceotlp.RegisterGRPCServer(srv, &otlpTraces{next: next})
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Serve(ln) }()
+	t.Cleanup(func() { srv.Stop(); <-done })
+	return ln.Addr().String()
+}
+
+type otlpTraces struct {
+	ptraceotlp.UnimplementedGRPCServer
+	next consumer.Traces
+}
+
+func (o *otlpTraces) Export(ctx context.Context, req ptraceotlp.ExportRequest) (ptraceotlp.ExportResponse, error) {
+	return ptraceotlp.NewExportResponse(), o.next.ConsumeTraces(ctx, req.Traces())
+}
+
+
+// startOtelapp builds and runs examples/otelapp on loopback ports until the end of the test and
+// returns its pprof address.
+func startOtelapp(t *testing.T, args ...string) string {
+	bin := filepath.Join(t.TempDir(), "otelapp")
+	out, err := exec.Command("go", "build", "-o", bin, "../examples/otelapp").CombinedOutput()
+	require.NoError(t, err, "go build: %s", out)
+	cmd := exec.Command(bin, append([]string{"-http", "127.0.0.1:0", "-grpc", "127.0.0.1:0", "-pprof", "127.0.0.1:0"}, args...)...)
+	cmd.Stderr = os.Stderr
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		wg.Wait()
+		_ = cmd.Wait()
+	})
+	sc := bufio.NewScanner(stdout)
+	var addr string
+	for addr == "" && sc.Scan() {
+		addr, _ = strings.CutPrefix(sc.Text(), "pprof listening on http://")
+	}
+	require.NotEmpty(t, addr, "otelapp says where pprof listens")
+	wg.Go(func() {
+		for sc.Scan() {
+		}
+	})
+	return addr
+}
+
+// spansByID indexes the spans of traces by span id.
+func spansByID(traces []ptrace.Traces) map[pcommon.SpanID]ptrace.Span {
+	m := map[pcommon.SpanID]ptrace.Span{}
+	for _, td := range traces {
+		forEachSpan(td, func(sp ptrace.Span) { m[sp.SpanID()] = sp })
+	}
+	return m
+}
+
+// taskSpans returns the execution-trace task spans of traces.
+func taskSpans(traces []ptrace.Traces) []ptrace.Span {
+	var out []ptrace.Span
+	for _, td := range traces {
+		forEachSpan(td, func(sp ptrace.Span) {
+			if _, ok := sp.Attributes().Get(metadata.AttributeTaskID); ok {
+				out = append(out, sp)
+			}
+		})
+	}
+	return out
+}
+
+func forEachSpan(td ptrace.Traces, f func(ptrace.Span)) {
+	for i := 0; i < td.ResourceSpans().Len(); i++ {
+		sss := td.ResourceSpans().At(i).ScopeSpans()
+		for j := 0; j < sss.Len(); j++ {
+			spans := sss.At(j).Spans()
+			for k := 0; k < spans.Len(); k++ {
+				f(spans.At(k))
+			}
+		}
+	}
+}
