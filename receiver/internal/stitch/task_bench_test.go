@@ -25,8 +25,11 @@ import (
 // reading it into the model alone (model), with a bare x/exp/trace ReadEvent loop over the same
 // file (bare), on a scrape of examples/syncnode of at least 50 MB (size=syncnode50MB) and on
 // traces of the denser blocksync workload (tracesrc/testdata/blocksync.go: a task every ~80
-// events, syncnode ~1,700) of 10, 30 and 100 MB. The traces are generated once into
-// $HOME/.cache/gostitch/bench ($GOSTITCH_BENCH_DIR overrides), which takes about ten minutes.
+// events, syncnode ~1,700) of 10, 30 and 100 MB, and on a one-second scrape of
+// examples/otelapp under load (size=otelapp, testdata/bench/otelapp.trace: an OTel service
+// whose SDK begins a task for every span). The syncnode and blocksync traces are generated
+// once, when their input first runs, into $HOME/.cache/gostitch/bench ($GOSTITCH_BENCH_DIR
+// overrides), which takes about ten minutes; -bench 'Trace/size=otelapp' needs none of them.
 // Each run reports events/s and peak-heap-MB, the highest heap in use above the heap before the
 // run (sampled every millisecond): flat as the trace grows, because memory follows open tasks,
 // not trace size. $GOSTITCH_BENCH_TRACE names one more trace file to run on (size=file).
@@ -34,18 +37,30 @@ import (
 //	go test ./receiver/internal/stitch -run '^$' -bench Trace -count 6 | tee new.txt
 //	go run golang.org/x/perf/cmd/benchstat@latest -col /mode new.txt
 func BenchmarkTrace(b *testing.B) {
-	type input struct{ size, path string }
-	inputs := []input{{"syncnode50MB", syncnodeBenchTrace(b, 50)}}
-	for _, mb := range []int{10, 30, 100} {
-		inputs = append(inputs, input{fmt.Sprintf("%dMB", mb), benchTrace(b, mb)})
+	type input struct {
+		size string
+		path func(*testing.B) string // the trace file, generated if need be
 	}
+	inputs := []input{{"syncnode50MB", func(b *testing.B) string { return syncnodeBenchTrace(b, 50) }}}
+	for _, mb := range []int{10, 30, 100} {
+		inputs = append(inputs, input{fmt.Sprintf("%dMB", mb), func(b *testing.B) string { return benchTrace(b, mb) }})
+	}
+	inputs = append(inputs, input{"otelapp", func(*testing.B) string { return otelappBenchTrace }})
 	if extra := os.Getenv("GOSTITCH_BENCH_TRACE"); extra != "" {
-		inputs = append(inputs, input{"file", extra})
+		inputs = append(inputs, input{"file", func(*testing.B) string { return extra }})
 	}
 	for _, in := range inputs {
-		size, path := in.size, in.path
+		size, path := in.size, ""
+		// resolve returns the input's file, generated in the first of its sub-benchmarks that
+		// runs: -bench can pick one input without generating the others.
+		resolve := func(b *testing.B) string {
+			if path == "" {
+				path = in.path(b)
+			}
+			return path
+		}
 		b.Run(fmt.Sprintf("size=%s/mode=bare", size), func(b *testing.B) {
-			benchRead(b, path, func(f *os.File) int {
+			benchRead(b, resolve(b), func(f *os.File) int {
 				r, err := trace.NewReader(f)
 				if err != nil {
 					b.Fatal(err)
@@ -64,7 +79,7 @@ func BenchmarkTrace(b *testing.B) {
 			})
 		})
 		b.Run(fmt.Sprintf("size=%s/mode=model", size), func(b *testing.B) {
-			benchRead(b, path, func(f *os.File) int {
+			benchRead(b, resolve(b), func(f *os.File) int {
 				tl, err := tracesrc.Read(f, tracesrc.Options{MinSpanDuration: time.Millisecond}, discard{})
 				if err != nil {
 					b.Fatal(err)
@@ -73,7 +88,7 @@ func BenchmarkTrace(b *testing.B) {
 			})
 		})
 		b.Run(fmt.Sprintf("size=%s/mode=convert", size), func(b *testing.B) {
-			benchRead(b, path, func(f *os.File) int {
+			benchRead(b, resolve(b), func(f *os.File) int {
 				c := NewTraceConverter(testIdentity, TraceOptions{MinSpanDuration: time.Millisecond})
 				res, err := c.Convert(f, func(ptrace.Traces) error { return nil })
 				if err != nil {
@@ -84,6 +99,10 @@ func BenchmarkTrace(b *testing.B) {
 		})
 	}
 }
+
+// otelappBenchTrace is a one-second execution trace of examples/otelapp under load
+// (testdata/README.md says how it was taken).
+const otelappBenchTrace = "../../../testdata/bench/otelapp.trace"
 
 // benchRead runs read over the trace file b.N times, reporting events/s and peak heap.
 func benchRead(b *testing.B, path string, read func(*os.File) int) {
