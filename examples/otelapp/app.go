@@ -101,11 +101,11 @@ func start(ctx context.Context, cfg config, out *log.Logger) (*app, error) {
 	}
 	a.pool = newBackendPool(a.backend.addr(), 64)
 	svc := &service{
-		tracer:     tp.Tracer("github.com/gostitch/gostitch/examples/otelapp"),
-		pool:       a.pool,
-		backend:    a.backend.addr(),
-		lock:       cfg.lock,
-		gcPressure: cfg.gcPressure,
+		tracer:       tp.Tracer("github.com/gostitch/gostitch/examples/otelapp"),
+		pool:         a.pool,
+		backendAttrs: peerAttributes(a.backend.addr()),
+		lock:         cfg.lock,
+		gcPressure:   cfg.gcPressure,
 	}
 
 	pprofLn, err := net.Listen("tcp", cfg.pprofAddr)

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"sync"
 
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
@@ -28,11 +29,12 @@ const (
 
 // service is what both servers call: the request's work, in the request's span context.
 type service struct {
-	tracer     trace.Tracer
-	pool       *backendPool
-	backend    string // host:port of the backend, for the fetch span's attributes
-	lock       bool
-	gcPressure bool
+	tracer trace.Tracer
+	pool   *backendPool
+	// backendAttrs describe the backend on the fetch span.
+	backendAttrs []attribute.KeyValue
+	lock         bool
+	gcPressure   bool
 
 	mu    sync.Mutex
 	table [256]uint64 // with -lock: how many digests began with each byte, under mu
@@ -62,12 +64,7 @@ func (s *service) work(ctx context.Context, key uint64) ([sha256.Size]byte, erro
 // fetch reads key's value from the backend inside a client span, as a database or cache
 // client library's instrumentation would.
 func (s *service) fetch(ctx context.Context, key uint64, buf []byte) error {
-	attrs := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient)}
-	if host, port, err := net.SplitHostPort(s.backend); err == nil {
-		p, _ := strconv.Atoi(port)
-		attrs = append(attrs, trace.WithAttributes(semconv.ServerAddress(host), semconv.ServerPort(p), semconv.NetworkTransportTCP))
-	}
-	_, span := s.tracer.Start(ctx, "backend fetch", attrs...)
+	_, span := s.tracer.Start(ctx, "backend fetch", trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(s.backendAttrs...))
 	defer span.End()
 	if err := s.pool.fetch(key, buf); err != nil {
 		span.RecordError(err)
@@ -75,6 +72,18 @@ func (s *service) fetch(ctx context.Context, key uint64, buf []byte) error {
 		return err
 	}
 	return nil
+}
+
+// peerAttributes describes the backend at addr (host:port) in semantic-convention attributes.
+func peerAttributes(addr string) []attribute.KeyValue {
+	attrs := []attribute.KeyValue{semconv.NetworkTransportTCP}
+	if host, port, err := net.SplitHostPort(addr); err == nil {
+		attrs = append(attrs, semconv.ServerAddress(host))
+		if p, err := strconv.Atoi(port); err == nil {
+			attrs = append(attrs, semconv.ServerPort(p))
+		}
+	}
+	return attrs
 }
 
 // record counts sum in the shared table, rehashing it under the lock so that concurrent
