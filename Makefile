@@ -46,8 +46,9 @@ setup:
 demo: setup build $(JAEGER)
 	@DEMO_SECONDS=$(DEMO_SECONDS) JAEGER=$(JAEGER) bash scripts/demo.sh
 
-## screenshot: docs/jaeger-trace.png, the Jaeger UI page of the demo's slowest block import, by headless Chromium
-## (needs a built Jaeger UI in JAEGER_UI_ASSETS, default $(CACHE)/jaeger-ui; installs chromium with apt-get)
+## screenshot: docs/jaeger-trace.png (the demo's slowest block import) and docs/jaeger-otelapp.png (an examples/otelapp
+## request) in the Jaeger UI, by headless Chromium; needs a built Jaeger UI (docs/screenshots.md) in JAEGER_UI_ASSETS,
+## default $(CACHE)/jaeger-ui; installs chromium and jq with apt-get
 screenshot: setup build $(JAEGER)
 	@JAEGER=$(JAEGER) CACHE=$(CACHE) bash scripts/screenshot.sh
 

@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
-# docs/jaeger-trace.png: the Jaeger UI page of the slowest block import of the demo (the app's
-# importBlock span with gostitch's go.trace and ebpf spans under it), taken by headless Chromium.
-# Runs the demo's setup (scripts/lib.sh) for SCREENSHOT_SECONDS (default 40) with Jaeger serving
-# the UI assets in JAEGER_UI_ASSETS (default $CACHE/jaeger-ui), then opens the trace's page.
+# The Jaeger UI pages in docs/, taken by headless Chromium from a real run:
+#   docs/jaeger-trace.png    the demo's slowest block import whose trace holds the kernel's view:
+#                            syncnode's importBlock span, gostitch's go.trace task with its regions
+#                            and block spans under it, and the ebpf tcp read wait inside them;
+#   docs/jaeger-otelapp.png  the slowest request of examples/otelapp (an OTel service with no gostitch
+#                            code) on examples/otel-app.yaml: its HTTP server span with the runtime's
+#                            task and the kernel's spans under it.
+# SCREENSHOTS (default "demo otelapp") picks which; each scenario runs SCREENSHOT_SECONDS (default
+# 40). Jaeger serves the built UI in JAEGER_UI_ASSETS (default $CACHE/jaeger-ui): docs/screenshots.md
+# says how to build it. The page opens with the details of the trace's longest ebpf span (uiFind) and
+# every branch expanded (scripts/screenshot-ui-config.js).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,61 +18,129 @@ cd "$(dirname "$0")/.."
 jaeger=${JAEGER:?JAEGER names the Jaeger binary (make screenshot sets it)}
 cache=${CACHE:-$HOME/.cache/gostitch}
 seconds=${SCREENSHOT_SECONDS:-40}
-out=${SCREENSHOT_OUT:-docs/jaeger-trace.png}
+shots=${SCREENSHOTS:-demo otelapp}
 export JAEGER_UI_ASSETS=${JAEGER_UI_ASSETS:-$cache/jaeger-ui}
+export JAEGER_UI_CONFIG=$PWD/scripts/screenshot-ui-config.js
 
-# A Jaeger built from the Go module embeds only a placeholder page: the UI's built assets come
-# from jaeger-ui's release archives, which no registry this project uses (Go module proxy, npm,
-# Debian) carries. The directory must hold the build's index.html and static/.
 if [ ! -f "$JAEGER_UI_ASSETS/index.html" ]; then
   cat >&2 <<EOF
 screenshot: no built Jaeger UI in $JAEGER_UI_ASSETS (index.html and static/ expected).
-  The Jaeger binary built from the Go module serves only a placeholder page, and the built UI is
-  published as jaeger-ui release archives only: not on npm, Debian or the Go module proxy.
-  Unpack a jaeger-ui release build there, or set JAEGER_UI_ASSETS to such a directory.
+  The Jaeger binary built from the Go module serves only a placeholder page. Build the UI once
+  (about 5 minutes, Node >= 20 and npm) as docs/screenshots.md says: jaegertracing/jaeger-ui at
+  commit 4606e0e7aba353224c0a7d1d2588366da3993f24 (v1.74.0, the one Jaeger v1.75.0 names),
+  npm install, npm run build, then copy packages/jaeger-ui/build to $JAEGER_UI_ASSETS
+  (or set JAEGER_UI_ASSETS to that directory).
 EOF
   exit 1
 fi
 
-if ! command -v chromium >/dev/null; then
-  echo "== installing chromium (apt-get)"
+missing=()
+command -v chromium >/dev/null || missing+=(chromium)
+command -v jq >/dev/null || missing+=(jq)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "== installing ${missing[*]} (apt-get)"
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-demo_init screenshot
-go build -o "$work/demoreport" ./examples/demoreport
+# pick_trace SERVICE [OPERATION]: "TRACE_ID SPAN_ID SPANS" of the trace in Jaeger with the longest
+# app span (one without gostitch.source) of SERVICE that has a go.trace span as a child and holds an
+# ebpf span; SPAN_ID is that trace's longest ebpf span, SPANS its span count. Prints nothing when no
+# trace qualifies.
+pick_trace() {
+  local q=(--data-urlencode "service=$1" -d limit=1000 -d lookback=1h)
+  [ -z "${2:-}" ] || q+=(--data-urlencode "operation=$2")
+  curl -fsS -G "${q[@]}" http://127.0.0.1:16686/api/traces | jq -r '
+    def src: first(.tags[]? | select(.key == "gostitch.source") | .value) // "app";
+    [.data[]
+      | ([.spans[] | select(src == "app") | .spanID]) as $app
+      | select(any(.spans[]; src == "go.trace" and
+          any(.references[]?; .refType == "CHILD_OF" and (.spanID | IN($app[])))))
+      | select(any(.spans[]; src == "ebpf"))
+      | {traceID,
+         app: ([.spans[] | select(src == "app") | .duration] | max),
+         focus: ([.spans[] | select(src == "ebpf")] | max_by(.duration) | .spanID),
+         spans: (.spans | length)}]
+    | max_by(.app) // empty
+    | "\(.traceID) \(.focus) \(.spans)"'
+}
 
+# screenshot SERVICE OPERATION OUT: waits until Jaeger holds a trace pick_trace accepts, then saves
+# its Jaeger UI page, with the picked ebpf span's details open, to OUT; the window is as tall as the
+# trace's rows (28 px each) and the details (820 px with the header) need, up to 2400 px.
+screenshot() {
+  local picked="" trace span spans url size
+  for _ in $(seq 30); do
+    picked=$(pick_trace "$1" "$2") && [ -n "$picked" ] && break
+    sleep 2
+  done
+  [ -n "$picked" ] || { echo "no $1 trace in Jaeger with go.trace spans under the app's and ebpf spans"; exit 1; }
+  read -r trace span spans <<<"$picked"
+  url="http://127.0.0.1:16686/trace/$trace?uiFind=$span"
+  echo "== chromium: $url -> $3"
+  mkdir -p "$(dirname "$3")"
+  chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+    --disable-background-networking --disable-component-update --disable-sync --hide-scrollbars \
+    --user-data-dir="$(mktemp -d "$work/chromium.XXXXXX")" --window-size=1600,$((spans * 28 + 820 < 2400 ? spans * 28 + 820 : 2400)) \
+    --virtual-time-budget=20000 --screenshot="$3" "$url" >"$work/chromium.log" 2>&1 ||
+    { echo "chromium failed:"; tail -5 "$work/chromium.log"; exit 1; }
+  size=$(stat -c %s "$3")
+  echo "   $3: $size bytes"
+  [ "$size" -lt 1048576 ] || echo "   warning: over 1 MiB" >&2
+}
+
+# wait_collector: lets the collector run for $seconds, failing when it exits.
+wait_collector() {
+  local t
+  for ((t = 10; t <= seconds; t += 10)); do
+    sleep 10
+    kill -0 "$collector_pid" 2>/dev/null || { echo "collector exited:"; tail -20 "$work/collector.log"; exit 1; }
+  done
+}
+
+demo_init screenshot
 echo "== jaeger: UI from $JAEGER_UI_ASSETS on http://127.0.0.1:16686 (log: $work/jaeger.log)"
 start_jaeger "$jaeger"
-echo "== syncnode: 4 peers, peer 2 replies 20ms late, GC pressure, OTel spans to the collector"
-start_syncnode
-echo "== collector: dist/otelcol-gostitch on examples/demo.yaml for ${seconds}s (log: $work/collector.log)"
-start_collector basic
-for ((t = 10; t <= seconds; t += 10)); do
-  sleep 10
-  kill -0 "$collector_pid" 2>/dev/null || { echo "collector exited:"; tail -20 "$work/collector.log"; exit 1; }
-done
 
-# The collector flushes to Jaeger and stops, so that what Jaeger holds no longer changes.
-stop 1
-url=""
-for _ in $(seq 30); do
-  url=$("$work/demoreport" -jaeger http://127.0.0.1:16686 -url 2>"$work/demoreport.err") && break
-  url=""
-  sleep 2
-done
-[ -n "$url" ] || { echo "no importBlock trace in Jaeger:"; cat "$work/demoreport.err"; exit 1; }
-"$work/demoreport" -jaeger http://127.0.0.1:16686 | sed 's/^/   /'
+if [[ " $shots " == *" demo "* ]]; then
+  echo "== syncnode: 4 peers, peer 2 replies 20ms late, GC pressure, OTel spans to the collector"
+  start_syncnode
+  echo "== collector: dist/otelcol-gostitch on examples/demo.yaml for ${seconds}s (log: $work/collector.log)"
+  start_collector basic
+  wait_collector
+  stop 1 # the collector flushes to Jaeger and stops, so that what Jaeger holds no longer changes
+  go run ./examples/demoreport -jaeger http://127.0.0.1:16686 | sed 's/^/   /'
+  screenshot syncnode importBlock docs/jaeger-trace.png
+fi
 
-echo "== chromium: $url -> $out"
-mkdir -p "$(dirname "$out")"
-chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --user-data-dir="$work/chromium" \
-  --window-size=1600,1000 --virtual-time-budget=20000 --screenshot="$out" "$url" >"$work/chromium.log" 2>&1 ||
-  { echo "chromium failed:"; tail -5 "$work/chromium.log"; exit 1; }
+if [[ " $shots " == *" otelapp "* ]]; then
+  go build -o "$work/otelapp" ./examples/otelapp
+  echo "== otelapp: HTTP and gRPC load, 100 requests/s, backend 2ms late, a contended lock (log: $work/otelapp.log)"
+  "$work/otelapp" -http 127.0.0.1:0 -grpc 127.0.0.1:0 -pprof 127.0.0.1:0 -otlp 127.0.0.1:4317 \
+    -load-rate 100 -load-duration 1h -slow-backend 2ms -lock >"$work/otelapp.log" 2>&1 &
+  otelapp_pid=$!
+  pids+=("$otelapp_pid")
+  otelapp_pprof=""
+  for _ in $(seq 100); do
+    otelapp_pprof=$(sed -n 's/^.*pprof listening on //p;T;q' "$work/otelapp.log")
+    [ -n "$otelapp_pprof" ] && break
+    sleep 0.1
+  done
+  [ -n "$otelapp_pprof" ] || { echo "otelapp did not start:"; cat "$work/otelapp.log"; exit 1; }
+  echo "== collector: dist/otelcol-gostitch on examples/otel-app.yaml for ${seconds}s (log: $work/collector-otelapp.log)"
+  GOSTITCH_TARGET=$otelapp_pprof GOSTITCH_EXPORT_OTLP=127.0.0.1:14317 GOSTITCH_HEALTH=127.0.0.1:0 \
+    GOSTITCH_TELEMETRY_PORT=0 dist/otelcol-gostitch --config examples/otel-app.yaml \
+    --feature-gates=service.profilesSupport >"$work/collector-otelapp.log" 2>&1 &
+  collector_pid=$!
+  pids+=("$collector_pid")
+  wait_collector
+  # otelapp stops first, flushing its last spans to the collector, which then flushes to Jaeger.
+  kill -INT "$otelapp_pid"
+  wait "$otelapp_pid" || true
+  stop 1
+  screenshot otelapp "GET /work" docs/jaeger-otelapp.png
+fi
+
 stop
 trap - EXIT
-size=$(stat -c %s "$out")
-echo "   $out: $size bytes"
-[ "$size" -lt 1048576 ] || echo "   warning: over 1 MiB" >&2
 echo "logs in $work"
