@@ -29,6 +29,10 @@ type joinTask struct {
 	span       pcommon.SpanID
 	start, end trace.Time
 	regions    []joinRegion
+	// g began the task; outer says no task with a span above it was begun by g, so the task is
+	// the request's own (socket_carried.go).
+	g     trace.GoID
+	outer bool
 }
 
 // joinRegion is one region of a task: the goroutine in it, its bounds and its span.
@@ -45,7 +49,13 @@ func newJoinIndex() *JoinIndex {
 // add records task t, in trace traceID, with the span ids of its task span and regions.
 func (x *JoinIndex) add(t *tracesrc.Task, traceID pcommon.TraceID, ids *taskSpanIDs) {
 	jt := &joinTask{id: t.ID, traceID: traceID, span: ids.task, start: t.Start, end: t.End,
-		regions: make([]joinRegion, len(t.Regions))}
+		regions: make([]joinRegion, len(t.Regions)), g: t.Goroutine, outer: true}
+	if p := t.Parent; p != nil && p.Goroutine == t.Goroutine {
+		// A parent is added first; one without a span (a wrapper) leaves its child outer.
+		if pj := x.tasks[p.ID]; pj != nil && !pj.span.IsEmpty() {
+			jt.outer = false
+		}
+	}
 	for i, r := range t.Regions {
 		jt.regions[i] = joinRegion{g: r.Goroutine, start: r.Start, end: r.End, span: ids.regions[i]}
 	}
@@ -83,6 +93,8 @@ type joiner struct {
 	last   map[uint64]attribution
 	traces map[joinedEvent]pcommon.TraceID
 	stats  JoinStats
+	// carry indexes the connections' readers and requests, built on first use.
+	carry *carriedIndex
 }
 
 // joinedEvent identifies an event of a batch.

@@ -26,7 +26,8 @@ const (
 // socketTraces makes the batch's spans. Events that idx attributes to a task become children of
 // the task's span or region span, in the task's trace; the others make one trace per
 // connection: per window a "tcp connection" span holding retransmits and resets as span
-// events, with "tcp connect" and "tcp read wait" children. idx may be nil.
+// events, with "tcp connect" and "tcp read wait" children, and with idx links to the requests
+// the connection carried (socket_carried.go). idx may be nil.
 func socketTraces(b *ebpfsrc.Batch, id target.Identity, conns []*socketConn, j *joiner) ptrace.Traces {
 	td := ptrace.NewTraces()
 	rs := td.ResourceSpans().AppendEmpty()
@@ -37,11 +38,15 @@ func socketTraces(b *ebpfsrc.Batch, id target.Identity, conns []*socketConn, j *
 		if !c.peer.IsValid() {
 			continue
 		}
+		all := c
 		if j != nil {
 			c = j.join(ss.Spans(), b, c)
 		}
-		if c.notable() {
-			addSocketSpans(ss.Spans(), b, c)
+		if !c.notable() {
+			continue
+		}
+		if sp := addSocketSpans(ss.Spans(), b, c); j != nil {
+			j.linkCarried(sp, b, all)
 		}
 	}
 	if ss.Spans().Len() == 0 {
@@ -75,7 +80,8 @@ func socketEventSpanID(b *ebpfsrc.Batch, name string, e *ebpfsrc.Event) pcommon.
 	return otelid.New("ebpf.span").Str(name).Str(b.BootID).U64(uint64(b.PID)).U64(e.Cookie).U64(e.Mono).SpanID()
 }
 
-func addSocketSpans(spans ptrace.SpanSlice, b *ebpfsrc.Batch, c *socketConn) {
+// addSocketSpans adds the spans of c's connection trace and returns its "tcp connection" span.
+func addSocketSpans(spans ptrace.SpanSlice, b *ebpfsrc.Batch, c *socketConn) ptrace.Span {
 	traceID, parentID := socketTraceID(b, c.cookie), socketWindowSpanID(b, c.cookie)
 	start, end := c.span(b)
 	parent := spans.AppendEmpty()
@@ -99,6 +105,7 @@ func addSocketSpans(spans ptrace.SpanSlice, b *ebpfsrc.Batch, c *socketConn) {
 			addEventSpan(spans, b, c, e, traceID, parentID)
 		}
 	}
+	return parent
 }
 
 // addEventSpan adds the span an event makes, a "tcp connect" or "tcp read wait", as a child of

@@ -24,6 +24,10 @@ type gState struct {
 	// scopes is the goroutine's stack of task and region scopes; cur is the task it works for.
 	scopes []scope
 	cur    *taskState
+	// creator is the goroutine that created this one, when the trace saw it (carriers.go);
+	// carrier says this one began a task or created a goroutine that did.
+	creator trace.GoID
+	carrier bool
 	// The task, region and stack when the current block or syscall began (cur was set).
 	waitTask   *taskState
 	waitRegion int
@@ -93,6 +97,9 @@ func (s *state) newGoroutine(id trace.GoID, to trace.GoState, seenBefore bool, e
 		}
 	}
 	delete(s.creators, id)
+	if !seenBefore {
+		noteCreator(g, ev)
+	}
 	g.cur = g.currentTask()
 	s.enter(g, to, ev.Time, ev)
 	g.partial = seenBefore

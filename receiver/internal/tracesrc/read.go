@@ -75,6 +75,7 @@ func newState(opts Options, h Handler, tr *exectrace.Reader) *state {
 	if opts.Threads != NoThreadIntervals {
 		tl.Threads = make(map[trace.ThreadID][]RunInterval)
 		tl.NetWakes = make(map[trace.GoID][]NetWake)
+		tl.Creators = make(map[trace.GoID]trace.GoID)
 	}
 	return &state{
 		opts:         opts,

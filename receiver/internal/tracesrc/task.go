@@ -220,6 +220,7 @@ func (s *state) taskBegin(ev *exectrace.Event) {
 		return
 	}
 	ts.creator, ts.t.Goroutine = g, g.id
+	s.noteCarrier(g)
 	if parent != nil {
 		ts.t.ParentRegion = g.innermostRegion(parent)
 	}

@@ -13,7 +13,7 @@ func (s *state) endRun(g *gState, now trace.Time) {
 	task := trace.NoTask
 	if g.cur != nil {
 		task = g.cur.t.ID
-	} else if s.opts.Threads == TaskThreadIntervals {
+	} else if s.opts.Threads == TaskThreadIntervals && !g.carrier {
 		return
 	}
 	s.tl.Threads[g.m] = append(s.tl.Threads[g.m], RunInterval{Start: g.runStart, End: now, Goroutine: g.id, Task: task})

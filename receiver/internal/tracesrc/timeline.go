@@ -25,6 +25,9 @@ type Timeline struct {
 	// NetWakes holds, per goroutine, its wakeups by the netpoller in time order, filled with
 	// Threads: with TaskThreadIntervals only those of goroutines working for a task when woken.
 	NetWakes map[trace.GoID][]NetWake
+	// Creators maps each goroutine that began a task to the goroutine that created it, when the
+	// trace saw the creation; filled with Threads (carriers.go).
+	Creators map[trace.GoID]trace.GoID
 
 	// wallOffset converts trace time to Unix nanoseconds, monoOffset to CLOCK_MONOTONIC.
 	wallOffset, monoOffset int64
@@ -35,7 +38,8 @@ type ThreadIntervals uint8
 
 // Thread interval selections. Each interval costs 32 bytes, and a busy process switches
 // goroutines some 10⁴–10⁵ times a second, so AllThreadIntervals costs roughly as much memory as
-// the trace's own size; TaskThreadIntervals keeps only intervals of goroutines working for a task.
+// the trace's own size; TaskThreadIntervals keeps only intervals of goroutines working for a task,
+// and of carriers between their tasks (carriers.go).
 const (
 	NoThreadIntervals ThreadIntervals = iota
 	TaskThreadIntervals

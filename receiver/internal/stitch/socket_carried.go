@@ -1,0 +1,111 @@
+package stitch
+
+import (
+	"cmp"
+	"maps"
+	"slices"
+
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"golang.org/x/exp/trace"
+
+	"github.com/gostitch/gostitch/receiver/internal/ebpfsrc"
+	"github.com/gostitch/gostitch/receiver/internal/metadata"
+)
+
+// Connections that carry requests (issue 13 item 4). A server connection's events that no task
+// claims stay in the connection's own trace (docs/design.md, "Trace ids" rule 7); its "tcp
+// connection" span links to the task spans of the requests it carried. HTTP/1.x reads a
+// connection on one goroutine that also runs the handler: the reads in a request's task join
+// it by the thread rule, and its tasks are the requests. An HTTP/2 or gRPC server transport reads
+// for many streams on one goroutine and creates a goroutine per stream, which begins the
+// request's task: a read there is no request's, and the requests are the tasks begun by the
+// goroutines it created. So the requests a connection carried are the outermost tasks (with a
+// span) begun by its reader goroutine or by a goroutine its reader created (the execution
+// trace records each creation with its creator: tracesrc.Timeline.Creators). Its reader is the
+// goroutine a read of the connection ran on (a read wait's thread and time); a goroutine that
+// read more than one connection in the window is the reader of none.
+
+// maxCarriedLinks bounds the links of one connection span; the rest are counted in its
+// dropped links.
+const maxCarriedLinks = 32
+
+// carriedIndex holds, for one window, which connection each goroutine read and the request
+// tasks each reader carried.
+type carriedIndex struct {
+	// readers holds per socket cookie the goroutines that read it and no other connection.
+	readers map[uint64][]trace.GoID
+	// tasks holds per reader goroutine the outermost tasks it or a goroutine it created began.
+	tasks map[trace.GoID][]*joinTask
+}
+
+// carried indexes the window's readers and their requests once per joiner.
+func (j *joiner) carried(b *ebpfsrc.Batch) *carriedIndex {
+	if j.carry != nil {
+		return j.carry
+	}
+	const several = 0 // no socket has cookie 0
+	read := make(map[trace.GoID]uint64)
+	for i := range b.Events {
+		e := &b.Events[i]
+		if e.Kind != ebpfsrc.KindReadWait || e.TID == 0 {
+			continue
+		}
+		iv, ok := j.x.tl.RunningOn(trace.ThreadID(e.TID), j.x.tl.FromMono(int64(e.Mono)))
+		if !ok {
+			continue
+		}
+		if cookie, seen := read[iv.Goroutine]; !seen {
+			read[iv.Goroutine] = e.Cookie
+		} else if cookie != e.Cookie {
+			read[iv.Goroutine] = several
+		}
+	}
+	ci := &carriedIndex{readers: make(map[uint64][]trace.GoID), tasks: make(map[trace.GoID][]*joinTask)}
+	for _, g := range slices.Sorted(maps.Keys(read)) {
+		if cookie := read[g]; cookie != several {
+			ci.readers[cookie] = append(ci.readers[cookie], g)
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(j.x.tasks)) {
+		jt := j.x.tasks[id]
+		if !jt.outer || jt.span.IsEmpty() || jt.g == 0 {
+			continue
+		}
+		if _, ok := read[jt.g]; ok {
+			ci.tasks[jt.g] = append(ci.tasks[jt.g], jt)
+		}
+		if creator, ok := j.x.tl.Creators[jt.g]; ok && creator != jt.g {
+			if _, ok := read[creator]; ok {
+				ci.tasks[creator] = append(ci.tasks[creator], jt)
+			}
+		}
+	}
+	j.carry = ci
+	return ci
+}
+
+// linkCarried links connection span sp of c to the task spans of the requests c carried in the
+// window, the earliest first, at most maxCarriedLinks.
+func (j *joiner) linkCarried(sp ptrace.Span, b *ebpfsrc.Batch, c *socketConn) {
+	ci := j.carried(b)
+	var tasks []*joinTask
+	for _, g := range ci.readers[c.cookie] {
+		tasks = append(tasks, ci.tasks[g]...)
+	}
+	if len(tasks) == 0 {
+		return
+	}
+	slices.SortFunc(tasks, func(x, y *joinTask) int { return cmp.Or(cmp.Compare(x.start, y.start), cmp.Compare(x.id, y.id)) })
+	tasks = slices.CompactFunc(tasks, func(x, y *joinTask) bool { return x.id == y.id })
+	if n := len(tasks) - maxCarriedLinks; n > 0 {
+		sp.SetDroppedLinksCount(uint32(n))
+		tasks = tasks[:maxCarriedLinks]
+	}
+	for _, jt := range tasks {
+		l := sp.Links().AppendEmpty()
+		l.SetTraceID(jt.traceID)
+		l.SetSpanID(jt.span)
+		l.Attributes().PutStr(metadata.AttributeLinkRelation, metadata.AttributeLinkRelationCarriedRequest)
+		l.Attributes().PutInt(metadata.AttributeTaskID, int64(jt.id))
+	}
+}

@@ -1,0 +1,371 @@
+package stitch
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	rtrace "runtime/trace"
+	"sync"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.uber.org/zap/zaptest"
+	"golang.org/x/sys/unix"
+
+	"github.com/gostitch/gostitch/internal/roottest"
+	"github.com/gostitch/gostitch/receiver/internal/ebpfsrc"
+	"github.com/gostitch/gostitch/receiver/internal/metadata"
+	"github.com/gostitch/gostitch/receiver/internal/tracesrc"
+)
+
+// serverRequest is one line of testdata/otelserver's -truth file.
+type serverRequest struct {
+	Proto       string `json:"proto"`
+	ClientPort  int64  `json:"client_port"`
+	Goroutine   int64  `json:"goroutine"`
+	StartMonoNS int64  `json:"start_mono_ns"`
+	EndMonoNS   int64  `json:"end_mono_ns"`
+}
+
+// serverRun is one real window of testdata/otelserver under its own HTTP/1.1 and gRPC load:
+// its execution trace, the kernel's socket events over the same time and its ground truth.
+type serverRun struct {
+	trace              []byte
+	batch              ebpfsrc.Batch
+	requests           []serverRequest
+	httpPort, grpcPort uint16
+}
+
+// runOTelServer builds and starts testdata/otelserver, opens the eBPF source on its pid with a
+// 1µs read-wait threshold (so nearly every read is an event), fetches a 2 s execution trace
+// under load, collects the socket events and stops it.
+func runOTelServer(t *testing.T) serverRun {
+	roottest.Need(t, "loading eBPF programs")
+	dir := t.TempDir()
+	bin, truthPath := filepath.Join(dir, "otelserver"), filepath.Join(dir, "truth.jsonl")
+	if out, err := exec.Command("go", "build", "-o", bin, "./testdata/otelserver").CombinedOutput(); err != nil {
+		t.Fatalf("go build otelserver: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, "-truth", truthPath)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	var httpAddr, grpcAddr, pprofAddr string
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if _, scanErr := fmt.Sscanf(line, "http %s grpc %s pprof %s", &httpAddr, &grpcAddr, &pprofAddr); err != nil || scanErr != nil {
+		t.Fatalf("otelserver did not start: %q, %v, %v", line, err, scanErr)
+	}
+	var run serverRun
+	if _, err := fmt.Sscanf(httpAddr, "127.0.0.1:%d", &run.httpPort); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fmt.Sscanf(grpcAddr, "127.0.0.1:%d", &run.grpcPort); err != nil {
+		t.Fatal(err)
+	}
+
+	pid := uint32(cmd.Process.Pid)
+	src, err := ebpfsrc.Open(ebpfsrc.ModeOn, ebpfsrc.Options{ReadWaitThreshold: time.Microsecond}, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := src.Close(); err != nil {
+			t.Error(err)
+		}
+	}()
+	if err := src.SetPIDs([]uint32{pid}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get("http://" + pprofAddr + "/debug/pprof/trace?seconds=2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	run.trace, err = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("execution trace: %s, %v", resp.Status, err)
+	}
+	if run.batch, err = src.Collect(pid, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	stdin.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("otelserver: %v", err)
+	}
+	f, err := os.Open(truthPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for dec := json.NewDecoder(f); dec.More(); {
+		var r serverRequest
+		if err := dec.Decode(&r); err != nil {
+			t.Fatal(err)
+		}
+		run.requests = append(run.requests, r)
+	}
+	return run
+}
+
+// servedWindow is a serverRun converted: the task spans, the socket spans and, per server socket,
+// its protocol and client port.
+type servedWindow struct {
+	run      serverRun
+	tasks    map[pcommon.SpanID]ptrace.Span // task and region spans by id
+	sockets  ptrace.SpanSlice
+	protocol map[int64]string // server socket cookie → "http" or "grpc"
+	offset   int64            // CLOCK_MONOTONIC → Unix ns
+}
+
+func serveWindow(t *testing.T) *servedWindow {
+	run := runOTelServer(t)
+	out, err := convertWindow(t, NewTraceConverter(testIdentity, TraceOptions{Threads: tracesrc.TaskThreadIntervals}),
+		run.trace, &run.batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	td, _, stats := Sockets(&run.batch, socketIdentity, out.res.Join)
+	t.Logf("%d requests, %d spans of the trace, %d socket events: join %+v", len(run.requests), len(out.spans),
+		len(run.batch.Events), stats)
+	w := &servedWindow{run: run, tasks: out.byID, sockets: td.ResourceSpans().At(0).ScopeSpans().At(0).Spans(),
+		protocol: map[int64]string{}, offset: out.res.Timeline.MonoWallOffset()}
+	for _, e := range run.batch.Events {
+		switch e.Local.Port() {
+		case run.httpPort:
+			w.protocol[int64(e.Cookie)] = "http"
+		case run.grpcPort:
+			w.protocol[int64(e.Cookie)] = "grpc"
+		}
+	}
+	return w
+}
+
+// request returns the request of protocol proto from client port port that goroutine g served
+// during task span task, as the server's truth has it; false when there is none. A goroutine
+// serves one request at a time, so the overlap names it; a task span cut by the trace's bounds
+// overlaps its request too.
+func (w *servedWindow) request(proto string, port, g int64, task ptrace.Span) (serverRequest, bool) {
+	for _, r := range w.run.requests {
+		if r.Proto == proto && r.ClientPort == port && r.Goroutine == g &&
+			int64(task.StartTimestamp()) <= r.EndMonoNS+w.offset && r.StartMonoNS+w.offset <= int64(task.EndTimestamp()) {
+			return r, true
+		}
+	}
+	return serverRequest{}, false
+}
+
+// open counts the requests of proto from client port port in progress at mono.
+func (w *servedWindow) open(proto string, port, mono int64) int {
+	n := 0
+	for _, r := range w.run.requests {
+		if r.Proto == proto && r.ClientPort == port && r.StartMonoNS <= mono && mono <= r.EndMonoNS {
+			n++
+		}
+	}
+	return n
+}
+
+// taskOf is the task span a joined span hangs from, directly or under one of its regions.
+func (w *servedWindow) taskOf(sp ptrace.Span) (ptrace.Span, bool) {
+	for p, ok := w.tasks[sp.ParentSpanID()]; ok; p, ok = w.tasks[p.ParentSpanID()] {
+		if _, isTask := p.Attributes().Get(metadata.AttributeTaskType); isTask {
+			return p, true
+		}
+	}
+	return ptrace.Span{}, false
+}
+
+// TestServerConnections runs a real otelhttp HTTP/1.1 server and a real otelgrpc server under
+// load on loopback with eBPF on. HTTP/1.1: the connection's goroutine runs the handler, so the
+// read waits of a request's body join the task span the OTel SDK began for the request's server
+// span, and a connection's own trace links to its requests. gRPC: one transport goroutine reads
+// for every stream, so no read wait goes to a request, even while several streams were active;
+// the connection's trace links to the requests it carried (their goroutines were created by
+// its reader). Every link and every joined span is checked against the server's truth.
+func TestServerConnections(t *testing.T) {
+	w := serveWindow(t)
+	joined, inConn, multiplexed := map[string]int{}, map[string]int{}, 0
+	linked, links := map[string]int{}, map[string]int{}
+	for i := range w.sockets.Len() {
+		sp := w.sockets.At(i)
+		proto := w.protocol[cookieOfSpan(sp)]
+		if proto == "" {
+			continue
+		}
+		port := intAttr(sp, metadata.AttributeNetworkPeerPort)
+		switch sp.Name() {
+		case spanTCPReadWait:
+			task, ok := w.taskOf(sp)
+			if !ok {
+				inConn[proto]++
+				if proto == "grpc" && w.open(proto, port, int64(sp.EndTimestamp())-w.offset) >= 2 {
+					multiplexed++
+				}
+				continue
+			}
+			joined[proto]++
+			if proto == "grpc" {
+				t.Errorf("gRPC read wait at %v joined to task %s: the transport reads for every stream", sp.EndTimestamp(), task.Name())
+				continue
+			}
+			if g := intAttr(sp, metadata.AttributeGoroutineID); g != intAttr(task, metadata.AttributeGoroutineID) {
+				t.Errorf("read wait on goroutine %d joined to task %s of goroutine %d", g, task.Name(), intAttr(task, metadata.AttributeGoroutineID))
+			}
+			if _, ok := w.request(proto, port, intAttr(task, metadata.AttributeGoroutineID), task); !ok {
+				t.Errorf("read wait of client port %d joined to task %s (%v–%v), which served no request of that connection",
+					port, task.Name(), task.StartTimestamp(), task.EndTimestamp())
+			}
+		case spanTCPConnection:
+			if sp.Links().Len() == 0 {
+				continue
+			}
+			linked[proto]++
+			for k := range sp.Links().Len() {
+				l := sp.Links().At(k)
+				links[proto]++
+				task, ok := w.tasks[l.SpanID()]
+				if rel, _ := l.Attributes().Get(metadata.AttributeLinkRelation); !ok || task.TraceID() != l.TraceID() ||
+					rel.Str() != metadata.AttributeLinkRelationCarriedRequest {
+					t.Errorf("%s connection of client port %d: link %d to %s/%s is no carried request's task span",
+						proto, port, k, l.TraceID(), l.SpanID())
+					continue
+				}
+				if _, ok := w.request(proto, port, intAttr(task, metadata.AttributeGoroutineID), task); !ok {
+					t.Errorf("%s connection of client port %d links task %s (%v–%v), which served no request of that connection",
+						proto, port, task.Name(), task.StartTimestamp(), task.EndTimestamp())
+				}
+			}
+		}
+	}
+	t.Logf("read waits joined to a task: %v; in the connection's trace: %v (gRPC with 2+ streams active: %d); "+
+		"connection spans with links: %v, links: %v", joined, inConn, multiplexed, linked, links)
+	if joined["http"] == 0 {
+		t.Error("no HTTP/1.1 read wait joined to its request's task span")
+	}
+	if multiplexed == 0 {
+		t.Error("no gRPC read wait while several streams were active: the test shows nothing")
+	}
+	for _, proto := range []string{"http", "grpc"} {
+		if linked[proto] == 0 {
+			t.Errorf("no %s connection span links to the requests it carried", proto)
+		}
+	}
+}
+
+// carrierTrace is a real execution trace of a reader goroutine, locked to thread tid, that
+// creates three goroutines, each beginning a "req" task, and then runs at mono (a read there
+// would be its).
+type carrierTrace struct {
+	data []byte
+	tid  uint32
+	mono uint64
+}
+
+func recordCarrierTrace(t *testing.T) carrierTrace {
+	var buf bytes.Buffer
+	if err := rtrace.Start(&buf); err != nil {
+		t.Fatal(err)
+	}
+	var ct carrierTrace
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		var began sync.WaitGroup
+		for range 3 {
+			began.Add(1)
+			go func() {
+				_, task := rtrace.NewTask(context.Background(), "req")
+				began.Done()
+				time.Sleep(time.Millisecond)
+				task.End()
+			}()
+		}
+		began.Wait()
+		ct.tid, ct.mono = uint32(unix.Gettid()), monoNow(t)
+		for monoNow(t) < ct.mono+200_000 { // stay on the thread, running
+		}
+	}()
+	<-done
+	time.Sleep(2 * time.Millisecond)
+	rtrace.Stop()
+	ct.data = buf.Bytes()
+	return ct
+}
+
+// TestCarriedLinks: a connection read by a goroutine links to the tasks of the goroutines it
+// created; when the same goroutine read two connections, it is neither's reader: no links.
+func TestCarriedLinks(t *testing.T) {
+	ct := recordCarrierTrace(t)
+	out, err := convert(t, NewTraceConverter(testIdentity, TraceOptions{Threads: tracesrc.TaskThreadIntervals}), ct.data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reqs := map[pcommon.SpanID]bool{}
+	for _, sp := range out.spans {
+		if sp.Name() == "req" {
+			reqs[sp.SpanID()] = true
+		}
+	}
+	if len(reqs) != 3 {
+		t.Fatalf("%d req task spans, want 3", len(reqs))
+	}
+	peer := netip.MustParseAddrPort("127.0.0.1:4000")
+	read := func(cookie uint64, mono uint64) ebpfsrc.Event {
+		return ebpfsrc.Event{Kind: ebpfsrc.KindReadWait, Cookie: cookie, PID: 42, TID: ct.tid, Mono: mono, Since: mono - 1000, Peer: peer}
+	}
+	linksOf := func(events ...ebpfsrc.Event) map[int64]ptrace.SpanLinkSlice {
+		b := &ebpfsrc.Batch{PID: 42, BootID: "boot", Start: 1, End: ct.mono + 1_000_000, Events: events}
+		td, _, stats := Sockets(b, socketIdentity, out.res.Join)
+		if stats.ByThread != 0 {
+			t.Errorf("a read of the reader goroutine, outside tasks, joined a task: %+v", stats)
+		}
+		links := map[int64]ptrace.SpanLinkSlice{}
+		spans := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans()
+		for i := range spans.Len() {
+			if sp := spans.At(i); sp.Name() == spanTCPConnection {
+				links[cookieOfSpan(sp)] = sp.Links()
+			}
+		}
+		return links
+	}
+
+	one := linksOf(read(21, ct.mono+50_000))[21]
+	if one.Len() != 3 {
+		t.Fatalf("connection read by the creator of 3 request goroutines has %d links, want 3", one.Len())
+	}
+	for i := range one.Len() {
+		l := one.At(i)
+		rel, _ := l.Attributes().Get(metadata.AttributeLinkRelation)
+		if !reqs[l.SpanID()] || rel.Str() != metadata.AttributeLinkRelationCarriedRequest {
+			t.Errorf("link %d to span %s (%q), want a req task span as carried_request", i, l.SpanID(), rel.Str())
+		}
+	}
+	for cookie, links := range linksOf(read(21, ct.mono+50_000), read(22, ct.mono+100_000)) {
+		if links.Len() != 0 {
+			t.Errorf("connection %d, read by a goroutine that read two connections, has %d links, want none", cookie, links.Len())
+		}
+	}
+}

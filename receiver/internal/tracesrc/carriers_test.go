@@ -1,0 +1,98 @@
+package tracesrc
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"testing"
+
+	"golang.org/x/exp/trace"
+)
+
+// refCreators reads, with x/exp/trace, which goroutine created each goroutine the trace saw
+// created, and which goroutines began a task.
+func refCreators(t testing.TB, data []byte) (creators map[trace.GoID]trace.GoID, taskGs map[trace.GoID]bool) {
+	t.Helper()
+	r, err := trace.NewReader(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	creators, taskGs = map[trace.GoID]trace.GoID{}, map[trace.GoID]bool{}
+	for {
+		ev, err := r.ReadEvent()
+		if errors.Is(err, io.EOF) {
+			return creators, taskGs
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch ev.Kind() {
+		case trace.EventTaskBegin:
+			taskGs[ev.Goroutine()] = true
+		case trace.EventStateTransition:
+			st := ev.StateTransition()
+			if st.Resource.Kind != trace.ResourceGoroutine {
+				continue
+			}
+			if from, to := st.Goroutine(); from == trace.GoNotExist && to != trace.GoNotExist && ev.Goroutine() != trace.NoGoroutine {
+				creators[st.Resource.Goroutine()] = ev.Goroutine()
+			}
+		}
+	}
+}
+
+// carriersOf are the goroutines that began a task or created one that did.
+func carriersOf(tl *Timeline, taskGs map[trace.GoID]bool) map[trace.GoID]bool {
+	carriers := map[trace.GoID]bool{}
+	for g := range taskGs {
+		carriers[g] = true
+	}
+	for _, c := range tl.Creators {
+		carriers[c] = true
+	}
+	return carriers
+}
+
+// TestCarriers checks Timeline.Creators against x/exp/trace and that task-only thread intervals
+// outside tasks are those of carriers.
+func TestCarriers(t *testing.T) {
+	for _, name := range []string{"blocksync.trace", "syncnode.trace"} {
+		t.Run(name, func(t *testing.T) {
+			data := readFixture(t, name)
+			creators, taskGs := refCreators(t, data)
+			_, tl, err := readAll(t, data, Options{Threads: TaskThreadIntervals})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := 0
+			for g := range taskGs {
+				c, created := creators[g]
+				if !created {
+					continue
+				}
+				want++
+				if got, ok := tl.Creators[g]; !ok || got != c {
+					t.Errorf("goroutine %d, which began a task, was created by %d; Creators says %d, %v", g, c, got, ok)
+				}
+			}
+			if want == 0 || len(tl.Creators) != want {
+				t.Errorf("Creators holds %d goroutines, want the %d task goroutines created in the trace", len(tl.Creators), want)
+			}
+			carriers, outside := carriersOf(tl, taskGs), 0
+			for _, ivs := range tl.Threads {
+				for _, iv := range ivs {
+					if iv.Task != trace.NoTask {
+						continue
+					}
+					outside++
+					if !carriers[iv.Goroutine] {
+						t.Fatalf("interval outside tasks of goroutine %d, no carrier: %+v", iv.Goroutine, iv)
+					}
+				}
+			}
+			if outside == 0 {
+				t.Error("no carrier intervals outside tasks")
+			}
+		})
+	}
+}
