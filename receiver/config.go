@@ -14,6 +14,7 @@ import (
 	"github.com/gostitch/gostitch/receiver/internal/collect"
 	"github.com/gostitch/gostitch/receiver/internal/ebpfsrc"
 	"github.com/gostitch/gostitch/receiver/internal/metadata"
+	"github.com/gostitch/gostitch/receiver/internal/stitch"
 )
 
 // Profile names the receiver can scrape from net/http/pprof.
@@ -75,6 +76,13 @@ type TraceConfig struct {
 	Duration time.Duration `mapstructure:"duration"`
 	// MinSpanDuration is the shortest goroutine block or syscall that becomes a span.
 	MinSpanDuration time.Duration `mapstructure:"min_span_duration"`
+	// TaskSpans selects the tasks that make spans: "all", or "notable" (slower than the p95 of
+	// their type so far in the window, or holding a block, syscall or GC episode of at least
+	// MinSpanDuration). Every task is counted in the task metrics either way.
+	TaskSpans string `mapstructure:"task_spans"`
+	// MaxGoroutineSpans bounds per window the spans of work outside tasks (a goroutine span with
+	// its regions, blocks and syscalls); 0 turns them off, with the CPU samples outside tasks.
+	MaxGoroutineSpans int `mapstructure:"max_goroutine_spans"`
 }
 
 // EBPFConfig controls the kernel socket source.
@@ -118,8 +126,10 @@ func createDefaultConfig() *Config {
 			CPUDuration: 10 * time.Second,
 		},
 		Trace: TraceConfig{
-			Duration:        10 * time.Second,
-			MinSpanDuration: time.Millisecond,
+			Duration:          10 * time.Second,
+			MinSpanDuration:   time.Millisecond,
+			TaskSpans:         stitch.TaskSpansNotable,
+			MaxGoroutineSpans: 1000,
 		},
 		EBPF: EBPFConfig{Mode: EBPFModeAuto, ReadWaitThreshold: ebpfsrc.DefaultReadWaitThreshold,
 			RingBufferSize: ebpfsrc.DefaultRingBufferSize, MaxSockets: ebpfsrc.DefaultMaxSockets},
@@ -165,6 +175,12 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.Trace.MinSpanDuration < 0 {
 		add("trace.min_span_duration must not be negative, got %v", cfg.Trace.MinSpanDuration)
+	}
+	if _, err := stitch.ParseTaskSpans(cfg.Trace.TaskSpans); err != nil {
+		errs = append(errs, err)
+	}
+	if cfg.Trace.MaxGoroutineSpans < 0 {
+		add("trace.max_goroutine_spans must not be negative, got %d", cfg.Trace.MaxGoroutineSpans)
 	}
 	if err := ebpfsrc.Mode(cfg.EBPF.Mode).Validate(); err != nil {
 		errs = append(errs, err)

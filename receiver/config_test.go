@@ -39,6 +39,8 @@ func TestLoadConfigDefaults(t *testing.T) {
 	assert.Equal(t, 10*time.Second, cfg.Pprof.CPUDuration)
 	assert.Equal(t, 10*time.Second, cfg.Trace.Duration)
 	assert.Equal(t, time.Millisecond, cfg.Trace.MinSpanDuration)
+	assert.Equal(t, "notable", cfg.Trace.TaskSpans)
+	assert.Equal(t, 1000, cfg.Trace.MaxGoroutineSpans)
 	assert.Equal(t, EBPFModeAuto, cfg.EBPF.Mode)
 	assert.Equal(t, 256<<10, cfg.EBPF.RingBufferSize)
 	assert.Equal(t, 16384, cfg.EBPF.MaxSockets)
@@ -131,6 +133,8 @@ func TestValidateDurations(t *testing.T) {
 		"collection_interval must be positive":                                 func(c *Config) { c.CollectionInterval = 0 },
 		"pprof.cpu_duration must be at least 1s":                               func(c *Config) { c.Pprof.CPUDuration = 500 * time.Millisecond },
 		"trace.duration must not be negative":                                  func(c *Config) { c.Trace.Duration = -time.Second },
+		`trace.task_spans must be "all" or "notable", got "some"`:              func(c *Config) { c.Trace.TaskSpans = "some" },
+		"trace.max_goroutine_spans must not be negative":                       func(c *Config) { c.Trace.MaxGoroutineSpans = -1 },
 		"ebpf.read_wait_threshold must be positive":                            func(c *Config) { c.EBPF.ReadWaitThreshold = 0 },
 		"ebpf.ring_buffer_size must be a power of two":                         func(c *Config) { c.EBPF.RingBufferSize = 3 << 12 },
 		"ebpf.max_sockets must be positive":                                    func(c *Config) { c.EBPF.MaxSockets = 0 },

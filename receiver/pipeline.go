@@ -122,6 +122,7 @@ func (r *gostitchReceiver) consumeTrace(ctx context.Context, w *collect.Window, 
 		r.tel.Events(ctx, name, metadata.AttributeSourceGoTrace, int64(tl.Events))
 		r.tel.Joined(ctx, name, metadata.AttributeSourceGoTrace, metadata.AttributeJoinMethodTask, int64(res.TaskCPUSamples))
 		r.tel.Joined(ctx, name, metadata.AttributeSourceGoTrace, metadata.AttributeJoinMethodNone, int64(tl.CPUSamples-res.TaskCPUSamples))
+		r.tel.Dropped(ctx, metadata.AttributeSourceGoTrace, "goroutine_span_limit", int64(res.GoroutineCut))
 		r.countAppSpans(ctx, name, conv.AppSpanStats())
 	}
 	// Empty metrics and profiles (a trace refused at its header) are not emitted.
@@ -167,7 +168,9 @@ func (r *gostitchReceiver) badInput(ctx context.Context, source, msg string, err
 // uploads, which are not continuations of each other. With eBPF on, a scrape's converter keeps
 // the thread intervals of task work, for the join of the window's socket events.
 func (r *gostitchReceiver) traceConverter(w *collect.Window) *stitch.TraceConverter {
-	opts := stitch.TraceOptions{MinSpanDuration: r.cfg.Trace.MinSpanDuration, Metrics: r.metrics}
+	taskSpans, _ := stitch.ParseTaskSpans(r.cfg.Trace.TaskSpans) // checked by Validate
+	opts := stitch.TraceOptions{MinSpanDuration: r.cfg.Trace.MinSpanDuration, Metrics: r.metrics, TaskSpans: taskSpans,
+		MaxGoroutineSpans: r.cfg.Trace.MaxGoroutineSpans}
 	if w.Origin != collect.OriginScrape {
 		return stitch.NewTraceConverter(w.Target, opts)
 	}

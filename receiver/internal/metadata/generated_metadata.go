@@ -51,7 +51,7 @@ const (
 	AttributeDiagnosisSummary = "gostitch.diagnosis.summary"
 	// AttributeDiagnosisThreshold: On a gostitch.diagnosis span event, the p95 duration of the task's type in the window that the task exceeded, in nanoseconds.
 	AttributeDiagnosisThreshold = "gostitch.diagnosis.threshold"
-	// AttributeDropReason: Why data was dropped: bad_input (bytes that are no profile or execution trace, or over limits), read_error (an input file that could not be read), ring_buffer_full (kernel socket events lost), socket_map_full (socket uses unseen: more sockets than ebpf.max_sockets).
+	// AttributeDropReason: Why data was dropped: bad_input (bytes that are no profile or execution trace, or over limits), read_error (an input file that could not be read), ring_buffer_full (kernel socket events lost), socket_map_full (socket uses unseen: more sockets than ebpf.max_sockets), goroutine_span_limit (regions, blocks, syscalls and logs outside tasks over trace.max_goroutine_spans per window, or over 128 logs per goroutine).
 	AttributeDropReason = "gostitch.drop.reason"
 	// AttributeEbpfProgram: A program of the eBPF socket source (self-telemetry).
 	AttributeEbpfProgram = "gostitch.ebpf.program"

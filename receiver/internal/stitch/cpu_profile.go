@@ -18,22 +18,27 @@ const nsCPUProfile = "go.trace/cpu-profile"
 // tasks into one OTLP profile (sample type cpu/nanoseconds, one period per sample). Each sample
 // has its timestamp and a link to the span it was taken in: the innermost region of the sampled
 // goroutine, else the task (docs/design.md, "Join rules": task). Samples of one stack and one span share an OTLP
-// sample, with one value per timestamp. Samples outside tasks are not linked to anything and
-// stay in the pprof CPU profile only.
+// sample, with one value per timestamp. With TraceOptions.MaxGoroutineSpans, the samples taken
+// outside tasks are in it too, with their goroutine as an attribute, linked to the span of the
+// region outside tasks they fell in or to nothing (goroutine_spans.go).
 type cpuProfile struct {
 	period int64
 	out    pprofile.Profiles
 	dict   *profdict.Dict
 	prof   pprofile.Profile
 
-	samples map[[2]int32]int32 // by stack and link
+	samples map[[3]int32]int32 // by stack, link and goroutine attribute
 	// frames maps the frames slices tracesrc shares among samples of one stack to their stack.
 	frames map[*trace.StackFrame]int32
 
-	count      int
-	start, end trace.Time
-	locs       []int32
-	line       [1]profdict.Line
+	// goroutineAttrs indexes the attribute table entry of each goroutine of samples outside tasks.
+	goroutineAttrs map[trace.GoID]int32
+
+	// count counts the samples; outside counts those of them taken outside tasks.
+	count, outside int
+	start, end     trace.Time
+	locs           []int32
+	line           [1]profdict.Line
 }
 
 // add adds the samples of task t, whose trace and spans are traceID and ids.
@@ -46,39 +51,72 @@ func (p *cpuProfile) add(t *tracesrc.Task, traceID pcommon.TraceID, ids *taskSpa
 	}
 	for i := range t.Samples {
 		s := &t.Samples[i]
-		link := p.dict.Link(profdict.Link{Trace: traceID, Span: ids.parent(s.Region)})
-		stack := p.stack(s.Stack)
-		key := [2]int32{stack, link}
-		si, ok := p.samples[key]
-		if !ok {
-			samples := p.prof.Samples()
-			si = int32(samples.Len())
-			ps := samples.AppendEmpty()
-			ps.SetStackIndex(stack)
-			ps.SetLinkIndex(link)
-			p.samples[key] = si
-		}
-		ps := p.prof.Samples().At(int(si))
-		ps.Values().Append(p.period)
-		ps.TimestampsUnixNano().Append(uint64(tl.UnixNano(s.Time)))
-		if p.count == 0 || s.Time < p.start {
-			p.start = s.Time
-		}
-		p.end = max(p.end, s.Time)
-		p.count++
+		p.sample(s, profdict.Link{Trace: traceID, Span: ids.parent(s.Region)}, 0, tl)
 	}
+}
+
+// addOutside adds a sample taken outside tasks, linked to link (none when it is zero).
+func (p *cpuProfile) addOutside(s *tracesrc.CPUSample, link profdict.Link, tl *tracesrc.Timeline) {
+	if p.dict == nil {
+		p.init()
+	}
+	var attr int32
+	if s.Goroutine > 0 {
+		var ok bool
+		if attr, ok = p.goroutineAttrs[s.Goroutine]; !ok {
+			table := p.dict.Tables().AttributeTable()
+			attr = int32(table.Len())
+			kv := table.AppendEmpty()
+			kv.SetKeyStrindex(p.dict.Str(metadata.AttributeGoroutineID))
+			kv.Value().SetInt(int64(s.Goroutine))
+			p.goroutineAttrs[s.Goroutine] = attr
+		}
+	}
+	p.sample(s, link, attr, tl)
+	p.outside++
+}
+
+// sample adds one sample with its link (none when its span is empty) and attribute index (0: none).
+func (p *cpuProfile) sample(s *tracesrc.CPUSample, link profdict.Link, attr int32, tl *tracesrc.Timeline) {
+	li := int32(0)
+	if !link.Span.IsEmpty() {
+		li = p.dict.Link(link)
+	}
+	stack := p.stack(s.Stack)
+	key := [3]int32{stack, li, attr}
+	si, ok := p.samples[key]
+	if !ok {
+		samples := p.prof.Samples()
+		si = int32(samples.Len())
+		ps := samples.AppendEmpty()
+		ps.SetStackIndex(stack)
+		ps.SetLinkIndex(li)
+		if attr > 0 {
+			ps.AttributeIndices().Append(attr)
+		}
+		p.samples[key] = si
+	}
+	ps := p.prof.Samples().At(int(si))
+	ps.Values().Append(p.period)
+	ps.TimestampsUnixNano().Append(uint64(tl.UnixNano(s.Time)))
+	if p.count == 0 || s.Time < p.start {
+		p.start = s.Time
+	}
+	p.end = max(p.end, s.Time)
+	p.count++
 }
 
 func (p *cpuProfile) init() {
 	p.out = pprofile.NewProfiles()
 	p.dict = profdict.New(p.out.Dictionary(), profdict.Sizes{})
-	p.samples = make(map[[2]int32]int32)
+	p.samples = make(map[[3]int32]int32)
+	p.goroutineAttrs = make(map[trace.GoID]int32)
 	p.frames = make(map[*trace.StackFrame]int32)
 	p.prof = pprofile.NewProfile()
 }
 
-// result wraps the profile in its resource and scope, nil-free: an empty Profiles when no
-// sample was taken in a task.
+// result wraps the profile in its resource and scope, nil-free: an empty Profiles when it has
+// no sample.
 func (p *cpuProfile) result(c *TraceConverter, tl *tracesrc.Timeline) pprofile.Profiles {
 	if p.count == 0 {
 		return pprofile.NewProfiles()

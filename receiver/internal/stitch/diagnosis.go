@@ -201,6 +201,10 @@ func (conv *conversion) emitHeld(kernel map[trace.TaskID]kernelWait) {
 		in := &conv.diagnosis[i]
 		byType[in.typ] = append(byType[in.typ], in.dur)
 	}
+	for typ, ds := range conv.quiet { // tasks without a span count in their type's p95
+		byType[typ] = append(byType[typ], ds...)
+	}
+	conv.quiet, conv.quietN = nil, 0
 	for typ, ds := range byType {
 		slices.Sort(ds)
 		p95[typ] = ds[(len(ds)*95+99)/100-1]

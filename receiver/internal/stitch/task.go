@@ -39,6 +39,11 @@ type TraceOptions struct {
 	CPUSamplePeriod time.Duration
 	// Threads selects the goroutine intervals kept per OS thread (for the eBPF join).
 	Threads tracesrc.ThreadIntervals
+	// TaskSpans selects the tasks that make spans; the zero value makes one for every task.
+	TaskSpans TaskSpans
+	// MaxGoroutineSpans bounds the spans of work outside tasks per trace (goroutine_spans.go);
+	// 0 makes none and leaves the CPU samples outside tasks out of the profile.
+	MaxGoroutineSpans int
 	// Metrics builds the metrics the receiver's config turns on (zero: metadata.yaml's defaults).
 	Metrics metadata.Builder
 }
@@ -87,8 +92,12 @@ type TraceResult struct {
 	// Spans counts the spans emit took; Refused those it refused, EmitErr its first refusal.
 	Spans, Refused int
 	EmitErr        error
-	// TaskCPUSamples counts the CPU samples taken in tasks (those in Profiles); Timeline.CPUSamples counts all.
+	// TaskCPUSamples counts the CPU samples taken in tasks (in Profiles, with those outside
+	// tasks when TraceOptions.MaxGoroutineSpans is set); Timeline.CPUSamples counts all.
 	TaskCPUSamples int
+	// GoroutineCut counts the regions, logs and episodes outside tasks that made no span or
+	// span event: over TraceOptions.MaxGoroutineSpans (or tracesrc.MaxGoroutineLogs).
+	GoroutineCut int
 	// Join indexes the trace's tasks for the eBPF join; nil unless TraceOptions.Threads keeps
 	// thread intervals.
 	Join *JoinIndex
@@ -119,6 +128,8 @@ func (c *TraceConverter) ConvertWindow(r io.Reader, sockets *ebpfsrc.Batch, emit
 		StackDepth:      c.opts.StackDepth,
 		Threads:         c.opts.Threads,
 		Earlier:         c.earlier(),
+
+		MaxGoroutineSpans: c.opts.MaxGoroutineSpans,
 	}, conv)
 	if tl == nil {
 		return TraceResult{Metrics: pmetric.NewMetrics(), Profiles: pprofile.NewProfiles()}, readErr
@@ -126,12 +137,13 @@ func (c *TraceConverter) ConvertWindow(r io.Reader, sockets *ebpfsrc.Batch, emit
 	if conv.join != nil {
 		conv.join.tl = tl
 	}
+	conv.goroutineRoots()
 	conv.runtimeRoot()
 	conv.emitHeld(conv.kernelWaits(sockets))
 	conv.batch.flush()
 	res := TraceResult{Metrics: conv.metrics.build(c, tl), Profiles: conv.cpu.result(c, tl), Timeline: tl,
 		Spans: conv.batch.emitted, Refused: conv.batch.refused, EmitErr: conv.batch.err,
-		TaskCPUSamples: conv.cpu.count, Join: conv.join}
+		TaskCPUSamples: conv.cpu.count - conv.cpu.outside, GoroutineCut: tl.GoroutineCut, Join: conv.join}
 	c.carry = conv.next
 	return res, readErr
 }
@@ -162,6 +174,12 @@ type conversion struct {
 	overflow  bool
 	pending   diagnosisInput
 	sketches  map[string]*durationSketch
+	// quiet holds, per type, the durations of the tasks that make no span (task_volume.go) while
+	// task spans are held, quietN their number, for the p95 of the diagnosis.
+	quiet  map[string][]time.Duration
+	quietN int
+	// goroutines holds the work outside tasks whose root spans are still to be built.
+	goroutines map[trace.GoID]*goroutineWork
 }
 
 // Begin implements tracesrc.Handler.
@@ -170,12 +188,13 @@ func (conv *conversion) Begin(tl *tracesrc.Timeline) {
 	conv.c.beginAppJoin(tl)
 }
 
-// Task implements tracesrc.Handler: the task's spans are built and its duration observed. An
-// idle task carried over gets neither: its span would say nothing but "untracked" for the
-// whole window, and skew its type's durations. A wrapper task (see wrapper) is not observed:
-// its child is.
+// Task implements tracesrc.Handler: the task's spans are built (for a task that makes a span,
+// see TaskSpans) and its duration observed. An idle task carried over gets neither: its span
+// would say nothing but "untracked" for the whole window, and skew its type's durations. A
+// wrapper task (see wrapper) is not observed: its child is.
 func (conv *conversion) Task(t *tracesrc.Task) {
 	if !t.Idle {
+		conv.decideSpan(t)
 		conv.taskSpans(t)
 		if !wrapper(t) {
 			conv.observeTask(t)

@@ -51,7 +51,11 @@ func (conv *conversion) observeTask(t *tracesrc.Task) {
 		return
 	}
 	m := &conv.metrics
-	m.series(&m.taskDur, &m.typ, t.Type).observe(t.End.Sub(t.Began), t.End, spanRef{task: t, episode: -1})
+	ref := spanRef{task: t, episode: -1}
+	if !makesSpan(t) {
+		ref = spanRef{} // no exemplar: it would name another task's span
+	}
+	m.series(&m.taskDur, &m.typ, t.Type).observe(t.End.Sub(t.Began), t.End, ref)
 }
 
 // series returns the histogram of one attribute value, creating it in first-seen order.
@@ -178,10 +182,13 @@ func (w histogramWriter) point(dp pmetric.HistogramDataPoint, h *histogram) {
 		if !ex.ref.valid() {
 			continue
 		}
+		tid, sid := w.c.resolve(ex.ref)
+		if sid.IsEmpty() {
+			continue // a wait of a task without a span, under no span
+		}
 		e := dp.Exemplars().AppendEmpty()
 		e.SetTimestamp(pcommon.Timestamp(w.tl.UnixNano(ex.at)))
 		e.SetDoubleValue(ex.value.Seconds())
-		tid, sid := w.c.resolve(ex.ref)
 		e.SetTraceID(tid)
 		e.SetSpanID(sid)
 	}
@@ -196,5 +203,5 @@ func (c *TraceConverter) resolve(r spanRef) (pcommon.TraceID, pcommon.SpanID) {
 	if r.episode >= 0 {
 		return tid, c.episodeSpanID(r.task, r.episode)
 	}
-	return tid, c.taskSpanID(r.task)
+	return tid, c.parentSpanID(r.task, -1)
 }

@@ -25,9 +25,17 @@ func (conv *conversion) taskSpans(t *tracesrc.Task) {
 	conv.batch.boundary()
 	c := conv.c
 	traceID, parent := c.taskIDs(t)
-	if wrapper(t) {
-		// No span: the join and the CPU samples take the wrapper's parent span instead.
-		ids := taskSpanIDs{task: parent}
+	if !makesSpan(t) {
+		// No span (a wrapper, or a task that is not notable): the join and the CPU samples take
+		// the parent span instead, for the task and its regions alike.
+		ids := taskSpanIDs{task: parent, regions: conv.regionIDs[:0]}
+		for range t.Regions {
+			ids.regions = append(ids.regions, parent)
+		}
+		conv.regionIDs = ids.regions
+		if !wrapper(t) {
+			conv.quietTask(t)
+		}
 		if conv.join != nil {
 			conv.join.add(t, traceID, &ids)
 		}
@@ -102,6 +110,11 @@ func (conv *conversion) regionSpan(t *tracesrc.Task, traceID pcommon.TraceID, id
 	sp.SetTraceID(traceID)
 	sp.SetSpanID(ids.regions[i])
 	sp.SetParentSpanID(ids.parent(r.Parent))
+	conv.fillRegion(sp, r)
+}
+
+// fillRegion sets the name, times and attributes of the span of region r.
+func (conv *conversion) fillRegion(sp ptrace.Span, r *tracesrc.Region) {
 	sp.SetName(r.Type)
 	sp.SetKind(ptrace.SpanKindInternal)
 	conv.setTimes(sp, r.Start, r.End)
@@ -118,6 +131,11 @@ func (conv *conversion) episodeSpan(t *tracesrc.Task, traceID pcommon.TraceID, i
 	sp.SetTraceID(traceID)
 	sp.SetSpanID(conv.c.episodeSpanID(t, i))
 	sp.SetParentSpanID(ids.parent(e.Region))
+	conv.fillEpisode(sp, e)
+}
+
+// fillEpisode sets the name, times and attributes of the span of episode e.
+func (conv *conversion) fillEpisode(sp ptrace.Span, e *tracesrc.Episode) {
 	if e.Kind == tracesrc.Syscall {
 		sp.SetName(syscallSpanName)
 	} else {

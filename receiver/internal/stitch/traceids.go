@@ -113,14 +113,14 @@ func (c *TraceConverter) episodeSpanID(t *tracesrc.Task, episode int) pcommon.Sp
 }
 
 // parentSpanID is the span a task's child span (region, episode or task) hangs from: for a
-// wrapper task, which has no span, its own parent.
+// task that has no span (see makesSpan), its own parent.
 func (c *TraceConverter) parentSpanID(t *tracesrc.Task, region int) pcommon.SpanID {
-	if region >= 0 {
-		return c.regionSpanID(t, region)
-	}
-	if wrapper(t) {
+	if !makesSpan(t) {
 		_, parent := c.taskIDs(t)
 		return parent
+	}
+	if region >= 0 {
+		return c.regionSpanID(t, region)
 	}
 	return c.taskSpanID(t)
 }

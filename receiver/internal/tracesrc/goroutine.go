@@ -28,10 +28,14 @@ type gState struct {
 	// carrier says this one began a task or created a goroutine that did.
 	creator trace.GoID
 	carrier bool
+	// outside is the goroutine's work outside tasks, nil until it has some.
+	outside *goOutside
 	// The task, region and stack when the current block or syscall began (cur was set).
 	waitTask   *taskState
 	waitRegion int
 	waitStack  []trace.StackFrame
+	// waitOutRegion is the goroutine's innermost region outside tasks when the wait began (-1: none).
+	waitOutRegion int
 	// netWoken is when the netpoller last woke the goroutine, until it runs (0: none pending);
 	// netOpen is set while its last Timeline.NetWakes entry waits for its next block.
 	netWoken trace.Time
@@ -78,6 +82,9 @@ func (s *state) transition(ev *exectrace.Event) {
 	old := g.class()
 	s.leave(g, to, now)
 	if to == trace.GoNotExist {
+		if s.outsideOn() {
+			s.outsideFinish(g, now)
+		}
 		s.detach(g, now)
 		s.destroy(g)
 		return
@@ -148,9 +155,13 @@ func (s *state) enter(g *gState, to trace.GoState, now trace.Time, ev *exectrace
 			g.reason = s.reason(ev.Reason)
 			s.netBlock(g, now)
 		}
-		g.waitTask, g.waitRegion, g.waitStack = g.cur, -1, nil
+		g.waitTask, g.waitRegion, g.waitOutRegion, g.waitStack = g.cur, -1, -1, nil
 		if g.cur != nil {
 			g.waitRegion = g.innermostRegion(g.cur)
+			g.waitStack = s.stacks.frames(s.tr, ev.Stack)
+		}
+		if s.outsideOn() && noOpenTask(g.cur) {
+			g.waitOutRegion = g.innermostRegion(nil)
 			g.waitStack = s.stacks.frames(s.tr, ev.Stack)
 		}
 	}
@@ -165,6 +176,14 @@ func (s *state) endWait(g *gState, now trace.Time, cut bool) {
 	w := Wait{Kind: Blocking, Goroutine: g.id, Start: g.since, End: now, Task: ts.model(), Episode: -1}
 	if blocked {
 		w.Reason = s.reasons[g.reason]
+	}
+	if (ts == nil || ts.emitted) && s.outsideOn() && now.Sub(s.outsideSince(g)) >= s.opts.MinSpanDuration {
+		ep := Episode{Kind: Syscall, Reason: w.Reason, Goroutine: g.id, Thread: g.m, Start: s.outsideSince(g), End: now,
+			Region: g.waitOutRegion, Stack: stack, Partial: g.partial || cut}
+		if blocked {
+			ep.Kind = Blocked
+		}
+		s.outsideEpisode(g, ep)
 	}
 	if ts != nil && !ts.emitted && now.Sub(g.since) >= s.opts.MinSpanDuration {
 		end := now

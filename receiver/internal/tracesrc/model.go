@@ -4,7 +4,7 @@
 // samples, the clock snapshot and per-thread goroutine intervals.
 //
 // Memory grows with the open tasks and live goroutines, never with the trace's size: every
-// task is handed to a Handler once it and its root task have ended, waits are handed over as
+// task is handed to a Handler once it and its ancestors have ended, waits are handed over as
 // they end, and nothing else is kept per event. (Thread intervals and netpoller wakeups, when
 // asked for, are the exception; see ThreadIntervals and NetWake.)
 //
@@ -73,6 +73,8 @@ type Task struct {
 	// Samples holds the CPU profile samples taken while a goroutine worked for the task, in
 	// time order.
 	Samples []CPUSample
+	// Mark belongs to the Handler: tracesrc neither sets nor reads it.
+	Mark uint8
 }
 
 // CPUSample is one CPU profile sample (an EventStackSample) taken on a goroutine working for a task.
@@ -204,8 +206,8 @@ type Wait struct {
 type Handler interface {
 	// Begin is called once, at the trace's first event, with the timeline being filled.
 	Begin(tl *Timeline)
-	// Task is called once per task, when both the task and its root task have ended, or at
-	// the end of the trace. A root is handed over before its descendants.
+	// Task is called once per task, when the task and all its ancestors have ended, or at the
+	// end of the trace. A task is handed over before its descendants.
 	Task(t *Task)
 	// STW is called when a stop-the-world phase ends, after it was added to the tasks it overlapped.
 	STW(s STW)
@@ -235,6 +237,9 @@ type Options struct {
 	// Earlier lists the tasks open at the end of the previous trace of the same process, so
 	// tasks that span traces keep their type, parent, start and goroutine.
 	Earlier []Earlier
+	// MaxGoroutineSpans bounds the work outside tasks handed to a Handler that implements
+	// GoroutineHandler (see outside.go); 0 hands none, nor the CPU samples outside tasks.
+	MaxGoroutineSpans int
 }
 
 // DefaultStackDepth is the number of frames an episode keeps by default.

@@ -65,6 +65,10 @@ type state struct {
 	stwReason string
 	gcs       int
 	started   bool
+	// outside receives the work outside tasks, nil when not asked for; outsideLeft is how
+	// many places for it are left (see reserve).
+	outside     GoroutineHandler
+	outsideLeft int
 }
 
 func newState(opts Options, h Handler, tr *exectrace.Reader) *state {
@@ -77,7 +81,7 @@ func newState(opts Options, h Handler, tr *exectrace.Reader) *state {
 		tl.NetWakes = make(map[trace.GoID][]NetWake)
 		tl.Creators = make(map[trace.GoID]trace.GoID)
 	}
-	return &state{
+	s := &state{
 		opts:         opts,
 		h:            h,
 		tl:           tl,
@@ -89,6 +93,10 @@ func newState(opts Options, h Handler, tr *exectrace.Reader) *state {
 		minBegun:     trace.NoTask,
 		endedEarlier: make(map[trace.TaskID]bool),
 	}
+	if gh, ok := h.(GoroutineHandler); ok && opts.MaxGoroutineSpans > 0 {
+		s.outside, s.outsideLeft = gh, opts.MaxGoroutineSpans
+	}
+	return s
 }
 
 // event updates the model with one event.
@@ -140,6 +148,7 @@ func (s *state) finish() {
 	for _, id := range slices.Sorted(maps.Keys(s.gs.m)) { // episode order makes span ids
 		g := s.gs.m[id]
 		s.endOpenWait(g, now)
+		s.outsideFinish(g, now)
 		if g.executing() {
 			s.endRun(g, now)
 		}

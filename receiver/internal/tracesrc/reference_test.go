@@ -21,6 +21,8 @@ var fixtures = []string{
 	"window1.trace",            // tasks open at the end of the trace
 	"window2.trace",            // tasks and a region that began before the trace
 	"flight.trace",             // FlightRecorder snapshot starting mid-stream
+	"wait-on-pipe.trace",       // Go team testprog: a goroutine blocked on a pipe, no task
+	"outside.trace",            // regions, a log, waits and CPU samples outside tasks
 }
 
 func readFixture(t testing.TB, name string) []byte {
@@ -147,6 +149,9 @@ func (c *collector) Task(task *Task) {
 	}
 	if task.Root != task && c.byID[task.Root.ID] != task.Root {
 		c.t.Errorf("task %d handed over before its root %d", task.ID, task.Root.ID)
+	}
+	if p := task.Parent; p != nil && c.byID[p.ID] != p {
+		c.t.Errorf("task %d handed over before its parent %d", task.ID, p.ID)
 	}
 	c.byID[task.ID] = task
 	c.tasks = append(c.tasks, task)

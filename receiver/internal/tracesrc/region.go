@@ -17,7 +17,8 @@ type scope struct {
 	// while it worked for no other task: it goes on working for the task (between two regions,
 	// say) until it blocks, begins a region, or the task ends.
 	linger bool
-	// region indexes task.t.Regions for a region of a task.
+	// region indexes task.t.Regions for a region of a task, and numbers a region outside
+	// tasks among the goroutine's (GoroutineRegion.Index; -1 when not handed over).
 	region int
 }
 
@@ -69,9 +70,11 @@ func (s *state) regionBegin(ev *exectrace.Event) {
 	}
 	now := ev.Time
 	g.dropLinger()
-	sc := scope{isRegion: true}
+	sc := scope{isRegion: true, region: -1}
 	if ev.Task != trace.BackgroundTask {
 		sc.task = s.taskRef(ev.Task, g, now)
+	} else if s.outsideOn() && noOpenTask(g.currentTask()) {
+		sc.region = s.outsideRegionBegin(g, ev.Name, now)
 	}
 	if ts := sc.task; ts != nil {
 		sc.region = len(ts.t.Regions)
@@ -98,6 +101,9 @@ func (s *state) regionEnd(ev *exectrace.Event) {
 			continue
 		}
 		g.scopes = append(g.scopes[:i], g.scopes[i+1:]...)
+		if sc.task == nil && sc.region >= 0 {
+			s.outsideRegionEnd(g, sc.region, now, true)
+		}
 		if ts := sc.task; ts != nil && ts.open {
 			reg := &ts.t.Regions[sc.region]
 			reg.End, reg.Ended = now, true
@@ -110,6 +116,9 @@ func (s *state) regionEnd(ev *exectrace.Event) {
 		return
 	}
 	if ev.Task == trace.BackgroundTask {
+		if s.outsideOn() && noOpenTask(g.currentTask()) {
+			s.outsideContinuedRegion(g, ev.Name, now)
+		}
 		return
 	}
 	ts := s.taskRef(ev.Task, g, now)
@@ -129,6 +138,9 @@ func (s *state) regionEnd(ev *exectrace.Event) {
 // log adds a trace.Log call to its task.
 func (s *state) log(ev *exectrace.Event) {
 	if ev.Task == trace.BackgroundTask {
+		if g := s.gs.get(ev.Goroutine); g != nil && s.outsideOn() && noOpenTask(g.cur) {
+			s.outsideLog(g, Log{Time: ev.Time, Goroutine: g.id, Category: ev.Name, Message: ev.Message})
+		}
 		return
 	}
 	now := ev.Time
@@ -145,6 +157,13 @@ func (s *state) cpuSample(ev *exectrace.Event) {
 	s.tl.CPUSamples++
 	g := s.gs.get(ev.Goroutine)
 	if g == nil || g.cur == nil || g.cur.emitted {
+		if s.outsideOn() {
+			var id trace.GoID
+			if g != nil {
+				id = g.id
+			}
+			s.outsideSample(g, CPUSample{Time: ev.Time, Goroutine: id, Stack: s.sampleStacks.frames(s.tr, ev.Stack)})
+		}
 		return
 	}
 	t := g.cur.t

@@ -56,7 +56,8 @@ type taskState struct {
 	// fewer than 20 reasons, so the first ones need no allocation).
 	blockedFew  [16]time.Duration
 	blockedMore []time.Duration
-	// pending holds ended descendants of a root that is still open.
+	// pending holds the ended descendants whose nearest open ancestor was this task when they
+	// ended, in the order they ended.
 	pending []*taskState
 }
 
@@ -276,13 +277,21 @@ func (s *state) closeTask(ts *taskState, now trace.Time, ended bool) {
 			p.activeBelow = true
 		}
 	}
-	if ts.root != ts && ts.root.open {
-		ts.root.pending = append(ts.root.pending, ts)
-		return
+	for p := ts.parent; p != nil; p = p.parent {
+		if p.open {
+			p.pending = append(p.pending, ts)
+			return
+		}
 	}
+	s.emitTree(ts)
+}
+
+// emitTree hands over a task whose ancestors have all ended, then the ended tasks below it that
+// waited for it, each before its descendants.
+func (s *state) emitTree(ts *taskState) {
 	s.emit(ts)
 	for _, p := range ts.pending {
-		s.emit(p)
+		s.emitTree(p)
 	}
 	ts.pending = nil
 }

@@ -19,6 +19,9 @@ type Timeline struct {
 	// Tasks, Regions and Logs count what was handed over in tasks; CPUSamples counts all
 	// CPU profile samples in the trace.
 	Tasks, Regions, Logs, CPUSamples int
+	// GoroutineCut counts the regions, logs and episodes outside tasks cut by
+	// Options.MaxGoroutineSpans or MaxGoroutineLogs.
+	GoroutineCut int
 	// Threads holds, per OS thread (the trace's M), the intervals a goroutine executed on it,
 	// sorted by start; filled as Options.Threads asks.
 	Threads map[trace.ThreadID][]RunInterval

@@ -1,6 +1,6 @@
 // Command testprogs regenerates the fixtures taken from the Go team's own execution-trace test
 // programs ($GOROOT/src/internal/trace/testdata/testprog), which write a real trace to stdout:
-// annotations.trace, annotations-stress.trace and gc-stress.trace.
+// annotations.trace, annotations-stress.trace, gc-stress.trace and wait-on-pipe.trace.
 //
 // Regenerate with: go run testprogs.go (in this directory).
 //
@@ -23,7 +23,7 @@ func main() {
 		log.Fatal(err)
 	}
 	dir := filepath.Join(strings.TrimSpace(string(goroot)), "src", "internal", "trace", "testdata", "testprog")
-	for _, prog := range []string{"annotations", "annotations-stress", "gc-stress"} {
+	for _, prog := range []string{"annotations", "annotations-stress", "gc-stress", "wait-on-pipe"} {
 		out, err := os.Create(prog + ".trace")
 		if err != nil {
 			log.Fatal(err)

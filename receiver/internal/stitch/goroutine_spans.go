@@ -1,0 +1,155 @@
+package stitch
+
+import (
+	"cmp"
+	"slices"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"golang.org/x/exp/trace"
+
+	"github.com/gostitch/gostitch/receiver/internal/profdict"
+	"github.com/gostitch/gostitch/receiver/internal/tracesrc"
+)
+
+// Work outside tasks (docs/design.md, "Trace ids" rule 8). A goroutine that did something
+// worth a span while working for no task — a region opened with a context that carries no task,
+// a log, a block or syscall of at least TraceOptions.MinSpanDuration — gets one trace per
+// execution trace: a root span named "goroutine" over its work, with its logs as events, its
+// regions as children (nested as they were), and its episodes as "block <reason>" and "syscall"
+// spans with their stacks under the innermost region they began in. CPU samples outside tasks
+// go into the execution trace's profile with their goroutine, linked to the region span they
+// fell in or to nothing. tracesrc bounds the spans by TraceOptions.MaxGoroutineSpans and
+// counts what it cut (TraceResult.GoroutineCut).
+
+// Id namespaces of the spans of work outside tasks.
+const (
+	nsGoroutineTrace   = "go.trace/goroutine-trace"
+	nsGoroutineSpan    = "go.trace/goroutine"
+	nsGoroutineRegion  = "go.trace/goroutine-region"
+	nsGoroutineEpisode = "go.trace/goroutine-episode"
+)
+
+// goroutineSpanName names the root span of a goroutine's work outside tasks; the goroutine is
+// in gostitch.goroutine.id (a span name stays low in cardinality).
+const goroutineSpanName = "goroutine"
+
+// goroutineWork is what the root span of a goroutine's work outside tasks needs: its bounds,
+// logs and truncation, and the number of its episodes (which numbers their spans).
+type goroutineWork struct {
+	id         trace.GoID
+	start, end trace.Time
+	logs       []tracesrc.Log
+	episodes   int
+	// cutStart and cutEnd are set when some of its work began before the trace or outlasted it.
+	cutStart, cutEnd bool
+}
+
+// goroutine returns the work of goroutine g, widened to [start, end].
+func (conv *conversion) goroutine(g trace.GoID, start, end trace.Time) *goroutineWork {
+	w := conv.goroutines[g]
+	if w == nil {
+		if conv.goroutines == nil {
+			conv.goroutines = make(map[trace.GoID]*goroutineWork)
+		}
+		w = &goroutineWork{id: g, start: start, end: end}
+		conv.goroutines[g] = w
+	}
+	w.start, w.end = min(w.start, start), max(w.end, end)
+	return w
+}
+
+// GoroutineRegion implements tracesrc.GoroutineHandler.
+func (conv *conversion) GoroutineRegion(r tracesrc.GoroutineRegion) {
+	w := conv.goroutine(r.Goroutine, r.Start, r.End)
+	w.cutStart, w.cutEnd = w.cutStart || r.Continued, w.cutEnd || !r.Ended
+	c := conv.c
+	conv.batch.boundary()
+	sp := conv.batch.span()
+	sp.SetTraceID(c.goroutineTraceID(r.Goroutine, conv.tl.Start))
+	sp.SetSpanID(c.goroutineRegionSpanID(r.Goroutine, conv.tl.Start, r.Index))
+	sp.SetParentSpanID(c.goroutineParentSpanID(r.Goroutine, conv.tl.Start, r.Parent))
+	conv.fillRegion(sp, &r.Region)
+}
+
+// GoroutineLog implements tracesrc.GoroutineHandler.
+func (conv *conversion) GoroutineLog(l tracesrc.Log) {
+	w := conv.goroutine(l.Goroutine, l.Time, l.Time)
+	w.logs = append(w.logs, l)
+}
+
+// GoroutineEpisode implements tracesrc.GoroutineHandler.
+func (conv *conversion) GoroutineEpisode(e tracesrc.Episode) {
+	w := conv.goroutine(e.Goroutine, e.Start, e.End)
+	w.cutStart = w.cutStart || e.Partial && e.Start == conv.tl.Start
+	w.cutEnd = w.cutEnd || e.Partial && e.End == conv.tl.End
+	c := conv.c
+	conv.batch.boundary()
+	sp := conv.batch.span()
+	sp.SetTraceID(c.goroutineTraceID(e.Goroutine, conv.tl.Start))
+	sp.SetSpanID(c.goroutineEpisodeSpanID(e.Goroutine, conv.tl.Start, w.episodes))
+	sp.SetParentSpanID(c.goroutineParentSpanID(e.Goroutine, conv.tl.Start, e.Region))
+	conv.fillEpisode(sp, &e)
+	w.episodes++
+}
+
+// GoroutineSample implements tracesrc.GoroutineHandler.
+func (conv *conversion) GoroutineSample(s tracesrc.CPUSample) {
+	var link profdict.Link
+	if s.Region >= 0 {
+		c := conv.c
+		link = profdict.Link{Trace: c.goroutineTraceID(s.Goroutine, conv.tl.Start),
+			Span: c.goroutineRegionSpanID(s.Goroutine, conv.tl.Start, s.Region)}
+	}
+	conv.cpu.addOutside(&s, link, conv.tl)
+}
+
+// goroutineRoots builds the root span of each goroutine's work outside tasks, by goroutine id.
+func (conv *conversion) goroutineRoots() {
+	ws := make([]*goroutineWork, 0, len(conv.goroutines))
+	for _, w := range conv.goroutines {
+		ws = append(ws, w)
+	}
+	slices.SortFunc(ws, func(a, b *goroutineWork) int { return cmp.Compare(a.id, b.id) })
+	c := conv.c
+	for _, w := range ws {
+		conv.batch.boundary()
+		sp := conv.batch.span()
+		sp.SetTraceID(c.goroutineTraceID(w.id, conv.tl.Start))
+		sp.SetSpanID(c.goroutineSpanID(w.id, conv.tl.Start))
+		sp.SetName(goroutineSpanName)
+		sp.SetKind(ptrace.SpanKindInternal)
+		conv.setTimes(sp, w.start, w.end)
+		attrs := sp.Attributes()
+		conv.common(attrs, w.id)
+		conv.truncation(attrs, w.cutStart, w.cutEnd)
+		conv.logEvents(sp, w.logs)
+	}
+	conv.goroutines = nil
+}
+
+// goroutineTraceID is the trace of goroutine g's work outside tasks in the trace that began at start.
+func (c *TraceConverter) goroutineTraceID(g trace.GoID, start trace.Time) pcommon.TraceID {
+	return c.hash(nsGoroutineTrace).U64(uint64(g)).U64(uint64(start)).TraceID()
+}
+
+func (c *TraceConverter) goroutineSpanID(g trace.GoID, start trace.Time) pcommon.SpanID {
+	return c.hash(nsGoroutineSpan).U64(uint64(g)).U64(uint64(start)).SpanID()
+}
+
+func (c *TraceConverter) goroutineRegionSpanID(g trace.GoID, start trace.Time, region int) pcommon.SpanID {
+	return c.hash(nsGoroutineRegion).U64(uint64(g)).U64(uint64(start)).U64(uint64(region)).SpanID()
+}
+
+func (c *TraceConverter) goroutineEpisodeSpanID(g trace.GoID, start trace.Time, episode int) pcommon.SpanID {
+	return c.hash(nsGoroutineEpisode).U64(uint64(g)).U64(uint64(start)).U64(uint64(episode)).SpanID()
+}
+
+// goroutineParentSpanID is the parent of a span of goroutine g's work outside tasks: its
+// region's span, or for -1 the goroutine's root span.
+func (c *TraceConverter) goroutineParentSpanID(g trace.GoID, start trace.Time, region int) pcommon.SpanID {
+	if region >= 0 {
+		return c.goroutineRegionSpanID(g, start, region)
+	}
+	return c.goroutineSpanID(g, start)
+}
