@@ -66,8 +66,7 @@ func (j *joiner) carried(b *ebpfsrc.Batch) *carriedIndex {
 			ci.readers[cookie] = append(ci.readers[cookie], g)
 		}
 	}
-	for _, id := range slices.Sorted(maps.Keys(j.x.tasks)) {
-		jt := j.x.tasks[id]
+	for _, jt := range j.x.tasks { // linkCarried sorts what it links
 		if !jt.outer || jt.span.IsEmpty() || jt.g == 0 {
 			continue
 		}
