@@ -1,7 +1,8 @@
 // Package tracesrc reads a Go execution trace as a stream (through exectrace, for Go 1.22 to
 // 1.26 traces) and turns it into a timeline model: tasks with their regions, logs, blocking and
 // syscall episodes and time breakdown, stop-the-world phases, scheduling and blocking waits, CPU
-// samples, the clock snapshot and per-thread goroutine intervals.
+// samples, the clock snapshot and per-thread goroutine intervals; and, for a GoroutineHandler,
+// the regions, logs, waits and CPU samples of goroutines working for no task (outside.go).
 //
 // Memory grows with the open tasks and live goroutines, never with the trace's size: every
 // task is handed to a Handler once it and its ancestors have ended, waits are handed over as
