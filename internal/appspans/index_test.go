@@ -93,22 +93,40 @@ func TestMatchRenamedHTTPSpan(t *testing.T) {
 func TestMatchAmbiguous(t *testing.T) {
 	const us = time.Microsecond
 	x := newTestIndex(roomy)
-	// Three requests of one name: the first two began and ended within the lags of each other.
-	x.Add(svc, named("GET /", span(1, 0, 0, 5000*us)))
-	x.Add(svc, named("GET /", span(2, 0, 100*us, 5100*us)))
-	x.Add(svc, named("GET /", span(3, 0, 100*us, 5400*us)))
-	if _, res := x.Match(svc, task("GET /", 150*us, 5150*us)); res != Ambiguous {
+	// Two requests of one name that fit the task about equally well, and a third that fits
+	// it within a few µs.
+	x.Add(svc, named("GET /", span(1, 0, 100*us, 5100*us)))
+	x.Add(svc, named("GET /", span(2, 0, 110*us, 5090*us)))
+	x.Add(svc, named("GET /", span(3, 0, 200*us, 5400*us)))
+	if _, res := x.Match(svc, task("GET /", 120*us, 5120*us)); res != Ambiguous {
 		t.Fatalf("result %d, want ambiguous", res)
 	}
-	// The end tells the third apart: the others' ends lie beyond the end lag.
-	got, res := x.Match(svc, task("GET /", 101*us, 5401*us))
+	// The third: the others' ends lie beyond the end lag.
+	got, res := x.Match(svc, task("GET /", 201*us, 5401*us))
 	if res != Matched || got.SpanID != (pcommon.SpanID{3}) {
 		t.Fatalf("result %d span %v, want span 3", res, got.SpanID)
 	}
 	// The same span indexed twice (an export retried) is one span.
-	x.Add(svc, named("GET /", span(3, 0, 100*us, 5400*us)))
-	if _, res := x.Match(svc, task("GET /", 101*us, 5401*us)); res != Matched {
+	x.Add(svc, named("GET /", span(3, 0, 200*us, 5400*us)))
+	if _, res := x.Match(svc, task("GET /", 201*us, 5401*us)); res != Matched {
 		t.Fatalf("duplicate span: result %d, want matched", res)
+	}
+}
+
+func TestMatchDecisiveFit(t *testing.T) {
+	const us = time.Microsecond
+	x := newTestIndex(roomy)
+	// An in-process gRPC call: the client span and the server span share the method's name;
+	// the server's task fits the server span within µs, the client span within the lags.
+	x.Add(svc, named("pkg.Svc/Do", span(1, 0, 0, 900*us)))
+	x.Add(svc, named("pkg.Svc/Do", span(2, 1, 120*us, 860*us)))
+	got, res := x.Match(svc, task("pkg.Svc/Do", 121*us, 860*us+200))
+	if res != Matched || got.SpanID != (pcommon.SpanID{2}) {
+		t.Fatalf("server task: result %d span %v, want the server span", res, got.SpanID)
+	}
+	// A task between the two, no span fitting it decisively better, is left alone.
+	if _, res := x.Match(svc, task("pkg.Svc/Do", 80*us, 880*us)); res != Ambiguous {
+		t.Fatalf("task between: result %d, want ambiguous", res)
 	}
 }
 

@@ -13,10 +13,17 @@ import (
 // begins the task, so the task starts after the span (median 0.7 µs, 99.9th percentile 50 µs
 // on a loaded machine); it ends the task right after taking the end time (median 0.1 µs,
 // 99.9th percentile 1 µs). Early absorbs the error of mapping trace time to wall time.
+//
+// Several spans of one name may fit a task: concurrent requests, or the client and the server
+// span of one in-process call (the server span starts and ends within the client's lags). The
+// task's own span fits within a few µs, the others by the network's or the scheduler's delays:
+// the best fit is taken when every other misfits by Decisive more (the SDK's lags exceed that
+// less than once in a thousand), otherwise none is.
 const (
 	StartLag = 250 * time.Microsecond
 	EndLag   = 250 * time.Microsecond
 	Early    = 50 * time.Microsecond
+	Decisive = 50 * time.Microsecond
 )
 
 // Result is the outcome of a match.
@@ -63,10 +70,12 @@ func (x *Index) Match(svc string, t Task) (Span, Result) {
 	return m.result()
 }
 
-// matches collects the spans that fit a task, each span once.
+// matches collects the spans that fit a task: the best fit (the smallest misfit, see misfit),
+// and how well the next best distinct span fits.
 type matches struct {
-	first Span
-	n     int
+	best             Span
+	bestFit, nextFit int64
+	n                int
 }
 
 func (m *matches) scan(spans []Span, t Task) {
@@ -80,8 +89,20 @@ func (m *matches) scan(spans []Span, t Task) {
 		if !t.Parent.IsEmpty() && s.Parent != t.Parent {
 			continue
 		}
-		m.add(s)
+		m.add(s, misfit(s, t))
 	}
+}
+
+// misfit is how far a span's start and end lie from the task's: near 1 µs for the task's own span.
+func misfit(s Span, t Task) int64 {
+	return abs(t.Start-s.Start) + abs(t.End-s.End)
+}
+
+func abs(v int64) int64 {
+	if v < 0 {
+		return -v
+	}
+	return v
 }
 
 // namedLike reports whether a span named name may have started as taskName (see nameKey).
@@ -89,24 +110,31 @@ func namedLike(name, taskName string) bool {
 	return name == taskName || strings.IndexByte(taskName, ' ') < 0 && strings.HasPrefix(name, taskName) && name[len(taskName)] == ' '
 }
 
-// add counts s unless it is the span already found (the same span indexed twice: an export
+// add counts s unless it is a span already found (the same span indexed twice: an export
 // retried, or two pipelines indexing it).
-func (m *matches) add(s Span) {
-	if m.n > 0 && s.SpanID == m.first.SpanID && s.TraceID == m.first.TraceID {
+func (m *matches) add(s Span, fit int64) {
+	if m.n > 0 && s.SpanID == m.best.SpanID && s.TraceID == m.best.TraceID {
 		return
 	}
-	if m.n == 0 {
-		m.first = s
-	}
 	m.n++
+	switch {
+	case m.n == 1:
+		m.best, m.bestFit = s, fit
+	case fit < m.bestFit:
+		m.best, m.bestFit, m.nextFit = s, fit, m.bestFit
+	case m.n == 2 || fit < m.nextFit:
+		m.nextFit = fit
+	}
 }
 
+// result is the one span that fits, or the best of several when the others fit worse by
+// Decisive or more; otherwise Ambiguous.
 func (m *matches) result() (Span, Result) {
-	switch m.n {
-	case 0:
+	switch {
+	case m.n == 0:
 		return Span{}, Unmatched
-	case 1:
-		return m.first, Matched
+	case m.n == 1 || m.nextFit-m.bestFit >= int64(Decisive):
+		return m.best, Matched
 	}
 	return Span{}, Ambiguous
 }
