@@ -20,6 +20,8 @@ type JoinIndex struct {
 	tasks map[trace.TaskID]*joinTask
 	// owners holds, per socket cookie, the tasks that logged it.
 	owners map[uint64][]*joinTask
+	// spawned holds, per goroutine, the tasks begun by goroutines it created; built on first use.
+	spawned map[trace.GoID][]*joinTask
 }
 
 // joinTask is one task of the trace as the join sees it.
@@ -30,9 +32,11 @@ type joinTask struct {
 	start, end trace.Time
 	regions    []joinRegion
 	// g began the task; outer says no task with a span above it was begun by g, so the task is
-	// the request's own (socket_carried.go).
-	g     trace.GoID
-	outer bool
+	// the request's own (socket_carried.go). parent is the parent task, nil for a root or one
+	// that began before the trace's tasks were indexed.
+	g      trace.GoID
+	outer  bool
+	parent *joinTask
 }
 
 // joinRegion is one region of a task: the goroutine in it, its bounds and its span.
@@ -50,9 +54,10 @@ func newJoinIndex() *JoinIndex {
 func (x *JoinIndex) add(t *tracesrc.Task, traceID pcommon.TraceID, ids *taskSpanIDs) {
 	jt := &joinTask{id: t.ID, traceID: traceID, span: ids.task, start: t.Start, end: t.End,
 		regions: make([]joinRegion, len(t.Regions)), g: t.Goroutine, outer: true}
-	if p := t.Parent; p != nil && p.Goroutine == t.Goroutine {
-		// A parent is added first; one without a span (a wrapper) leaves its child outer.
-		if pj := x.tasks[p.ID]; pj != nil && !pj.span.IsEmpty() {
+	if p := t.Parent; p != nil {
+		jt.parent = x.tasks[p.ID] // a parent is added first
+		// One without a span (a wrapper) leaves its child outer.
+		if p.Goroutine == t.Goroutine && jt.parent != nil && !jt.parent.span.IsEmpty() {
 			jt.outer = false
 		}
 	}
@@ -176,7 +181,8 @@ func (x *JoinIndex) byCookie(cookie uint64, t trace.Time, open bool) (attributio
 
 // byThread is the thread rule: the task of the goroutine running on M = tid at t, under its innermost
 // region open at t. A connect completes in softirq context: its thread is the one that called
-// connect, when it began.
+// connect, when it began. A goroutine that also carried other requests at t (multiplexed) is
+// no one request's.
 func (x *JoinIndex) byThread(e *ebpfsrc.Event, t trace.Time) (attribution, bool) {
 	if e.Kind == ebpfsrc.KindEstablished && e.Since != 0 {
 		t = x.tl.FromMono(int64(e.Since))
@@ -186,7 +192,7 @@ func (x *JoinIndex) byThread(e *ebpfsrc.Event, t trace.Time) (attribution, bool)
 		return attribution{}, false
 	}
 	jt := x.tasks[iv.Task]
-	if jt == nil {
+	if jt == nil || x.multiplexed(iv.Goroutine, jt, t) {
 		return attribution{}, false
 	}
 	a := attribution{task: jt, parent: jt.span, g: iv.Goroutine}

@@ -108,3 +108,35 @@ func (j *joiner) linkCarried(sp ptrace.Span, b *ebpfsrc.Batch, c *socketConn) {
 		l.Attributes().PutInt(metadata.AttributeTaskID, int64(jt.id))
 	}
 }
+
+// multiplexed says whether goroutine g, working for task own at t, was then also carrying other
+// requests: a task begun by a goroutine g created, open at t and not below own. A transport
+// goroutine that begins a task of its own while it reads for other streams is such a one: what
+// it reads at t may be any stream's, so the thread rule gives it to none. Tasks below own (a
+// handler's fan-out) are own's work.
+func (x *JoinIndex) multiplexed(g trace.GoID, own *joinTask, t trace.Time) bool {
+	if x.spawned == nil {
+		x.spawned = make(map[trace.GoID][]*joinTask)
+		for _, jt := range x.tasks {
+			if creator, ok := x.tl.Creators[jt.g]; ok && creator != jt.g {
+				x.spawned[creator] = append(x.spawned[creator], jt)
+			}
+		}
+	}
+	for _, s := range x.spawned[g] {
+		if s.start <= t && t <= s.end && !s.below(own) {
+			return true
+		}
+	}
+	return false
+}
+
+// below says whether jt is a descendant of task a.
+func (jt *joinTask) below(a *joinTask) bool {
+	for p := jt.parent; p != nil; p = p.parent {
+		if p == a {
+			return true
+		}
+	}
+	return false
+}

@@ -3,6 +3,7 @@ package stitch
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"path/filepath"
 	"runtime"
 	rtrace "runtime/trace"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -274,12 +276,13 @@ func TestServerConnections(t *testing.T) {
 }
 
 // carrierTrace is a real execution trace of a reader goroutine, locked to thread tid, that
-// creates three goroutines, each beginning a "req" task, and then runs at mono (a read there
-// would be its).
+// begins a task "conn" and creates three goroutines, each beginning a root task "req"; it runs
+// at busy, while the req tasks are open, and at alone, after they ended (a read there would be
+// its).
 type carrierTrace struct {
-	data []byte
-	tid  uint32
-	mono uint64
+	data        []byte
+	tid         uint32
+	busy, alone uint64
 }
 
 func recordCarrierTrace(t *testing.T) carrierTrace {
@@ -288,25 +291,35 @@ func recordCarrierTrace(t *testing.T) carrierTrace {
 		t.Fatal(err)
 	}
 	var ct carrierTrace
+	spin := func(at *uint64) {
+		*at = monoNow(t)
+		for monoNow(t) < *at+200_000 { // stay on the thread, running
+		}
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
-		var began sync.WaitGroup
+		_, conn := rtrace.NewTask(context.Background(), "conn")
+		var began, ended sync.WaitGroup
 		for range 3 {
 			began.Add(1)
+			ended.Add(1)
 			go func() {
+				defer ended.Done()
 				_, task := rtrace.NewTask(context.Background(), "req")
 				began.Done()
-				time.Sleep(time.Millisecond)
+				time.Sleep(5 * time.Millisecond)
 				task.End()
 			}()
 		}
 		began.Wait()
-		ct.tid, ct.mono = uint32(unix.Gettid()), monoNow(t)
-		for monoNow(t) < ct.mono+200_000 { // stay on the thread, running
-		}
+		ct.tid = uint32(unix.Gettid())
+		spin(&ct.busy)
+		ended.Wait()
+		spin(&ct.alone)
+		conn.End()
 	}()
 	<-done
 	time.Sleep(2 * time.Millisecond)
@@ -315,35 +328,59 @@ func recordCarrierTrace(t *testing.T) carrierTrace {
 	return ct
 }
 
-// TestCarriedLinks: a connection read by a goroutine links to the tasks of the goroutines it
-// created; when the same goroutine read two connections, it is neither's reader: no links.
-func TestCarriedLinks(t *testing.T) {
+// carrierWindow converts a carrierTrace and makes the socket spans of read waits on its reader's
+// thread at the given times and cookies.
+type carrierWindow struct {
+	ct  carrierTrace
+	out *converted
+}
+
+func newCarrierWindow(t *testing.T) carrierWindow {
 	ct := recordCarrierTrace(t)
 	out, err := convert(t, NewTraceConverter(testIdentity, TraceOptions{Threads: tracesrc.TaskThreadIntervals}), ct.data)
 	if err != nil {
 		t.Fatal(err)
 	}
-	reqs := map[pcommon.SpanID]bool{}
-	for _, sp := range out.spans {
-		if sp.Name() == "req" {
-			reqs[sp.SpanID()] = true
-		}
-	}
-	if len(reqs) != 3 {
-		t.Fatalf("%d req task spans, want 3", len(reqs))
-	}
+	return carrierWindow{ct, out}
+}
+
+func (w carrierWindow) sockets(t *testing.T, reads map[uint64][]uint64) (ptrace.SpanSlice, JoinStats) {
 	peer := netip.MustParseAddrPort("127.0.0.1:4000")
-	read := func(cookie uint64, mono uint64) ebpfsrc.Event {
-		return ebpfsrc.Event{Kind: ebpfsrc.KindReadWait, Cookie: cookie, PID: 42, TID: ct.tid, Mono: mono, Since: mono - 1000, Peer: peer}
-	}
-	linksOf := func(events ...ebpfsrc.Event) map[int64]ptrace.SpanLinkSlice {
-		b := &ebpfsrc.Batch{PID: 42, BootID: "boot", Start: 1, End: ct.mono + 1_000_000, Events: events}
-		td, _, stats := Sockets(b, socketIdentity, out.res.Join)
-		if stats.ByThread != 0 {
-			t.Errorf("a read of the reader goroutine, outside tasks, joined a task: %+v", stats)
+	var events []ebpfsrc.Event
+	for cookie, monos := range reads {
+		for _, mono := range monos {
+			events = append(events, ebpfsrc.Event{Kind: ebpfsrc.KindReadWait, Cookie: cookie, PID: 42, TID: w.ct.tid,
+				Mono: mono, Since: mono - 1000, Peer: peer})
 		}
+	}
+	slices.SortFunc(events, func(x, y ebpfsrc.Event) int { return cmp.Compare(x.Mono, y.Mono) })
+	b := &ebpfsrc.Batch{PID: 42, BootID: "boot", Start: 1, End: w.ct.alone + 1_000_000, Events: events}
+	td, _, stats := Sockets(b, socketIdentity, w.out.res.Join)
+	return td.ResourceSpans().At(0).ScopeSpans().At(0).Spans(), stats
+}
+
+func (w carrierWindow) taskSpans(name string) map[pcommon.SpanID]ptrace.Span {
+	spans := map[pcommon.SpanID]ptrace.Span{}
+	for _, sp := range w.out.spans {
+		if sp.Name() == name {
+			spans[sp.SpanID()] = sp
+		}
+	}
+	return spans
+}
+
+// TestCarriedLinks: a connection read by a goroutine links to the task it began and to the
+// tasks of the goroutines it created; when the same goroutine read two connections, it is
+// neither's reader: no links.
+func TestCarriedLinks(t *testing.T) {
+	w := newCarrierWindow(t)
+	reqs, conns := w.taskSpans("req"), w.taskSpans("conn")
+	if len(reqs) != 3 || len(conns) != 1 {
+		t.Fatalf("%d req and %d conn task spans, want 3 and 1", len(reqs), len(conns))
+	}
+	linksOf := func(reads map[uint64][]uint64) map[int64]ptrace.SpanLinkSlice {
+		spans, _ := w.sockets(t, reads)
 		links := map[int64]ptrace.SpanLinkSlice{}
-		spans := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans()
 		for i := range spans.Len() {
 			if sp := spans.At(i); sp.Name() == spanTCPConnection {
 				links[cookieOfSpan(sp)] = sp.Links()
@@ -352,20 +389,45 @@ func TestCarriedLinks(t *testing.T) {
 		return links
 	}
 
-	one := linksOf(read(21, ct.mono+50_000))[21]
-	if one.Len() != 3 {
-		t.Fatalf("connection read by the creator of 3 request goroutines has %d links, want 3", one.Len())
+	one := linksOf(map[uint64][]uint64{21: {w.ct.busy + 50_000}})[21]
+	if one.Len() != 4 {
+		t.Fatalf("connection read by a goroutine that began 1 task and created 3 goroutines that did has %d links, want 4", one.Len())
 	}
 	for i := range one.Len() {
 		l := one.At(i)
 		rel, _ := l.Attributes().Get(metadata.AttributeLinkRelation)
-		if !reqs[l.SpanID()] || rel.Str() != metadata.AttributeLinkRelationCarriedRequest {
-			t.Errorf("link %d to span %s (%q), want a req task span as carried_request", i, l.SpanID(), rel.Str())
+		_, req := reqs[l.SpanID()]
+		_, conn := conns[l.SpanID()]
+		if !req && !conn || rel.Str() != metadata.AttributeLinkRelationCarriedRequest {
+			t.Errorf("link %d to span %s (%q), want a req or conn task span as carried_request", i, l.SpanID(), rel.Str())
 		}
 	}
-	for cookie, links := range linksOf(read(21, ct.mono+50_000), read(22, ct.mono+100_000)) {
+	for cookie, links := range linksOf(map[uint64][]uint64{21: {w.ct.busy + 50_000}, 22: {w.ct.busy + 100_000}}) {
 		if links.Len() != 0 {
 			t.Errorf("connection %d, read by a goroutine that read two connections, has %d links, want none", cookie, links.Len())
+		}
+	}
+}
+
+// TestMultiplexedReadJoinsNoRequest: a read on a goroutine working for its own task joins that
+// task, except while goroutines it created were working for other requests (a transport reading
+// for several streams): then the read is no one request's.
+func TestMultiplexedReadJoinsNoRequest(t *testing.T) {
+	w := newCarrierWindow(t)
+	conns := w.taskSpans("conn")
+	spans, stats := w.sockets(t, map[uint64][]uint64{21: {w.ct.busy + 50_000, w.ct.alone + 50_000}})
+	if stats.ByThread != 1 || stats.Unjoined != 1 {
+		t.Errorf("join stats %+v, want the read after the requests ended joined, the one during them not", stats)
+	}
+	for i := range spans.Len() {
+		sp := spans.At(i)
+		if sp.Name() != spanTCPReadWait {
+			continue
+		}
+		_, underConn := conns[sp.ParentSpanID()]
+		during := int64(sp.EndTimestamp()) < int64(w.ct.alone)+w.out.res.Timeline.MonoWallOffset()
+		if during == underConn {
+			t.Errorf("read wait ending at %v (during the requests: %v) under the conn task: %v", sp.EndTimestamp(), during, underConn)
 		}
 	}
 }
