@@ -20,11 +20,14 @@ const appSpanPoll = 50 * time.Millisecond
 // name being the app's service.name. It first waits until the app's spans of the window have
 // arrived, that is until the processor saw a span of the service end after the window's end,
 // or join.max_wait passed, or ctx ended; then the window goes out with what has arrived.
-// Files are not waited for: they were recorded before.
+// Files are not waited for: they were written before they are read.
 func (r *gostitchReceiver) appSpans(ctx context.Context, w *collect.Window) appspans.Matcher {
 	name := w.Target.Name
-	if _, seen := appspans.Registered().Watermark(name); !seen || w.Origin == collect.OriginFile {
+	if _, seen := appspans.Registered().Watermark(name); !seen {
 		return nil
+	}
+	if w.Origin == collect.OriginFile {
+		return appspans.Live
 	}
 	deadline := time.NewTimer(r.cfg.Join.MaxWait)
 	defer deadline.Stop()

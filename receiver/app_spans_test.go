@@ -21,11 +21,15 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"go.opentelemetry.io/collector/processor/processortest"
+	"go.opentelemetry.io/collector/receiver/receivertest"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"google.golang.org/grpc"
 
+	"github.com/gostitch/gostitch/internal/appspans"
 	"github.com/gostitch/gostitch/processor/gostitchjoinprocessor"
+	"github.com/gostitch/gostitch/receiver/internal/collect"
 	"github.com/gostitch/gostitch/receiver/internal/metadata"
+	"github.com/gostitch/gostitch/receiver/internal/target"
 )
 
 // TestSDKTasksHangUnderTheAppsSpans runs examples/otelapp, an OTel service with no gostitch
@@ -99,6 +103,40 @@ func TestSDKTasksHangUnderTheAppsSpans(t *testing.T) {
 		}
 	}
 	assert.GreaterOrEqual(t, appSpanJoins, int64(len(joined)), "joined tasks counted with method app_span")
+}
+
+// TestAppSpansWait: a window waits for the app's spans only when a gostitchjoin processor saw
+// the target's service, until one ends after the window, at most join.max_wait or until its
+// context ends.
+func TestAppSpansWait(t *testing.T) {
+	cfg := createDefaultConfig()
+	cfg.Join.MaxWait = time.Hour
+	r, err := newReceiver(cfg, receivertest.NewNopSettings(metadata.Type))
+	require.NoError(t, err)
+	end := time.Now()
+	w := &collect.Window{Target: target.Identity{Name: "shop"}, Origin: collect.OriginScrape, End: end}
+	ctx := context.Background()
+	assert.Nil(t, r.appSpans(ctx, w), "no processor runs")
+	x := appspans.NewIndex(appspans.Limits{MaxSpans: 10, Retention: time.Hour})
+	appspans.Register(x)
+	defer appspans.Unregister(x)
+	assert.Nil(t, r.appSpans(ctx, w), "the processor never saw the service")
+
+	x.Add("shop", appspans.Span{Name: "GET", SpanID: pcommon.SpanID{1}, Start: end.Add(-2 * time.Second).UnixNano(), End: end.Add(-time.Second).UnixNano()})
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	assert.NotNil(t, r.appSpans(cancelled, w), "shutdown ends the wait; the window goes out with the spans there are")
+	cfg.Join.MaxWait = 10 * time.Millisecond
+	assert.NotNil(t, r.appSpans(ctx, w), "join.max_wait ends the wait")
+
+	cfg.Join.MaxWait = time.Hour
+	x.Add("shop", appspans.Span{Name: "GET", SpanID: pcommon.SpanID{2}, Start: end.UnixNano(), End: end.Add(time.Millisecond).UnixNano()})
+	assert.NotNil(t, r.appSpans(ctx, w), "a span ending after the window: its spans have arrived")
+	file := *w
+	file.Origin = collect.OriginFile
+	x.Add("shop", appspans.Span{Name: "GET", SpanID: pcommon.SpanID{3}, Start: end.Add(-time.Hour).UnixNano(), End: end.Add(-time.Hour).UnixNano()})
+	file.End = end.Add(time.Hour)
+	assert.NotNil(t, r.appSpans(ctx, &file), "files are joined without waiting: they were written before they are read")
 }
 
 // serveOTLP serves OTLP gRPC on a loopback port, handing the traces to next; it returns the address.
