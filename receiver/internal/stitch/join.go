@@ -20,8 +20,9 @@ type JoinIndex struct {
 	tasks map[trace.TaskID]*joinTask
 	// owners holds, per socket cookie, the tasks that logged it.
 	owners map[uint64][]*joinTask
-	// spawned holds, per goroutine, the tasks begun by goroutines it created; built on first use.
-	spawned map[trace.GoID][]*joinTask
+	// began and spawned hold, per goroutine, the tasks it began and those begun by goroutines
+	// it created; built on first use (goroutineTasks).
+	began, spawned map[trace.GoID][]*joinTask
 }
 
 // joinTask is one task of the trace as the join sees it.

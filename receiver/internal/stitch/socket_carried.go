@@ -66,16 +66,14 @@ func (j *joiner) carried(b *ebpfsrc.Batch) *carriedIndex {
 			ci.readers[cookie] = append(ci.readers[cookie], g)
 		}
 	}
-	for _, jt := range j.x.tasks { // linkCarried sorts what it links
-		if !jt.outer || jt.span.IsEmpty() || jt.g == 0 {
+	j.x.goroutineTasks()
+	for g, cookie := range read {
+		if cookie == several {
 			continue
 		}
-		if _, ok := read[jt.g]; ok {
-			ci.tasks[jt.g] = append(ci.tasks[jt.g], jt)
-		}
-		if creator, ok := j.x.tl.Creators[jt.g]; ok && creator != jt.g {
-			if _, ok := read[creator]; ok {
-				ci.tasks[creator] = append(ci.tasks[creator], jt)
+		for _, jt := range slices.Concat(j.x.began[g], j.x.spawned[g]) { // linkCarried sorts what it links
+			if jt.outer && !jt.span.IsEmpty() {
+				ci.tasks[g] = append(ci.tasks[g], jt)
 			}
 		}
 	}
@@ -115,20 +113,31 @@ func (j *joiner) linkCarried(sp ptrace.Span, b *ebpfsrc.Batch, c *socketConn) {
 // it reads at t may be any stream's, so the thread rule gives it to none. Tasks below own (a
 // handler's fan-out) are own's work.
 func (x *JoinIndex) multiplexed(g trace.GoID, own *joinTask, t trace.Time) bool {
-	if x.spawned == nil {
-		x.spawned = make(map[trace.GoID][]*joinTask)
-		for _, jt := range x.tasks {
-			if creator, ok := x.tl.Creators[jt.g]; ok && creator != jt.g {
-				x.spawned[creator] = append(x.spawned[creator], jt)
-			}
-		}
-	}
+	x.goroutineTasks()
 	for _, s := range x.spawned[g] {
 		if s.start <= t && t <= s.end && !s.below(own) {
 			return true
 		}
 	}
 	return false
+}
+
+// goroutineTasks indexes the tasks by the goroutine that began them and by the goroutine that
+// created that one, once the trace is read.
+func (x *JoinIndex) goroutineTasks() {
+	if x.began != nil {
+		return
+	}
+	x.began, x.spawned = make(map[trace.GoID][]*joinTask), make(map[trace.GoID][]*joinTask)
+	for _, jt := range x.tasks {
+		if jt.g == 0 {
+			continue
+		}
+		x.began[jt.g] = append(x.began[jt.g], jt)
+		if creator, ok := x.tl.Creators[jt.g]; ok && creator != jt.g {
+			x.spawned[creator] = append(x.spawned[creator], jt)
+		}
+	}
 }
 
 // below says whether jt is a descendant of task a.
