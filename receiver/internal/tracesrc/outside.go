@@ -6,20 +6,20 @@ import (
 	"golang.org/x/exp/trace"
 )
 
-// Work outside tasks. A goroutine working for no task (or only for tasks that have ended,
-// whose regions it left open) may still open regions (with a context
-// that carries no task, e.g. context.Background()), log, block, make system calls and be
-// sampled. A Handler that also implements GoroutineHandler is handed that work when
-// Options.MaxGoroutineSpans is positive: each region as it ends, each log, each blocking or
-// syscall episode of at least Options.MinSpanDuration as it ends, and each CPU sample.
+// Work outside tasks. A goroutine working for no task (or only for tasks that have ended, whose
+// regions it left open) may still open regions (with a context that carries no task, e.g.
+// context.Background()), log, block, make system calls and be sampled. A Handler that also
+// implements GoroutineHandler is handed that work when Options.MaxGoroutineSpans is positive:
+// each region as it ends, each log, each blocking or syscall episode of at least
+// Options.MinSpanDuration as it ends, and each CPU sample.
 //
 // Regions, logs and episodes are bounded per trace: a goroutine's first kept item takes one
 // place for the goroutine itself (its span), every region and episode one more, and once
 // MaxGoroutineSpans places are taken later ones are cut and counted in Timeline.GoroutineCut.
-// The places go in trace order and are never given back, so an item inside a region that was
-// cut is cut too: nothing kept refers to something cut.
-// Logs take no place but at most MaxGoroutineLogs are kept per goroutine. Waits that are not
-// the program's (see programWait) are left out uncounted. An episode that began before the
+// The places go in trace order and are never given back, so a region or episode inside a region
+// that was cut is cut too: nothing kept refers to something cut. Logs (events of the goroutine's
+// own span) take no place, but at most MaxGoroutineLogs are kept per goroutine. Waits that are
+// not the program's (see programWait) are left out uncounted. An episode that began before the
 // trace starts at the trace's start: a goroutine the trace first shows late (its status comes
 // with its first event of the trace) was in that state since before the trace.
 
