@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # The Jaeger UI pages in docs/, taken by headless Chromium from a real run:
-#   docs/jaeger-trace.png    the demo's slowest block import whose trace holds the kernel's view:
-#                            syncnode's importBlock span, gostitch's go.trace task with its regions
-#                            and block spans under it, and the ebpf tcp read wait inside them;
-#   docs/jaeger-otelapp.png  the slowest request of examples/otelapp (an OTel service with no gostitch
-#                            code) on examples/otel-app.yaml: its HTTP server span with the runtime's
-#                            task and the kernel's spans under it.
+#   docs/jaeger-trace.png    the demo's slowest block import whose trace holds a kernel tcp read
+#                            wait: syncnode's importBlock span, gostitch's go.trace task with its
+#                            regions and block spans under it, and the ebpf tcp read wait inside;
+#   docs/jaeger-otelapp.png  the same for a GET /work request of examples/otelapp (an OTel service
+#                            with no gostitch code) on examples/otel-app.yaml: the app's spans, the
+#                            SDK's task of each under it, and the runtime's and kernel's spans inside.
 # SCREENSHOTS (default "demo otelapp") picks which; each scenario runs SCREENSHOT_SECONDS (default
 # 40). Jaeger serves the built UI in JAEGER_UI_ASSETS (default $CACHE/jaeger-ui): docs/screenshots.md
 # says how to build it. The page opens with the details of the trace's longest ebpf span (uiFind) and
@@ -44,11 +44,11 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # pick_trace SERVICE [OPERATION]: "TRACE_ID SPAN_ID SPANS" of the trace in Jaeger with the longest
-# app span (one without gostitch.source) of SERVICE that has a go.trace span as a child and holds an
-# ebpf span; SPAN_ID is that trace's longest ebpf span, SPANS its span count. Prints nothing when no
-# trace qualifies.
+# app span (one without gostitch.source) of SERVICE among those where a go.trace span is the child of
+# an app span and that hold an ebpf span, those with a tcp read wait first; SPAN_ID is its longest
+# tcp read wait (else its longest ebpf span), SPANS its span count. Prints nothing when none does.
 pick_trace() {
-  local q=(--data-urlencode "service=$1" -d limit=1000 -d lookback=1h)
+  local q=(--data-urlencode "service=$1" -d limit=5000 -d lookback=1h)
   [ -z "${2:-}" ] || q+=(--data-urlencode "operation=$2")
   curl -fsS -G "${q[@]}" http://127.0.0.1:16686/api/traces | jq -r '
     def src: first(.tags[]? | select(.key == "gostitch.source") | .value) // "app";
@@ -57,11 +57,12 @@ pick_trace() {
       | select(any(.spans[]; src == "go.trace" and
           any(.references[]?; .refType == "CHILD_OF" and (.spanID | IN($app[])))))
       | select(any(.spans[]; src == "ebpf"))
+      | ([.spans[] | select(src == "ebpf")] | max_by([.operationName == "tcp read wait", .duration])) as $kernel
       | {traceID,
-         app: ([.spans[] | select(src == "app") | .duration] | max),
-         focus: ([.spans[] | select(src == "ebpf")] | max_by(.duration) | .spanID),
+         rank: [$kernel.operationName == "tcp read wait", ([.spans[] | select(src == "app") | .duration] | max)],
+         focus: $kernel.spanID,
          spans: (.spans | length)}]
-    | max_by(.app) // empty
+    | max_by(.rank) // empty
     | "\(.traceID) \(.focus) \(.spans)"'
 }
 
@@ -69,19 +70,23 @@ pick_trace() {
 # its Jaeger UI page, with the picked ebpf span's details open, to OUT; the window is as tall as the
 # trace's rows (28 px each) and the details (820 px with the header) need, up to 2400 px.
 screenshot() {
-  local picked="" trace span spans url size
+  local picked="" trace span spans url height size
   for _ in $(seq 30); do
     picked=$(pick_trace "$1" "$2") && [ -n "$picked" ] && break
     sleep 2
   done
-  [ -n "$picked" ] || { echo "no $1 trace in Jaeger with go.trace spans under the app's and ebpf spans"; exit 1; }
+  [ -n "$picked" ] || {
+    echo "no $1 trace in Jaeger with go.trace spans under the app's and ebpf spans (a longer SCREENSHOT_SECONDS finds more)"
+    exit 1
+  }
   read -r trace span spans <<<"$picked"
   url="http://127.0.0.1:16686/trace/$trace?uiFind=$span"
+  height=$((spans * 28 + 820 < 2400 ? spans * 28 + 820 : 2400))
   echo "== chromium: $url -> $3"
   mkdir -p "$(dirname "$3")"
   chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
     --disable-background-networking --disable-component-update --disable-sync --hide-scrollbars \
-    --user-data-dir="$(mktemp -d "$work/chromium.XXXXXX")" --window-size=1600,$((spans * 28 + 820 < 2400 ? spans * 28 + 820 : 2400)) \
+    --user-data-dir="$(mktemp -d "$work/chromium.XXXXXX")" --window-size=1600,"$height" \
     --virtual-time-budget=20000 --screenshot="$3" "$url" >"$work/chromium.log" 2>&1 ||
     { echo "chromium failed:"; tail -5 "$work/chromium.log"; exit 1; }
   size=$(stat -c %s "$3")
