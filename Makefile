@@ -59,9 +59,9 @@ test: setup build bpf-check $(JAEGER)
 	GOSTITCH_DIST=$(CURDIR)/$(DIST) GOSTITCH_JAEGER=$(JAEGER) $(GO) test -count=1 -timeout 30m ./...
 	$(MAKE) --no-print-directory fuzz FUZZTIME=20000x
 
-## generate: receiver/internal/metadata and documentation.md from metadata.yaml
+## generate: receiver/internal/metadata and documentation.md from metadata.yaml (and the gostitchjoin processor's from its own)
 generate:
-	$(GO) generate ./receiver/internal/metadata
+	$(GO) generate ./receiver/internal/metadata ./processor/gostitchjoinprocessor/internal/metadata
 
 ## bpf: regenerate the eBPF object and its Go bindings (needs clang, llvm-strip, libbpf-dev)
 bpf:
