@@ -138,6 +138,9 @@ type servedWindow struct {
 	sockets  ptrace.SpanSlice
 	protocol map[int64]string // server socket cookie → "http" or "grpc"
 	offset   int64            // CLOCK_MONOTONIC → Unix ns
+	start    int64            // the trace's first event, CLOCK_MONOTONIC
+	// byGoroutine holds the outermost task spans by the goroutine that began them.
+	byGoroutine map[int64][]ptrace.Span
 }
 
 func serveWindow(t *testing.T) *servedWindow {
@@ -151,7 +154,17 @@ func serveWindow(t *testing.T) *servedWindow {
 	t.Logf("%d requests, %d spans of the trace, %d socket events: join %+v", len(run.requests), len(out.spans),
 		len(run.batch.Events), stats)
 	w := &servedWindow{run: run, tasks: out.byID, sockets: td.ResourceSpans().At(0).ScopeSpans().At(0).Spans(),
-		protocol: map[int64]string{}, offset: out.res.Timeline.MonoWallOffset()}
+		protocol: map[int64]string{}, offset: out.res.Timeline.MonoWallOffset(),
+		start: out.res.Timeline.Mono(out.res.Timeline.Start)}
+	w.byGoroutine = map[int64][]ptrace.Span{}
+	for _, sp := range out.spans {
+		if _, isTask := sp.Attributes().Get(metadata.AttributeTaskType); isTask {
+			if _, nested := w.taskOf(sp); !nested {
+				g := intAttr(sp, metadata.AttributeGoroutineID)
+				w.byGoroutine[g] = append(w.byGoroutine[g], sp)
+			}
+		}
+	}
 	for _, e := range run.batch.Events {
 		switch e.Local.Port() {
 		case run.httpPort:
@@ -175,6 +188,36 @@ func (w *servedWindow) request(proto string, port, g int64, task ptrace.Span) (s
 		}
 	}
 	return serverRequest{}, false
+}
+
+// requestsInTrace counts the requests of proto from client port port that have a task span.
+func (w *servedWindow) requestsInTrace(proto string, port int64) int {
+	n := 0
+	for _, r := range w.run.requests {
+		if r.Proto != proto || r.ClientPort != port {
+			continue
+		}
+		for _, task := range w.byGoroutine[r.Goroutine] {
+			if int64(task.StartTimestamp()) <= r.EndMonoNS+w.offset && r.StartMonoNS+w.offset <= int64(task.EndTimestamp()) {
+				n++
+				break
+			}
+		}
+	}
+	return n
+}
+
+// atStart counts the requests of proto in progress at the trace's start or begun within 20 ms of
+// it: their goroutine may have been created before the trace (and waited to run that long on a
+// loaded machine), so the trace does not say who created it.
+func (w *servedWindow) atStart(proto string) int {
+	n := 0
+	for _, r := range w.run.requests {
+		if r.Proto == proto && r.StartMonoNS <= w.start+int64(20*time.Millisecond) && r.EndMonoNS >= w.start {
+			n++
+		}
+	}
+	return n
 }
 
 // open counts the requests of proto from client port port in progress at mono.
@@ -208,7 +251,7 @@ func (w *servedWindow) taskOf(sp ptrace.Span) (ptrace.Span, bool) {
 func TestServerConnections(t *testing.T) {
 	w := serveWindow(t)
 	joined, inConn, multiplexed := map[string]int{}, map[string]int{}, 0
-	linked, links := map[string]int{}, map[string]int{}
+	linked, links, carried, inTrace := map[string]int{}, map[string]int{}, map[string]int{}, map[string]int{}
 	for i := range w.sockets.Len() {
 		sp := w.sockets.At(i)
 		proto := w.protocol[cookieOfSpan(sp)]
@@ -243,6 +286,8 @@ func TestServerConnections(t *testing.T) {
 				continue
 			}
 			linked[proto]++
+			carried[proto] += sp.Links().Len() + int(sp.DroppedLinksCount())
+			inTrace[proto] += w.requestsInTrace(proto, port)
 			for k := range sp.Links().Len() {
 				l := sp.Links().At(k)
 				links[proto]++
@@ -261,7 +306,8 @@ func TestServerConnections(t *testing.T) {
 		}
 	}
 	t.Logf("read waits joined to a task: %v; in the connection's trace: %v (gRPC with 2+ streams active: %d); "+
-		"connection spans with links: %v, links: %v", joined, inConn, multiplexed, linked, links)
+		"connection spans with links: %v, links: %v; requests linked or counted as dropped links: %v of %v with a task span",
+		joined, inConn, multiplexed, linked, links, carried, inTrace)
 	if joined["http"] == 0 {
 		t.Error("no HTTP/1.1 read wait joined to its request's task span")
 	}
@@ -271,6 +317,12 @@ func TestServerConnections(t *testing.T) {
 	for _, proto := range []string{"http", "grpc"} {
 		if linked[proto] == 0 {
 			t.Errorf("no %s connection span links to the requests it carried", proto)
+		}
+		// Only a request whose goroutine was created before the trace may go unlinked (atStart).
+		if early := w.atStart(proto); carried[proto] > inTrace[proto] ||
+			inTrace[proto]-carried[proto] > early {
+			t.Errorf("%s: %d requests linked or counted as dropped links of %d with a task span; %d in progress as the trace began",
+				proto, carried[proto], inTrace[proto], early)
 		}
 	}
 }
