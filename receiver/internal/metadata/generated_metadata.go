@@ -59,7 +59,7 @@ const (
 	AttributeExecutableBuildID = "process.executable.build_id.gnu"
 	// AttributeGCID: Sequence number of the GC cycle in the window.
 	AttributeGCID = "gostitch.gc.id"
-	// AttributeGoroutineID: Go runtime goroutine id.
+	// AttributeGoroutineID: Go runtime goroutine id (on execution-trace spans and span events, and on the go.trace profile's CPU samples taken outside tasks).
 	AttributeGoroutineID = "gostitch.goroutine.id"
 	// AttributeJoinMethod: How an item was stitched into a task's trace (docs/design.md, Join rules): cookie (the socket's cookie was logged by the task), thread (the goroutine running on the event's thread), last_use (the task that last used the socket, for softirq-context events), task (a CPU sample taken while its goroutine worked for a task), app_span (a task the OTel SDK began for an app span that reached the gostitchjoin processor, hung under that span), or none (left in its connection's trace, or a CPU sample outside tasks).
 	AttributeJoinMethod        = "gostitch.join.method"
