@@ -94,12 +94,12 @@ screenshot() {
   [ "$size" -lt 1048576 ] || echo "   warning: over 1 MiB" >&2
 }
 
-# wait_collector: lets the collector run for $seconds, failing when it exits.
+# wait_collector LOG: lets the collector run for $seconds, failing (with the end of LOG) when it exits.
 wait_collector() {
   local t
   for ((t = 10; t <= seconds; t += 10)); do
     sleep 10
-    kill -0 "$collector_pid" 2>/dev/null || { echo "collector exited:"; tail -20 "$work/collector.log"; exit 1; }
+    kill -0 "$collector_pid" 2>/dev/null || { echo "collector exited:"; tail -20 "$1"; exit 1; }
   done
 }
 
@@ -112,7 +112,7 @@ if [[ " $shots " == *" demo "* ]]; then
   start_syncnode
   echo "== collector: dist/otelcol-gostitch on examples/demo.yaml for ${seconds}s (log: $work/collector.log)"
   start_collector basic
-  wait_collector
+  wait_collector "$work/collector.log"
   stop 1 # the collector flushes to Jaeger and stops, so that what Jaeger holds no longer changes
   go run ./examples/demoreport -jaeger http://127.0.0.1:16686 | sed 's/^/   /'
   screenshot syncnode importBlock docs/jaeger-trace.png
@@ -138,8 +138,9 @@ if [[ " $shots " == *" otelapp "* ]]; then
     --feature-gates=service.profilesSupport >"$work/collector-otelapp.log" 2>&1 &
   collector_pid=$!
   pids+=("$collector_pid")
-  wait_collector
+  wait_collector "$work/collector-otelapp.log"
   # otelapp stops first, flushing its last spans to the collector, which then flushes to Jaeger.
+  # (Jaeger takes traces only: the collector logs the metrics and profiles it refuses, and drops them.)
   kill -INT "$otelapp_pid"
   wait "$otelapp_pid" || true
   stop 1
