@@ -82,9 +82,9 @@ func (x *Index) Add(svc string, s Span) (evicted int) {
 	}
 	name := nameKey(s.Name)
 	spans := sv.byName[name]
-	i := len(spans)
-	for i > 0 && spans[i-1].Start > s.Start { // spans mostly arrive in start order
-		i--
+	i := len(spans) // spans mostly arrive in start order; a long one arrives late
+	if i > 0 && spans[i-1].Start > s.Start {
+		i = sort.Search(len(spans), func(j int) bool { return spans[j].Start > s.Start })
 	}
 	sv.byName[name] = slices.Insert(spans, i, s)
 	x.count++
