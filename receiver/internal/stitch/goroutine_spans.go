@@ -8,6 +8,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"golang.org/x/exp/trace"
 
+	"github.com/gostitch/gostitch/receiver/internal/metadata"
 	"github.com/gostitch/gostitch/receiver/internal/profdict"
 	"github.com/gostitch/gostitch/receiver/internal/tracesrc"
 )
@@ -17,9 +18,10 @@ import (
 // a log, a block or syscall of at least TraceOptions.MinSpanDuration — gets one trace per
 // execution trace: a root span named "goroutine" over its work, with its logs as events, its
 // regions as children (nested as they were), and its episodes as "block <reason>" and "syscall"
-// spans with their stacks under the innermost region they began in. CPU samples outside tasks
-// go into the execution trace's profile with their goroutine, linked to the region span they
-// fell in or to nothing. tracesrc bounds the spans by TraceOptions.MaxGoroutineSpans and
+// spans with their stacks under the innermost region they began in, and gostitch.cpu.time from
+// the CPU samples linked to them. CPU samples outside tasks go into the execution trace's
+// profile with their goroutine, linked to the region span they fell in or to the goroutine's
+// span once it has one, or to nothing. tracesrc bounds the spans by TraceOptions.MaxGoroutineSpans and
 // counts what it cut (TraceResult.GoroutineCut).
 
 // Id namespaces of the spans of work outside tasks.
@@ -35,12 +37,14 @@ const (
 const goroutineSpanName = "goroutine"
 
 // goroutineWork is what the root span of a goroutine's work outside tasks needs: its bounds,
-// logs and truncation, and the number of its episodes (which numbers their spans).
+// logs and truncation, the number of its episodes (which numbers their spans) and of the CPU
+// samples linked to its spans.
 type goroutineWork struct {
 	id         trace.GoID
 	start, end trace.Time
 	logs       []tracesrc.Log
 	episodes   int
+	samples    int
 	// cutStart and cutEnd are set when some of its work began before the trace or outlasted it.
 	cutStart, cutEnd bool
 }
@@ -93,13 +97,15 @@ func (conv *conversion) GoroutineEpisode(e tracesrc.Episode) {
 	w.episodes++
 }
 
-// GoroutineSample implements tracesrc.GoroutineHandler.
-func (conv *conversion) GoroutineSample(s tracesrc.CPUSample) {
+// GoroutineSample implements tracesrc.GoroutineHandler: a sample of a goroutine that has a span
+// links to the span of the region it fell in, else to the goroutine's span, which then covers it.
+func (conv *conversion) GoroutineSample(s tracesrc.CPUSample, spanned bool) {
 	var link profdict.Link
-	if s.Region >= 0 {
+	if spanned {
 		c := conv.c
 		link = profdict.Link{Trace: c.goroutineTraceID(s.Goroutine, conv.tl.Start),
-			Span: c.goroutineRegionSpanID(s.Goroutine, conv.tl.Start, s.Region)}
+			Span: c.goroutineParentSpanID(s.Goroutine, conv.tl.Start, s.Region)}
+		conv.goroutine(s.Goroutine, s.Time, s.Time).samples++
 	}
 	conv.cpu.addOutside(&s, link, conv.tl)
 }
@@ -123,6 +129,9 @@ func (conv *conversion) goroutineRoots() {
 		attrs := sp.Attributes()
 		conv.common(attrs, w.id)
 		conv.truncation(attrs, w.cutStart, w.cutEnd)
+		if w.samples > 0 {
+			attrs.PutInt(metadata.AttributeCPUTime, int64(w.samples)*int64(c.opts.CPUSamplePeriod))
+		}
 		conv.logEvents(sp, w.logs)
 	}
 	conv.goroutines = nil

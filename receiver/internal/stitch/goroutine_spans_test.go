@@ -105,19 +105,34 @@ func TestGoroutineSpans(t *testing.T) {
 		t.Errorf("sleep outside tasks: stack %q, want main.main in it", st.Str())
 	}
 
-	// The profile holds every CPU sample of the trace; those of the hog link to "inner".
+	// The profile holds every CPU sample of the trace; those of the hog link to "inner", those
+	// of a goroutine with a span to a span of its trace that covers them, counted in its
+	// gostitch.cpu.time.
 	if n := on.res.Profiles.SampleCount(); n == 0 {
 		t.Fatal("no profile")
 	}
 	pd := on.res.Profiles
 	prof := pd.ResourceProfiles().At(0).ScopeProfiles().At(0).Profiles().At(0)
 	dict := pd.Dictionary()
-	values, inInner := 0, 0
+	values, inInner, cpu := 0, 0, map[pcommon.TraceID]int64{}
 	for i := range prof.Samples().Len() {
 		s := prof.Samples().At(i)
 		values += s.Values().Len()
-		if li := s.LinkIndex(); li > 0 && dict.LinkTable().At(int(li)).SpanID() == inner.SpanID() {
-			inInner += s.Values().Len()
+		if li := s.LinkIndex(); li > 0 {
+			link := dict.LinkTable().At(int(li))
+			sp, ok := on.byID[link.SpanID()]
+			if !ok || sp.TraceID() != link.TraceID() {
+				t.Fatalf("sample %d links to %s, not emitted", i, link.SpanID())
+			}
+			for j := range s.TimestampsUnixNano().Len() {
+				if ts := pcommon.Timestamp(s.TimestampsUnixNano().At(j)); ts < sp.StartTimestamp() || ts > sp.EndTimestamp() {
+					t.Errorf("sample %d at %d outside its span %q", i, ts, sp.Name())
+				}
+			}
+			if link.SpanID() == inner.SpanID() {
+				inInner += s.Values().Len()
+			}
+			cpu[link.TraceID()] += int64(s.Values().Len()) * int64(DefaultCPUSamplePeriod)
 		}
 		if s.AttributeIndices().Len() != 1 {
 			t.Errorf("sample %d: %d attributes, want its goroutine", i, s.AttributeIndices().Len())
@@ -126,6 +141,12 @@ func TestGoroutineSpans(t *testing.T) {
 		kv := dict.AttributeTable().At(int(s.AttributeIndices().At(0)))
 		if dict.StringTable().At(int(kv.KeyStrindex())) != metadata.AttributeGoroutineID || kv.Value().Int() <= 0 {
 			t.Errorf("sample %d: attribute %s=%v", i, dict.StringTable().At(int(kv.KeyStrindex())), kv.Value().AsRaw())
+		}
+	}
+	for _, r := range on.goroutineRoots() {
+		if got := intAttr(r, metadata.AttributeCPUTime); got != cpu[r.TraceID()] {
+			t.Errorf("goroutine %d: %s %d, its trace's samples %d", intAttr(r, metadata.AttributeGoroutineID),
+				metadata.AttributeCPUTime, got, cpu[r.TraceID()])
 		}
 	}
 	if values != on.res.Timeline.CPUSamples || inInner < 5 || on.res.TaskCPUSamples != off.res.TaskCPUSamples {

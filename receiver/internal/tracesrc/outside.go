@@ -35,8 +35,9 @@ type GoroutineHandler interface {
 	GoroutineEpisode(e Episode)
 	// GoroutineSample is called for a CPU sample taken outside tasks; its Region indexes the
 	// goroutine's kept region outside tasks it fell in, -1 for none; its Goroutine is 0 when
-	// the sample was taken on no goroutine.
-	GoroutineSample(s CPUSample)
+	// the sample was taken on no goroutine. spanned says the goroutine already has kept work
+	// outside tasks in this trace (so it has a span of its own).
+	GoroutineSample(s CPUSample, spanned bool)
 }
 
 // GoroutineRegion is a region a goroutine opened while working for no task.
@@ -170,10 +171,12 @@ func (s *state) outsideSince(g *gState) trace.Time {
 // outsideSample hands over a CPU sample taken outside tasks, on goroutine g (nil for none).
 func (s *state) outsideSample(g *gState, sm CPUSample) {
 	sm.Region = -1
+	spanned := false
 	if g != nil {
 		sm.Region = g.innermostRegion(nil)
+		spanned = g.outside != nil && g.outside.spanned
 	}
-	s.outside.GoroutineSample(sm)
+	s.outside.GoroutineSample(sm, spanned)
 }
 
 // outsideFinish hands over the regions outside tasks goroutine g still has open at now.

@@ -18,12 +18,16 @@ type outsideCollector struct {
 	logs     []Log
 	episodes []Episode
 	samples  []CPUSample
+	spanned  []bool
 }
 
 func (c *outsideCollector) GoroutineRegion(r GoroutineRegion) { c.regions = append(c.regions, r) }
 func (c *outsideCollector) GoroutineLog(l Log)                { c.logs = append(c.logs, l) }
 func (c *outsideCollector) GoroutineEpisode(e Episode)        { c.episodes = append(c.episodes, e) }
-func (c *outsideCollector) GoroutineSample(s CPUSample)       { c.samples = append(c.samples, s) }
+func (c *outsideCollector) GoroutineSample(s CPUSample, spanned bool) {
+	c.samples = append(c.samples, s)
+	c.spanned = append(c.spanned, spanned)
+}
 
 func readOutside(t *testing.T, name string, opts Options) (*outsideCollector, *Timeline) {
 	t.Helper()
@@ -64,9 +68,13 @@ func TestReadOutsideTasks(t *testing.T) {
 		t.Errorf("logs %+v, want phase=hogging in cpuHogger before inner", c.logs)
 	}
 
-	// The CPU samples of the hog fall in "inner"; every sample is in the profile.
+	// The CPU samples of the hog fall in "inner"; every sample is handed over, those of a
+	// goroutine after its first kept work as spanned.
 	inInner := 0
-	for _, s := range c.samples {
+	for i, s := range c.samples {
+		if s.Goroutine == hogger.Goroutine && c.spanned[i] != (s.Time > hogger.Start) {
+			t.Errorf("sample at %d: spanned %v, the goroutine's first work (cpuHogger) at %d", s.Time, c.spanned[i], hogger.Start)
+		}
 		if s.Goroutine == hogger.Goroutine && s.Time >= inner.Start && s.Time <= inner.End {
 			if s.Region != inner.Index {
 				t.Errorf("sample at %d in inner has region %d, want %d", s.Time, s.Region, inner.Index)
