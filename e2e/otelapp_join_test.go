@@ -44,6 +44,7 @@ const joinConfig = `receivers:
       cpu_duration: 3s
     trace:
       duration: 3s
+      task_spans: all
     ebpf:
       mode: off
     join:

@@ -29,6 +29,7 @@ import (
 	"github.com/gostitch/gostitch/processor/gostitchjoinprocessor"
 	"github.com/gostitch/gostitch/receiver/internal/collect"
 	"github.com/gostitch/gostitch/receiver/internal/metadata"
+	"github.com/gostitch/gostitch/receiver/internal/stitch"
 	"github.com/gostitch/gostitch/receiver/internal/target"
 )
 
@@ -55,6 +56,7 @@ func TestSDKTasksHangUnderTheAppsSpans(t *testing.T) {
 	cfg.Pprof.Profiles = nil
 	cfg.Pprof.CPUDuration = time.Second
 	cfg.Trace.Duration = 2 * time.Second
+	cfg.Trace.TaskSpans = stitch.TaskSpansAll
 	cfg.EBPF.Mode = EBPFModeOff
 	target := TargetConfig{Name: service}
 	target.Endpoint = "http://" + pprofAddr
