@@ -28,6 +28,9 @@ type gState struct {
 	// carrier says this one began a task or created a goroutine that did.
 	creator trace.GoID
 	carrier bool
+	// lastSyscall and lastStop are when the goroutine last entered a syscall and last stopped
+	// executing (carriers.go: Timeline.Leads).
+	lastSyscall, lastStop trace.Time
 	// outside is the goroutine's work outside tasks, nil until it has some.
 	outside *goOutside
 	// The task, region and stack when the current block or syscall began (cur was set).
@@ -139,6 +142,7 @@ func (s *state) leave(g *gState, to trace.GoState, now trace.Time) {
 	}
 	if g.executing() && !to.Executing() {
 		s.endRun(g, now)
+		g.lastStop = now
 	}
 }
 
@@ -149,6 +153,9 @@ func (s *state) enter(g *gState, to trace.GoState, now trace.Time, ev *exectrace
 	if to.Executing() && !wasExecuting {
 		g.m, g.runStart = ev.Thread, now
 		s.netRun(g, now)
+	}
+	if to == trace.GoSyscall {
+		g.lastSyscall = now
 	}
 	if to == trace.GoWaiting || to == trace.GoSyscall {
 		if to == trace.GoWaiting {
@@ -210,10 +217,13 @@ func (s *state) endOpenWait(g *gState, now trace.Time) {
 	}
 }
 
+// unknownReason stands for a block reason the trace does not give.
+const unknownReason = "unknown"
+
 // reason interns a block reason. The runtime has a couple dozen, so a slice beats a map.
 func (s *state) reason(r string) int {
 	if r == "" {
-		r = "unknown"
+		r = unknownReason
 	}
 	for i, known := range s.reasons {
 		if known == r {

@@ -1,6 +1,7 @@
 package tracesrc
 
 import (
+	"slices"
 	"strings"
 
 	"golang.org/x/exp/trace"
@@ -199,15 +200,18 @@ var observerFuncs = []string{"net/http/pprof.", "runtime/pprof.profileWriter", "
 
 // programWait says whether an episode outside tasks is the program's own wait: not one of the
 // runtime's goroutines (by block reason, or a stack of runtime frames only) nor of those that
-// observe the program. An episode whose stack the trace does not give (a goroutine blocked
-// since before the trace) is taken to be the program's unless its reason says otherwise.
+// observe the program. The trace gives no stack for a goroutine in its state since before the
+// trace and first seen when it leaves it: such a syscall is kept (a read on a pipe that began
+// before the window), but not such a block without a reason, which says neither where nor on
+// what it waited and is as likely one of the runtime's own goroutines.
 func programWait(ep Episode) bool {
-	for _, r := range runtimeReasons {
-		if ep.Reason == r {
-			return false
-		}
+	if slices.Contains(runtimeReasons, ep.Reason) {
+		return false
 	}
-	program := len(ep.Stack) == 0
+	if len(ep.Stack) == 0 {
+		return ep.Kind == Syscall || ep.Reason != unknownReason
+	}
+	program := false
 	for _, f := range ep.Stack {
 		for _, o := range observerFuncs {
 			if strings.HasPrefix(f.Func, o) {
