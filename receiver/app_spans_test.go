@@ -57,6 +57,7 @@ func TestSDKTasksHangUnderTheAppsSpans(t *testing.T) {
 	cfg.Pprof.CPUDuration = time.Second
 	cfg.Trace.Duration = 2 * time.Second
 	cfg.Trace.TaskSpans = stitch.TaskSpansAll
+	cfg.Trace.MinSpanDuration = 200 * time.Microsecond
 	cfg.EBPF.Mode = EBPFModeOff
 	target := TargetConfig{Name: service}
 	target.Endpoint = "http://" + pprofAddr
@@ -90,6 +91,24 @@ func TestSDKTasksHangUnderTheAppsSpans(t *testing.T) {
 		names[parent.Name()]++
 	}
 	t.Logf("task spans under app spans, by app span name: %v", names)
+
+	// What hangs from a joined task span (its blocks and syscalls, its regions) is in the app
+	// span's trace too.
+	joinedIDs := map[pcommon.SpanID]pcommon.TraceID{}
+	for _, sp := range joined {
+		joinedIDs[sp.SpanID()] = sp.TraceID()
+	}
+	under := 0
+	for _, td := range traces.AllTraces() {
+		forEachSpan(td, func(sp ptrace.Span) {
+			if tid, ok := joinedIDs[sp.ParentSpanID()]; ok {
+				under++
+				assert.Equal(t, tid, sp.TraceID(), "span %q under a joined task span is in its trace", sp.Name())
+			}
+		})
+	}
+	t.Logf("%d spans under joined task spans", under)
+	assert.Positive(t, under, "the backend's waits make block spans under the tasks")
 	// HTTP and gRPC server spans and the client spans inside them (under the server's task
 	// span's app span, found by the nesting).
 	assert.Positive(t, names["GET /work"], "HTTP server spans")
