@@ -36,7 +36,7 @@ func distBinary(t *testing.T) string {
 func TestDistributionListsItsComponents(t *testing.T) {
 	out, err := exec.Command(distBinary(t), "components").CombinedOutput()
 	require.NoError(t, err, "%s", out)
-	for _, name := range []string{"gostitch", "otlp", "batch", "memory_limiter", "debug", "otlp_grpc", "otlp_http", "pprof", "health_check"} {
+	for _, name := range []string{"gostitch", "gostitchjoin", "otlp", "batch", "memory_limiter", "debug", "otlp_grpc", "otlp_http", "pprof", "health_check"} {
 		assert.Contains(t, string(out), "name: "+name+"\n", "components lists %s", name)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"fmt"
 	"go/format"
+	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -503,3 +504,30 @@ Reported through the collector's own telemetry.
 | ` + "`{{.Name}}`" + ` | {{lower .Kind}} | ` + "`{{.Unit}}`" + ` | {{.Description}} |
 {{- end}}
 `))
+
+// Stale regenerates from the metadata file at mdPath and returns the generated files, of the Go
+// file at goPath and the documentation at docPath, whose content differs from what they hold.
+func Stale(mdPath, goPath, docPath string) ([]string, error) {
+	src, err := os.ReadFile(mdPath)
+	if err != nil {
+		return nil, err
+	}
+	wantGo, wantDoc, err := Generate(src)
+	if err != nil {
+		return nil, err
+	}
+	var stale []string
+	for _, f := range []struct {
+		path string
+		want []byte
+	}{{goPath, wantGo}, {docPath, wantDoc}} {
+		got, err := os.ReadFile(f.path)
+		if err != nil {
+			return nil, err
+		}
+		if !bytes.Equal(got, f.want) {
+			stale = append(stale, f.path)
+		}
+	}
+	return stale, nil
+}
