@@ -6,7 +6,11 @@
 // and re-announces each block. Every block import is a runtime/trace task with regions and
 // pprof labels, net/http/pprof is on, and with -otlp-endpoint each import is also an
 // OpenTelemetry span whose ids are logged into the execution trace. -truth writes the ground
-// truth of every import for tests.
+// truth of every import for tests. -tls makes the peers serve TLS with a self-signed ECDSA
+// P-256 certificate generated at start (in memory, for 127.0.0.1 and localhost) and the syncer
+// dial them trusting that certificate only; the protocol above is unchanged. -reconnect-every N
+// redials each peer after N blocks fetched from it, so connects and handshakes (resumed ones,
+// with -tls) happen throughout the sync, inside the importBlock task that needed them.
 //
 // Usage:
 //
@@ -47,6 +51,8 @@ type config struct {
 	logConn              bool
 	truthPath            string
 	logEvery             uint64
+	tls                  bool
+	reconnectEvery       int
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -72,6 +78,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.BoolVar(&c.logConn, "log-conn", false, "log the socket cookie of each conn an import uses into its runtime/trace task (gostitch's instrument helper)")
 	fs.StringVar(&c.truthPath, "truth", "", "write one JSON line of ground truth per imported block to this file")
 	fs.Uint64Var(&c.logEvery, "log-every", 100, "print a progress line every N blocks (0 = none)")
+	fs.BoolVar(&c.tls, "tls", false, "peers serve TLS with a self-signed certificate made at start; the syncer dials with TLS")
+	fs.IntVar(&c.reconnectEvery, "reconnect-every", 0, "redial a peer after every N blocks fetched from it (0 = keep each connection)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -90,6 +98,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return c, fmt.Errorf("-verify-cost %d: need at least 1", c.verifyCost)
 	case c.slowPeer < -1 || c.slowPeer >= c.peers:
 		return c, fmt.Errorf("-slow-peer %d: want -1 or a peer index below %d", c.slowPeer, c.peers)
+	case c.reconnectEvery < 0:
+		return c, fmt.Errorf("-reconnect-every %d: must not be negative", c.reconnectEvery)
 	case c.slowPeerDelay < 0 || c.blockInterval < 0 || c.duration < 0:
 		return c, errors.New("durations must not be negative")
 	}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 )
@@ -58,20 +59,33 @@ func startNode(ctx context.Context, cfg config, out *log.Logger) (*node, error) 
 		n.bg.Go(func() { runGCPressure(bgCtx) })
 	}
 
+	var tlsConfs TLSConfigs
+	if cfg.tls {
+		if tlsConfs, err = NewTLSConfigs(); err != nil {
+			return n, err
+		}
+	}
 	addrs := make([]string, 0, cfg.peers)
 	for i := range cfg.peers {
 		var delay time.Duration
 		if i == cfg.slowPeer {
 			delay = cfg.slowPeerDelay
 		}
-		p, err := StartPeer(i, chain, delay)
+		p, err := StartPeer(i, chain, delay, tlsConfs.Server)
 		if err != nil {
 			return n, err
 		}
 		n.peers = append(n.peers, p)
 		addrs = append(addrs, p.Addr())
+		var notes []string
+		if cfg.tls {
+			notes = append(notes, "tls")
+		}
 		if delay > 0 {
-			out.Printf("peer %d listening on %s (slow: +%s per reply)", i, p.Addr(), delay)
+			notes = append(notes, fmt.Sprintf("slow: +%s per reply", delay))
+		}
+		if len(notes) > 0 {
+			out.Printf("peer %d listening on %s (%s)", i, p.Addr(), strings.Join(notes, ", "))
 		} else {
 			out.Printf("peer %d listening on %s", i, p.Addr())
 		}
@@ -86,20 +100,22 @@ func startNode(ctx context.Context, cfg config, out *log.Logger) (*node, error) 
 		}
 	}
 	n.syncer = &Syncer{
-		Genesis:    GenesisHeader(cfg.seed),
-		Blocks:     cfg.blocks,
-		Queue:      cfg.queue,
-		VerifyCost: cfg.verifyCost,
-		Interval:   cfg.blockInterval,
-		LogEvery:   cfg.logEvery,
-		Store:      n.store,
-		Truth:      n.truth,
-		Tracing:    n.tracing,
-		LogConn:    cfg.logConn,
-		Stats:      &n.stats,
-		Log:        out,
+		Genesis:        GenesisHeader(cfg.seed),
+		Blocks:         cfg.blocks,
+		Queue:          cfg.queue,
+		VerifyCost:     cfg.verifyCost,
+		Interval:       cfg.blockInterval,
+		LogEvery:       cfg.logEvery,
+		TLS:            tlsConfs.Client,
+		ReconnectEvery: cfg.reconnectEvery,
+		Store:          n.store,
+		Truth:          n.truth,
+		Tracing:        n.tracing,
+		LogConn:        cfg.logConn,
+		Stats:          &n.stats,
+		Log:            out,
 	}
-	if err := n.syncer.Connect(addrs); err != nil {
+	if err := n.syncer.Connect(ctx, addrs); err != nil {
 		return n, err
 	}
 	out.Printf("syncnode pid %d: syncing from %d peers, storing blocks in %s", os.Getpid(), len(addrs), n.store.Dir())

@@ -346,7 +346,6 @@ func checkTruth(t *testing.T, n *testNode, monoHi int64) []TruthRecord {
 	for _, p := range n.peers {
 		peers[p] = true
 	}
-	fetchCookie := make(map[string]uint64) // peer → cookie of the syncer's conn to it
 	for i, r := range recs {
 		if r.Height != uint64(i+1) {
 			t.Fatalf("record %d has height %d, want %d", i, r.Height, i+1)
@@ -382,12 +381,45 @@ func checkTruth(t *testing.T, n *testNode, monoHi int64) []TruthRecord {
 			}
 			seen[c] = true
 		}
-		if c, ok := fetchCookie[r.Peer]; ok && c != r.Cookies[0] {
-			t.Errorf("block %d: fetch conn to %s has cookie %d, earlier %d", r.Height, r.Peer, r.Cookies[0], c)
-		}
-		fetchCookie[r.Peer] = r.Cookies[0]
 	}
 	return recs
+}
+
+// checkFetchConns checks, over records in height order, that each peer's blocks were fetched
+// over one connection (reconnectEvery 0) or a new one after every reconnectEvery blocks, and
+// that no connection serves two peers or comes back after it was replaced.
+func checkFetchConns(t *testing.T, recs []TruthRecord, reconnectEvery int) {
+	t.Helper()
+	type conn struct {
+		cookie uint64
+		blocks int
+	}
+	current := make(map[string]*conn) // peer → the syncer's fetch conn to it
+	owner := make(map[uint64]string)  // cookie → peer
+	for _, r := range recs {
+		if len(r.Cookies) == 0 {
+			t.Fatalf("block %d: no cookies", r.Height)
+		}
+		cookie := r.Cookies[0]
+		c := current[r.Peer]
+		switch {
+		case c != nil && c.cookie == cookie:
+			c.blocks++
+			if reconnectEvery > 0 && c.blocks > reconnectEvery {
+				t.Errorf("block %d: conn %d to %s fetched %d blocks, want a redial after %d", r.Height, cookie, r.Peer, c.blocks, reconnectEvery)
+			}
+			continue
+		case c != nil && reconnectEvery == 0:
+			t.Errorf("block %d: fetch conn to %s changed from %d to %d without -reconnect-every", r.Height, r.Peer, c.cookie, cookie)
+		case c != nil && c.blocks < reconnectEvery:
+			t.Errorf("block %d: fetch conn to %s redialed after %d blocks, want %d", r.Height, r.Peer, c.blocks, reconnectEvery)
+		}
+		if p, ok := owner[cookie]; ok {
+			t.Errorf("block %d: conn %d to %s was already a conn to %s", r.Height, cookie, r.Peer, p)
+		}
+		owner[cookie] = r.Peer
+		current[r.Peer] = &conn{cookie: cookie, blocks: 1}
+	}
 }
 
 func TestNodeProfilesTraceAndInterrupt(t *testing.T) {
@@ -398,6 +430,7 @@ func TestNodeProfilesTraceAndInterrupt(t *testing.T) {
 	checkTrace(t, tr)
 	monoHi := n.interrupt(t)
 	recs := checkTruth(t, n, monoHi)
+	checkFetchConns(t, recs, 0)
 	if len(recs) < 5 {
 		t.Errorf("only %d blocks imported in over a second", len(recs))
 	}
@@ -412,9 +445,11 @@ func TestNodeStopsAfterBlocks(t *testing.T) {
 	const blocks = 40
 	n := runNode(t, "-peers", "3", "-blocks", fmt.Sprint(blocks), "-queue", "2", "-fsync-every", "4")
 	monoHi := n.waitExit(t, 60*time.Second)
-	if recs := checkTruth(t, n, monoHi); len(recs) != blocks {
+	recs := checkTruth(t, n, monoHi)
+	if len(recs) != blocks {
 		t.Errorf("%d truth records, want %d", len(recs), blocks)
 	}
+	checkFetchConns(t, recs, 0)
 	if out := n.stdout(); !strings.Contains(out, fmt.Sprintf("summary: imported %d blocks", blocks)) {
 		t.Errorf("no summary of %d blocks in:\n%s", blocks, out)
 	}
@@ -434,6 +469,7 @@ func TestNodeOTelMode(t *testing.T) {
 	checkTrace(t, tr)
 	monoHi := n.interrupt(t)
 	recs := checkTruth(t, n, monoHi)
+	checkFetchConns(t, recs, 0)
 
 	hex32 := regexp.MustCompile(`^[0-9a-f]{32}$`)
 	hex16 := regexp.MustCompile(`^[0-9a-f]{16}$`)

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -17,12 +18,13 @@ import (
 )
 
 // Peer serves the chain to the syncer over its own loopback TCP listener, one goroutine per
-// accepted connection. A slow peer (delay > 0) holds every reply back, as a remote node behind
-// a congested link would.
+// accepted connection, over TLS when it has a TLS configuration. A slow peer (delay > 0) holds
+// every reply back, as a remote node behind a congested link would.
 type Peer struct {
 	id    string // peer_id pprof label
 	chain *Chain
 	delay time.Duration
+	tls   *tls.Config // nil: plain TCP
 	ln    net.Listener
 
 	ctx    context.Context // ends at Close; bounds waits for blocks and delays
@@ -36,8 +38,9 @@ type Peer struct {
 	announced atomic.Uint64 // highest height the syncer announced to this peer
 }
 
-// StartPeer listens on 127.0.0.1:0 and serves chain until Close.
-func StartPeer(id int, chain *Chain, delay time.Duration) (*Peer, error) {
+// StartPeer listens on 127.0.0.1:0 and serves chain until Close, over TLS with tlsConf
+// unless it is nil.
+func StartPeer(id int, chain *Chain, delay time.Duration, tlsConf *tls.Config) (*Peer, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("peer %d: listen: %w", id, err)
@@ -47,6 +50,7 @@ func StartPeer(id int, chain *Chain, delay time.Duration) (*Peer, error) {
 		id:     strconv.Itoa(id),
 		chain:  chain,
 		delay:  delay,
+		tls:    tlsConf,
 		ln:     ln,
 		ctx:    ctx,
 		cancel: cancel,
@@ -84,6 +88,9 @@ func (p *Peer) acceptLoop() {
 			}
 			return
 		}
+		if p.tls != nil {
+			conn = tls.Server(conn, p.tls)
+		}
 		p.mu.Lock()
 		if p.closed {
 			p.mu.Unlock()
@@ -104,6 +111,17 @@ func (p *Peer) serveConn(conn net.Conn) {
 		p.mu.Unlock()
 		conn.Close()
 	}()
+	if tc, ok := conn.(*tls.Conn); ok {
+		ctx, cancel := context.WithTimeout(p.ctx, dialTimeout)
+		err := tc.HandshakeContext(ctx)
+		cancel()
+		if err != nil {
+			if p.ctx.Err() == nil {
+				log.Printf("peer %s: %v", p.id, err)
+			}
+			return
+		}
+	}
 	r := bufio.NewReader(conn)
 	var out []byte
 	for {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log"
@@ -19,7 +20,8 @@ import (
 // Syncer downloads the chain from its peers and imports it in height order.
 //
 // Pipeline: one fetch goroutine asks the peers in turn (block h from peer (h-1) mod N, over
-// one persistent connection per peer) for the header, then the block, and hands the job to the
+// one connection per peer, plain TCP or TLS, redialed after every ReconnectEvery blocks fetched
+// over it) for the header, then the block, and hands the job to the
 // import goroutine over a channel of Queue jobs. The importer deserializes, verifies (hash
 // chain and every signature, VerifyCost times), stores (append, fsync) and broadcasts an
 // announce to every peer. A slow peer leaves the importer blocked on an empty channel; a slow
@@ -27,8 +29,9 @@ import (
 //
 // Each block is one runtime/trace task, importBlock. The fetcher begins it when it starts the
 // block's fetch and passes its context along with the job; the importer ends it after the
-// broadcast. So the task holds the fetch region, the wait in the queue and the deserialize,
-// verify, store and broadcast regions, and logs the block's height and peer address.
+// broadcast. So the task holds the connect region of a redial (dial and TLS handshake), the
+// fetch region, the wait in the queue and the deserialize, verify, store and broadcast regions,
+// and logs the block's height and peer address.
 //
 // Set the exported fields, call Connect, then Run once.
 type Syncer struct {
@@ -38,6 +41,10 @@ type Syncer struct {
 	VerifyCost int           // verification passes per block, at least 1
 	Interval   time.Duration // pause after each import
 	LogEvery   uint64        // progress line every LogEvery blocks; 0 = none
+	TLS        *tls.Config   // dial the peers over TLS with this; nil = plain TCP
+	// ReconnectEvery redials a peer's connection after this many blocks were fetched over it,
+	// so that connects (and TLS handshakes) happen during the sync; 0 = never.
+	ReconnectEvery int
 
 	Store   *BlockStore
 	Truth   *TruthWriter // nil: no ground truth
@@ -48,10 +55,9 @@ type Syncer struct {
 	Stats   *LatencyStats
 	Log     *log.Logger
 
-	peers   []*peerConn
-	cookies map[*peerConn][]uint64 // per fetch peer: its cookie first, then the other conns'
-	jobs    chan *importJob
-	prev    Hash // header hash of the last imported block
+	peers []*peerConn
+	jobs  chan *importJob
+	prev  Hash // header hash of the last imported block
 }
 
 // importJob is one block on its way through the pipeline.
@@ -65,12 +71,13 @@ type importJob struct {
 	peer    *peerConn
 	traceID string // empty without OTel
 	spanID  string
-	header  []byte // as fetched
-	block   []byte // as fetched
-	start   int64  // CLOCK_MONOTONIC ns when the task began, before the fetch
-	fetched int64  // CLOCK_MONOTONIC ns when the fetch ended
-	dequeue int64  // CLOCK_MONOTONIC ns when the importer took the job
-	tid     int    // OS thread that began the fetch
+	header  []byte   // as fetched
+	block   []byte   // as fetched
+	cookies []uint64 // the fetch conn's socket cookie, then those the broadcast wrote to
+	start   int64    // CLOCK_MONOTONIC ns when the task began, before the fetch
+	fetched int64    // CLOCK_MONOTONIC ns when the fetch ended
+	dequeue int64    // CLOCK_MONOTONIC ns when the importer took the job
+	tid     int      // OS thread that began the fetch
 }
 
 // do runs f with the job's pprof labels plus msg_type.
@@ -85,24 +92,14 @@ func (j *importJob) end(err error) {
 }
 
 // Connect dials every peer address.
-func (s *Syncer) Connect(addrs []string) error {
+func (s *Syncer) Connect(ctx context.Context, addrs []string) error {
 	for i, a := range addrs {
-		pc, err := dialPeer(i, a)
+		pc, err := dialPeer(ctx, i, a, s.TLS)
 		if err != nil {
 			s.closeConns()
 			return err
 		}
 		s.peers = append(s.peers, pc)
-	}
-	s.cookies = make(map[*peerConn][]uint64, len(s.peers))
-	for _, pc := range s.peers {
-		cs := []uint64{pc.cookie}
-		for _, other := range s.peers {
-			if other != pc {
-				cs = append(cs, other.cookie)
-			}
-		}
-		s.cookies[pc] = cs
 	}
 	return nil
 }
@@ -170,11 +167,6 @@ func (s *Syncer) fetch(ctx context.Context, h uint64) (*importJob, error) {
 	height := strconv.FormatUint(h, 10)
 	trace.Log(ctx, "height", height)
 	trace.Log(ctx, "peer", pc.addr)
-	if s.LogConn {
-		if err := instrument.LogConn(ctx, pc.conn); err != nil {
-			s.Log.Printf("block %d: %v", h, err)
-		}
-	}
 	job.labels = []string{"height", height, "peer_id", pc.id}
 	if job.span != nil {
 		sc := job.span.SpanContext()
@@ -185,17 +177,31 @@ func (s *Syncer) fetch(ctx context.Context, h uint64) (*importJob, error) {
 	}
 
 	var err error
-	trace.WithRegion(ctx, "fetch", func() {
-		job.do(MsgGetHeader, func(context.Context) { job.header, err = pc.request(MsgGetHeader, h, MsgHeader) })
-		if err == nil {
-			job.do(MsgGetBlock, func(context.Context) { job.block, err = pc.request(MsgGetBlock, h, MsgBlock) })
+	if s.ReconnectEvery > 0 && pc.fetches >= s.ReconnectEvery {
+		pprof.Do(ctx, pprof.Labels(job.labels...), func(ctx context.Context) {
+			trace.WithRegion(ctx, "connect", func() { err = pc.redial(ctx) })
+		})
+	}
+	if err == nil {
+		job.cookies = []uint64{pc.cookie}
+		if s.LogConn {
+			if err := instrument.LogConn(ctx, pc.tcp); err != nil {
+				s.Log.Printf("block %d: %v", h, err)
+			}
 		}
-	})
+		trace.WithRegion(ctx, "fetch", func() {
+			job.do(MsgGetHeader, func(context.Context) { job.header, err = pc.request(MsgGetHeader, h, MsgHeader) })
+			if err == nil {
+				job.do(MsgGetBlock, func(context.Context) { job.block, err = pc.request(MsgGetBlock, h, MsgBlock) })
+			}
+		})
+	}
 	if err != nil {
 		err = fmt.Errorf("fetching block %d: %w", h, err)
 		job.end(err)
 		return nil, err
 	}
+	pc.fetches++
 	job.fetched = monoNow()
 	return job, nil
 }
@@ -249,7 +255,7 @@ func (s *Syncer) importBlock(job *importJob) error {
 			return err
 		}},
 		{"store", MsgBlock, func() error { return s.Store.Append(job.block) }},
-		{"broadcast", MsgAnnounce, func() error { return s.broadcast(job.height, hash) }},
+		{"broadcast", MsgAnnounce, func() error { return s.broadcast(job, hash) }},
 	}
 	for _, st := range steps {
 		var err error
@@ -281,12 +287,17 @@ func (s *Syncer) verify(h uint64, hdr Header, blk *Block) (Hash, error) {
 	return hdr.Hash(), nil
 }
 
-// broadcast announces block h to every peer.
-func (s *Syncer) broadcast(h uint64, hash Hash) error {
-	payload := AppendAnnounce(nil, h, hash)
+// broadcast announces the job's block to every peer and adds the cookies of the other peers'
+// connections to the job's.
+func (s *Syncer) broadcast(job *importJob, hash Hash) error {
+	payload := AppendAnnounce(nil, job.height, hash)
 	for _, pc := range s.peers {
-		if err := pc.send(MsgAnnounce, payload); err != nil {
+		cookie, err := pc.send(MsgAnnounce, payload)
+		if err != nil {
 			return err
+		}
+		if pc != job.peer {
+			job.cookies = append(job.cookies, cookie)
 		}
 	}
 	return nil
@@ -302,7 +313,7 @@ func (s *Syncer) record(job *importJob, end int64) error {
 			TraceID:     job.traceID,
 			SpanID:      job.spanID,
 			Peer:        job.peer.addr,
-			Cookies:     s.cookies[job.peer],
+			Cookies:     job.cookies,
 			TIDFirst:    job.tid,
 			StartMonoNS: job.start,
 			EndMonoNS:   end,

@@ -12,15 +12,33 @@ import (
 	"time"
 )
 
-// TestSyncInProcess runs peers and the syncer in the test process: every block is stored in
-// height order and announced to every peer, and the truth records name the right peer.
+// TestSyncInProcess runs peers and the syncer in the test process, over plain TCP and over TLS
+// with reconnects: every block is stored in height order and announced to every peer, and the
+// truth records name the right peer and the connections used.
 func TestSyncInProcess(t *testing.T) {
+	confs, err := NewTLSConfigs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name      string
+		tls       TLSConfigs
+		reconnect int
+	}{
+		{name: "tcp"},
+		{name: "tls reconnecting", tls: confs, reconnect: 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testSyncInProcess(t, tc.tls, tc.reconnect) })
+	}
+}
+
+func testSyncInProcess(t *testing.T, confs TLSConfigs, reconnect int) {
 	const blocks = 12
 	chain := NewChain(5, 4, blocks)
 	var peers []*Peer
 	var addrs []string
 	for i := range 3 {
-		p, err := StartPeer(i, chain, time.Duration(i)*time.Millisecond)
+		p, err := StartPeer(i, chain, time.Duration(i)*time.Millisecond, confs.Server)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -40,20 +58,22 @@ func TestSyncInProcess(t *testing.T) {
 	}
 	var stats LatencyStats
 	s := &Syncer{
-		Genesis:    GenesisHeader(5),
-		Blocks:     blocks,
-		Queue:      2,
-		VerifyCost: 2,
-		Store:      store,
-		Truth:      truth,
-		Stats:      &stats,
-		Log:        log.New(io.Discard, "", 0),
-	}
-	if err := s.Connect(addrs); err != nil {
-		t.Fatal(err)
+		Genesis:        GenesisHeader(5),
+		Blocks:         blocks,
+		Queue:          2,
+		VerifyCost:     2,
+		TLS:            confs.Client,
+		ReconnectEvery: reconnect,
+		Store:          store,
+		Truth:          truth,
+		Stats:          &stats,
+		Log:            log.New(io.Discard, "", 0),
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	if err := s.Connect(ctx, addrs); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.Run(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -106,6 +126,7 @@ func TestSyncInProcess(t *testing.T) {
 			t.Errorf("block %d: OTel ids %q/%q without OTel", r.Height, r.TraceID, r.SpanID)
 		}
 	}
+	checkFetchConns(t, recs, reconnect)
 }
 
 func TestLatencyStats(t *testing.T) {
