@@ -58,6 +58,9 @@ type Task struct {
 	// trace named it or a descendant (no region, log, end or child task): its end may well have
 	// fallen between two traces, and whatever its goroutine did meanwhile may not be its work.
 	Idle bool
+	// Mark belongs to the Handler: tracesrc neither sets nor reads it (next to the flags, it
+	// takes no room of its own).
+	Mark uint8
 	// Goroutine began the task (or, for a continued task, first acted for it); 0 when unknown.
 	Goroutine trace.GoID
 	// Regions holds the task's regions in the order they began.
@@ -74,8 +77,6 @@ type Task struct {
 	// Samples holds the CPU profile samples taken while a goroutine worked for the task, in
 	// time order.
 	Samples []CPUSample
-	// Mark belongs to the Handler: tracesrc neither sets nor reads it.
-	Mark uint8
 }
 
 // CPUSample is one CPU profile sample (an EventStackSample) taken on a goroutine working for a task.
