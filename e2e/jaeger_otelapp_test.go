@@ -30,11 +30,12 @@ func TestJaegerShowsOtelappRequestsWithTheRuntimeAndKernelInside(t *testing.T) {
 	require.NoError(t, err, "go build: %s", out)
 
 	ports := freePorts(t, 4) // the collector's OTLP receiver, the app's pprof, health_check, self-telemetry
-	// 40 requests/s, HTTP and gRPC alternating; each waits 3ms for the backend's reply (a block
+	// 20 requests/s, HTTP and gRPC alternating (Jaeger answers the latest 200 traces: 20 s of them,
+	// more than a window takes to reach it); each waits 3ms for the backend's reply (a block
 	// span and a kernel read wait) and takes a lock the others contend for.
 	startProcess(t, "otelapp", nil, app, "-http", "127.0.0.1:0", "-grpc", "127.0.0.1:0", "-pprof", "127.0.0.1:"+ports[1],
 		"-otlp", "127.0.0.1:"+ports[0], "-service", "otelapp",
-		"-load-rate", "40", "-load-duration", "5m", "-slow-backend", "3ms", "-lock")
+		"-load-rate", "20", "-load-duration", "5m", "-slow-backend", "3ms", "-lock")
 	require.Eventually(t, func() bool { return httpOK("http://127.0.0.1:" + ports[1] + "/debug/pprof/") },
 		30*time.Second, 100*time.Millisecond, "otelapp serves pprof")
 	// The app's exporter retries until the collector listens.
