@@ -213,3 +213,38 @@ func TestReadOutsideBound(t *testing.T) {
 		}
 	}
 }
+
+// TestReadOutsideLeavesTasksAlone: on every fixture, asking for the work outside tasks changes
+// nothing handed over in tasks, and the work handed over is consistent: regions end after they
+// start, episodes last at least MinSpanDuration, and every CPU sample is handed either in a
+// task or outside.
+func TestReadOutsideLeavesTasksAlone(t *testing.T) {
+	for _, name := range fixtures {
+		t.Run(name, func(t *testing.T) {
+			opts := Options{MinSpanDuration: time.Millisecond, Threads: TaskThreadIntervals}
+			off, _ := readOutside(t, name, opts)
+			opts.MaxGoroutineSpans = 1 << 20
+			on, tl := readOutside(t, name, opts)
+			if !reflect.DeepEqual(off.tasks, on.tasks) || !reflect.DeepEqual(off.waits, on.waits) || !reflect.DeepEqual(off.stws, on.stws) {
+				t.Error("tasks, waits or stop-the-world phases differ with work outside tasks on")
+			}
+			inTasks := 0
+			for _, task := range on.tasks {
+				inTasks += len(task.Samples)
+			}
+			if inTasks+len(on.samples) > tl.CPUSamples {
+				t.Errorf("%d samples in tasks and %d outside, of %d", inTasks, len(on.samples), tl.CPUSamples)
+			}
+			for _, r := range on.regions {
+				if r.End < r.Start || r.Start < tl.Start || r.End > tl.End {
+					t.Errorf("region %+v outside [%d, %d]", r, tl.Start, tl.End)
+				}
+			}
+			for _, e := range on.episodes {
+				if e.End.Sub(e.Start) < opts.MinSpanDuration || !programWait(e) {
+					t.Errorf("episode %+v", e)
+				}
+			}
+		})
+	}
+}
