@@ -182,15 +182,26 @@ func (x *JoinIndex) byCookie(cookie uint64, t trace.Time, open bool) (attributio
 
 // byThread is the thread rule: the task of the goroutine running on M = tid at t, under its innermost
 // region open at t. A connect completes in softirq context: its thread is the one that called
-// connect, when it began. A goroutine that also carried other requests at t (multiplexed) is
-// no one request's.
+// connect, when it began. A read outside tasks may lead to the task the goroutine begins next
+// (byLead). A goroutine that also carried other requests at t (multiplexed) is no one
+// request's.
 func (x *JoinIndex) byThread(e *ebpfsrc.Event, t trace.Time) (attribution, bool) {
 	if e.Kind == ebpfsrc.KindEstablished && e.Since != 0 {
 		t = x.tl.FromMono(int64(e.Since))
 	}
 	iv, ok := x.tl.RunningOn(trace.ThreadID(e.TID), t)
-	if !ok || iv.Task == trace.NoTask {
+	if !ok {
 		return attribution{}, false
+	}
+	if iv.Task == trace.NoTask {
+		if e.Kind != ebpfsrc.KindReadWait {
+			return attribution{}, false
+		}
+		jt, ok := x.byLead(iv.Goroutine, t)
+		if !ok || x.multiplexed(iv.Goroutine, jt, t) {
+			return attribution{}, false
+		}
+		return attribution{task: jt, parent: jt.span, g: iv.Goroutine}, true
 	}
 	jt := x.tasks[iv.Task]
 	if jt == nil || x.multiplexed(iv.Goroutine, jt, t) {

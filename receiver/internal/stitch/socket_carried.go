@@ -122,8 +122,27 @@ func (x *JoinIndex) multiplexed(g trace.GoID, own *joinTask, t trace.Time) bool 
 	return false
 }
 
-// goroutineTasks indexes the tasks by the goroutine that began them and by the goroutine that
-// created that one, once the trace is read.
+// byLead is the thread rule for a read on goroutine g at t while g worked for no task (an
+// HTTP/1.x connection's goroutine reading a request's headers): the read is the task's that g
+// began next, when in between g neither entered another syscall nor stopped executing
+// (tracesrc.Timeline.Leads): g began the task on what it had read, with no more input.
+func (x *JoinIndex) byLead(g trace.GoID, t trace.Time) (*joinTask, bool) {
+	x.goroutineTasks()
+	began := x.began[g]
+	i, _ := slices.BinarySearchFunc(began, t, func(jt *joinTask, t trace.Time) int { return cmp.Compare(jt.start, t) })
+	if i == len(began) {
+		return nil, false
+	}
+	jt := began[i]
+	lead, ok := x.tl.Leads[jt.id]
+	if !ok || lead.Syscall >= t || lead.Stop >= t || jt.span.IsEmpty() {
+		return nil, false
+	}
+	return jt, true
+}
+
+// goroutineTasks indexes the tasks by the goroutine that began them, in the order they began,
+// and by the goroutine that created that one, once the trace is read.
 func (x *JoinIndex) goroutineTasks() {
 	if x.began != nil {
 		return
@@ -137,6 +156,9 @@ func (x *JoinIndex) goroutineTasks() {
 		if creator, ok := x.tl.Creators[jt.g]; ok && creator != jt.g {
 			x.spawned[creator] = append(x.spawned[creator], jt)
 		}
+	}
+	for _, tasks := range x.began {
+		slices.SortFunc(tasks, func(a, b *joinTask) int { return cmp.Or(cmp.Compare(a.start, b.start), cmp.Compare(a.id, b.id)) })
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/netip"
 	"os"
@@ -139,6 +140,7 @@ type servedWindow struct {
 	protocol map[int64]string // server socket cookie → "http" or "grpc"
 	offset   int64            // CLOCK_MONOTONIC → Unix ns
 	start    int64            // the trace's first event, CLOCK_MONOTONIC
+	end      int64            // the trace's last event, CLOCK_MONOTONIC
 	// byGoroutine holds the outermost task spans by the goroutine that began them.
 	byGoroutine map[int64][]ptrace.Span
 }
@@ -155,7 +157,7 @@ func serveWindow(t *testing.T) *servedWindow {
 		len(run.batch.Events), stats)
 	w := &servedWindow{run: run, tasks: out.byID, sockets: td.ResourceSpans().At(0).ScopeSpans().At(0).Spans(),
 		protocol: map[int64]string{}, offset: out.res.Timeline.MonoWallOffset(),
-		start: out.res.Timeline.Mono(out.res.Timeline.Start)}
+		start: out.res.Timeline.Mono(out.res.Timeline.Start), end: out.res.Timeline.Mono(out.res.Timeline.End)}
 	w.byGoroutine = map[int64][]ptrace.Span{}
 	for _, sp := range out.spans {
 		if _, isTask := sp.Attributes().Get(metadata.AttributeTaskType); isTask {
@@ -179,15 +181,27 @@ func serveWindow(t *testing.T) *servedWindow {
 // request returns the request of protocol proto from client port port that goroutine g served
 // during task span task, as the server's truth has it; false when there is none. A goroutine
 // serves one request at a time, so the overlap names it; a task span cut by the trace's bounds
-// overlaps its request too.
+// (gostitch.truncated, .start) may hold its request past them.
 func (w *servedWindow) request(proto string, port, g int64, task ptrace.Span) (serverRequest, bool) {
+	start, end := w.taskBounds(task)
 	for _, r := range w.run.requests {
-		if r.Proto == proto && r.ClientPort == port && r.Goroutine == g &&
-			int64(task.StartTimestamp()) <= r.EndMonoNS+w.offset && r.StartMonoNS+w.offset <= int64(task.EndTimestamp()) {
+		if r.Proto == proto && r.ClientPort == port && r.Goroutine == g && start <= r.EndMonoNS && r.StartMonoNS <= end {
 			return r, true
 		}
 	}
 	return serverRequest{}, false
+}
+
+// taskBounds are task span task's start and end (CLOCK_MONOTONIC), unbounded where the trace cut it.
+func (w *servedWindow) taskBounds(task ptrace.Span) (start, end int64) {
+	start, end = int64(task.StartTimestamp())-w.offset, int64(task.EndTimestamp())-w.offset
+	if cut, _ := task.Attributes().Get(metadata.AttributeTruncatedStart); cut.Bool() {
+		start = math.MinInt64
+	}
+	if cut, _ := task.Attributes().Get(metadata.AttributeTruncated); cut.Bool() {
+		end = math.MaxInt64
+	}
+	return start, end
 }
 
 // requestsInTrace counts the requests of proto from client port port that have a task span.
@@ -198,7 +212,7 @@ func (w *servedWindow) requestsInTrace(proto string, port int64) int {
 			continue
 		}
 		for _, task := range w.byGoroutine[r.Goroutine] {
-			if int64(task.StartTimestamp()) <= r.EndMonoNS+w.offset && r.StartMonoNS+w.offset <= int64(task.EndTimestamp()) {
+			if start, end := w.taskBounds(task); start <= r.EndMonoNS && r.StartMonoNS <= end {
 				n++
 				break
 			}
@@ -207,13 +221,26 @@ func (w *servedWindow) requestsInTrace(proto string, port int64) int {
 	return n
 }
 
-// atStart counts the requests of proto in progress at the trace's start or begun within 20 ms of
-// it: their goroutine may have been created before the trace (and waited to run that long on a
-// loaded machine), so the trace does not say who created it.
-func (w *servedWindow) atStart(proto string) int {
+// near counts the requests of proto in progress at mono or begun within 20 ms after it: at the
+// trace's start their goroutine may have been created before the trace (and waited to run that
+// long on a loaded machine), so the trace does not say who created it; at its end their task
+// may have begun in the trace while the handler began after it.
+func (w *servedWindow) near(proto string, mono int64) int {
 	n := 0
 	for _, r := range w.run.requests {
-		if r.Proto == proto && r.StartMonoNS <= w.start+int64(20*time.Millisecond) && r.EndMonoNS >= w.start {
+		if r.Proto == proto && r.StartMonoNS <= mono+int64(20*time.Millisecond) && r.EndMonoNS >= mono {
+			n++
+		}
+	}
+	return n
+}
+
+// begunBetween counts the requests of proto from client port port that began after from and
+// before to (CLOCK_MONOTONIC).
+func (w *servedWindow) begunBetween(proto string, port, from, to int64) int {
+	n := 0
+	for _, r := range w.run.requests {
+		if r.Proto == proto && r.ClientPort == port && from < r.StartMonoNS && r.StartMonoNS < to {
 			n++
 		}
 	}
@@ -250,7 +277,7 @@ func (w *servedWindow) taskOf(sp ptrace.Span) (ptrace.Span, bool) {
 // its reader). Every link and every joined span is checked against the server's truth.
 func TestServerConnections(t *testing.T) {
 	w := serveWindow(t)
-	joined, inConn, multiplexed := map[string]int{}, map[string]int{}, 0
+	joined, inConn, multiplexed, leading := map[string]int{}, map[string]int{}, 0, 0
 	linked, links, carried, inTrace := map[string]int{}, map[string]int{}, map[string]int{}, map[string]int{}
 	for i := range w.sockets.Len() {
 		sp := w.sockets.At(i)
@@ -277,9 +304,20 @@ func TestServerConnections(t *testing.T) {
 			if g := intAttr(sp, metadata.AttributeGoroutineID); g != intAttr(task, metadata.AttributeGoroutineID) {
 				t.Errorf("read wait on goroutine %d joined to task %s of goroutine %d", g, task.Name(), intAttr(task, metadata.AttributeGoroutineID))
 			}
-			if _, ok := w.request(proto, port, intAttr(task, metadata.AttributeGoroutineID), task); !ok {
+			r, ok := w.request(proto, port, intAttr(task, metadata.AttributeGoroutineID), task)
+			switch read := int64(sp.EndTimestamp()); {
+			case !ok:
 				t.Errorf("read wait of client port %d joined to task %s (%v–%v), which served no request of that connection",
 					port, task.Name(), task.StartTimestamp(), task.EndTimestamp())
+			case read > int64(task.EndTimestamp()):
+				t.Errorf("read wait ending at %v joined to task %s, which ended before (%v)", sp.EndTimestamp(), task.Name(), task.EndTimestamp())
+			case read < int64(task.StartTimestamp()):
+				// A request's headers, read before its task began: no other request of the
+				// connection began in between.
+				leading++
+				if n := w.begunBetween(proto, port, read-w.offset, r.StartMonoNS); n > 0 {
+					t.Errorf("read wait of client port %d ending at %v joined to a task %d requests later", port, sp.EndTimestamp(), n)
+				}
 			}
 		case spanTCPConnection:
 			if sp.Links().Len() == 0 {
@@ -305,11 +343,13 @@ func TestServerConnections(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("read waits joined to a task: %v; in the connection's trace: %v (gRPC with 2+ streams active: %d); "+
+	t.Logf("read waits joined to a task: %v (HTTP headers read before their task: %d); in the connection's trace: %v "+
+		"(gRPC with 2+ streams active: %d); "+
 		"connection spans with links: %v, links: %v; requests linked or counted as dropped links: %v of %v with a task span",
-		joined, inConn, multiplexed, linked, links, carried, inTrace)
-	if joined["http"] == 0 {
-		t.Error("no HTTP/1.1 read wait joined to its request's task span")
+		joined, leading, inConn, multiplexed, linked, links, carried, inTrace)
+	if joined["http"] == leading || leading == 0 {
+		t.Errorf("HTTP/1.1 read waits joined to their request's task span: %d, of which %d headers read before it; want both kinds",
+			joined["http"], leading)
 	}
 	if multiplexed == 0 {
 		t.Error("no gRPC read wait while several streams were active: the test shows nothing")
@@ -318,11 +358,12 @@ func TestServerConnections(t *testing.T) {
 		if linked[proto] == 0 {
 			t.Errorf("no %s connection span links to the requests it carried", proto)
 		}
-		// Only a request whose goroutine was created before the trace may go unlinked (atStart).
-		if early := w.atStart(proto); carried[proto] > inTrace[proto] ||
-			inTrace[proto]-carried[proto] > early {
-			t.Errorf("%s: %d requests linked or counted as dropped links of %d with a task span; %d in progress as the trace began",
-				proto, carried[proto], inTrace[proto], early)
+		// Only requests at the trace's bounds may be linked without a task span in the
+		// trace that overlaps them, or go unlinked (near).
+		if early, late := w.near(proto, w.start), w.near(proto, w.end); inTrace[proto]-carried[proto] > early ||
+			carried[proto]-inTrace[proto] > late {
+			t.Errorf("%s: %d requests linked or counted as dropped links of %d with a task span; %d in progress as the trace began, %d as it ended",
+				proto, carried[proto], inTrace[proto], early, late)
 		}
 	}
 }
@@ -480,6 +521,95 @@ func TestMultiplexedReadJoinsNoRequest(t *testing.T) {
 		during := int64(sp.EndTimestamp()) < int64(w.ct.alone)+w.out.res.Timeline.MonoWallOffset()
 		if during == underConn {
 			t.Errorf("read wait ending at %v (during the requests: %v) under the conn task: %v", sp.EndTimestamp(), during, underConn)
+		}
+	}
+}
+
+// leadRead is one goroutine of recordLeadTrace: locked to thread tid, it ran at mono outside any
+// task, then did what its name says and began a task of that name.
+type leadRead struct {
+	name string
+	tid  uint32
+	mono uint64
+}
+
+// recordLeadTrace records goroutines that each begin and end a task, run outside tasks at a
+// time a read would have returned, then begin a task: "direct" at once, "syscall" after a
+// syscall, "blocked" after a sleep.
+func recordLeadTrace(t *testing.T) ([]byte, []leadRead) {
+	var buf bytes.Buffer
+	if err := rtrace.Start(&buf); err != nil {
+		t.Fatal(err)
+	}
+	between := map[string]func(){
+		"direct":  func() {},
+		"syscall": func() { _, _ = os.Stat("/") },
+		"blocked": func() { time.Sleep(time.Millisecond) },
+	}
+	var reads []leadRead
+	for _, name := range []string{"direct", "syscall", "blocked"} {
+		r := leadRead{name: name}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			_, warm := rtrace.NewTask(context.Background(), "warm") // a carrier from here on
+			warm.End()
+			r.tid, r.mono = uint32(unix.Gettid()), monoNow(t)
+			for start := time.Now(); time.Since(start) < 100*time.Microsecond; { // runs, no syscall
+			}
+			between[name]()
+			_, task := rtrace.NewTask(context.Background(), name)
+			task.End()
+		}()
+		<-done
+		reads = append(reads, r)
+	}
+	rtrace.Stop()
+	return buf.Bytes(), reads
+}
+
+// TestReadLeadsToTask: a read on a goroutine working for no task joins the task the goroutine
+// began next when in between it neither made another syscall nor stopped (HTTP/1.x headers read
+// before the request's task), and no task otherwise.
+func TestReadLeadsToTask(t *testing.T) {
+	data, reads := recordLeadTrace(t)
+	out, err := convert(t, NewTraceConverter(testIdentity, TraceOptions{Threads: tracesrc.TaskThreadIntervals}), data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tasks := map[string]ptrace.Span{}
+	for _, sp := range out.spans {
+		tasks[sp.Name()] = sp
+	}
+	peer := netip.MustParseAddrPort("127.0.0.1:4000")
+	var events []ebpfsrc.Event
+	for i, r := range reads {
+		events = append(events, ebpfsrc.Event{Kind: ebpfsrc.KindReadWait, Cookie: uint64(31 + i), PID: 42, TID: r.tid,
+			Mono: r.mono + 20_000, Since: r.mono, Peer: peer})
+	}
+	b := &ebpfsrc.Batch{PID: 42, BootID: "boot", Start: 1, End: reads[len(reads)-1].mono + 10_000_000, Events: events}
+	td, _, _ := Sockets(b, socketIdentity, out.res.Join)
+	spans := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans()
+	for i, r := range reads {
+		task, ok := tasks[r.name]
+		if !ok {
+			t.Fatalf("no %s task span", r.name)
+		}
+		found := 0
+		for k := range spans.Len() {
+			sp := spans.At(k)
+			if sp.Name() != spanTCPReadWait || cookieOfSpan(sp) != int64(31+i) {
+				continue
+			}
+			found++
+			if joined := sp.ParentSpanID() == task.SpanID(); joined != (r.name == "direct") {
+				t.Errorf("read before the %s task: joined it %v, want %v", r.name, joined, r.name == "direct")
+			}
+		}
+		if found != 1 {
+			t.Errorf("read before the %s task: %d read wait spans, want 1", r.name, found)
 		}
 	}
 }

@@ -96,3 +96,65 @@ func TestCarriers(t *testing.T) {
 		})
 	}
 }
+
+// refLeads reads, with x/exp/trace, for each task the goroutine that began it, when that
+// goroutine last entered a syscall and last stopped executing before.
+func refLeads(t testing.TB, data []byte) map[trace.TaskID]Lead {
+	t.Helper()
+	r, err := trace.NewReader(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := map[trace.GoID]Lead{}
+	leads := map[trace.TaskID]Lead{}
+	for {
+		ev, err := r.ReadEvent()
+		if errors.Is(err, io.EOF) {
+			return leads
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch ev.Kind() {
+		case trace.EventTaskBegin:
+			leads[ev.Task().ID] = last[ev.Goroutine()]
+		case trace.EventStateTransition:
+			st := ev.StateTransition()
+			if st.Resource.Kind != trace.ResourceGoroutine {
+				continue
+			}
+			g, l := st.Resource.Goroutine(), last[st.Resource.Goroutine()]
+			from, to := st.Goroutine()
+			if to == trace.GoSyscall && from != trace.GoSyscall {
+				l.Syscall = ev.Time()
+			}
+			if from.Executing() && !to.Executing() {
+				l.Stop = ev.Time()
+			}
+			last[g] = l
+		}
+	}
+}
+
+// TestLeads checks Timeline.Leads against x/exp/trace: what each task's goroutine did last
+// before beginning it outside any task.
+func TestLeads(t *testing.T) {
+	syscalls, stops := 0, 0
+	for _, name := range []string{"blocksync.trace", "syncnode.trace"} {
+		data := readFixture(t, name)
+		want := refLeads(t, data)
+		_, tl, err := readAll(t, data, Options{Threads: TaskThreadIntervals})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for id, got := range tl.Leads {
+			if w, ok := want[id]; !ok || got != w {
+				t.Errorf("%s: task %d: lead %+v, want %+v (%v)", name, id, got, w, ok)
+			}
+			syscalls, stops = syscalls+min(int(got.Syscall), 1), stops+min(int(got.Stop), 1)
+		}
+	}
+	if syscalls == 0 || stops == 0 {
+		t.Errorf("leads after a syscall: %d, after a stop: %d; want some of each", syscalls, stops)
+	}
+}

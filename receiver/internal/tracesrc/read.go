@@ -80,6 +80,7 @@ func newState(opts Options, h Handler, tr *exectrace.Reader) *state {
 		tl.Threads = make(map[trace.ThreadID][]RunInterval)
 		tl.NetWakes = make(map[trace.GoID][]NetWake)
 		tl.Creators = make(map[trace.GoID]trace.GoID)
+		tl.Leads = make(map[trace.TaskID]Lead)
 	}
 	s := &state{
 		opts:         opts,

@@ -221,7 +221,7 @@ func (s *state) taskBegin(ev *exectrace.Event) {
 		return
 	}
 	ts.creator, ts.t.Goroutine = g, g.id
-	s.noteCarrier(g)
+	s.noteCarrier(g, ts)
 	if parent != nil {
 		ts.t.ParentRegion = g.innermostRegion(parent)
 	}

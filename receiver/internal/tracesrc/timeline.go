@@ -26,11 +26,15 @@ type Timeline struct {
 	// sorted by start; filled as Options.Threads asks.
 	Threads map[trace.ThreadID][]RunInterval
 	// NetWakes holds, per goroutine, its wakeups by the netpoller in time order, filled with
-	// Threads: with TaskThreadIntervals only those of goroutines working for a task when woken.
+	// Threads: with TaskThreadIntervals only those of goroutines working for a task when woken,
+	// and of carriers (carriers.go).
 	NetWakes map[trace.GoID][]NetWake
 	// Creators maps each goroutine that began a task to the goroutine that created it, when the
 	// trace saw the creation; filled with Threads (carriers.go).
 	Creators map[trace.GoID]trace.GoID
+	// Leads holds, per task a goroutine began while working for no task, what the goroutine did
+	// just before; filled with Threads (carriers.go).
+	Leads map[trace.TaskID]Lead
 
 	// wallOffset converts trace time to Unix nanoseconds, monoOffset to CLOCK_MONOTONIC.
 	wallOffset, monoOffset int64
