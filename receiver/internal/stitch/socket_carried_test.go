@@ -277,7 +277,7 @@ func (w *servedWindow) taskOf(sp ptrace.Span) (ptrace.Span, bool) {
 // its reader). Every link and every joined span is checked against the server's truth.
 func TestServerConnections(t *testing.T) {
 	w := serveWindow(t)
-	joined, inConn, multiplexed, leading := map[string]int{}, map[string]int{}, 0, 0
+	joined, inConn, multiplexed, leading, woken := map[string]int{}, map[string]int{}, 0, 0, 0
 	linked, links, carried, inTrace := map[string]int{}, map[string]int{}, map[string]int{}, map[string]int{}
 	for i := range w.sockets.Len() {
 		sp := w.sockets.At(i)
@@ -315,6 +315,9 @@ func TestServerConnections(t *testing.T) {
 				// A request's headers, read before its task began: no other request of the
 				// connection began in between.
 				leading++
+				if _, ok := sp.Attributes().Get(metadata.AttributeTimeNetpollWakeup); ok {
+					woken++
+				}
 				if n := w.begunBetween(proto, port, read-w.offset, r.StartMonoNS); n > 0 {
 					t.Errorf("read wait of client port %d ending at %v joined to a task %d requests later", port, sp.EndTimestamp(), n)
 				}
@@ -343,10 +346,13 @@ func TestServerConnections(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("read waits joined to a task: %v (HTTP headers read before their task: %d); in the connection's trace: %v "+
+	t.Logf("read waits joined to a task: %v (HTTP headers read before their task: %d, %d with netpoller legs); in the connection's trace: %v "+
 		"(gRPC with 2+ streams active: %d); "+
 		"connection spans with links: %v, links: %v; requests linked or counted as dropped links: %v of %v with a task span",
-		joined, leading, inConn, multiplexed, linked, links, carried, inTrace)
+		joined, leading, woken, inConn, multiplexed, linked, links, carried, inTrace)
+	if woken == 0 {
+		t.Error("no headers' read wait split at the netpoller's wakeup of the connection's goroutine")
+	}
 	if joined["http"] == leading || leading == 0 {
 		t.Errorf("HTTP/1.1 read waits joined to their request's task span: %d, of which %d headers read before it; want both kinds",
 			joined["http"], leading)
