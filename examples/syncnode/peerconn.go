@@ -21,7 +21,8 @@ type peerConn struct {
 	addr string
 	tls  *tls.Config // nil: plain TCP
 
-	// The fields below change on redial: under wmu and mu both, so either lock reads them.
+	// The fields below change on redial, under wmu and mu both: the fetch loop, which redials,
+	// reads them freely; any other goroutine holds one of the locks.
 	conn   net.Conn     // *net.TCPConn, or a *tls.Conn over tcp
 	tcp    *net.TCPConn // the socket under conn
 	r      *bufio.Reader
