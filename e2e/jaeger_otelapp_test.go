@@ -25,9 +25,7 @@ func TestJaegerShowsOtelappRequestsWithTheRuntimeAndKernelInside(t *testing.T) {
 	roottest.Need(t, "loading eBPF programs")
 	query, jaegerOTLP := startJaeger(t)
 	dist := distBinary(t)
-	app := filepath.Join(t.TempDir(), "otelapp")
-	out, err := exec.Command("go", "build", "-o", app, "../examples/otelapp").CombinedOutput()
-	require.NoError(t, err, "go build: %s", out)
+	app := buildOtelapp(t)
 
 	ports := freePorts(t, 4) // the collector's OTLP receiver, the app's pprof, health_check, self-telemetry
 	// 20 requests/s, HTTP and gRPC alternating (Jaeger answers the latest 200 traces: 20 s of them,
@@ -46,7 +44,9 @@ func TestJaegerShowsOtelappRequestsWithTheRuntimeAndKernelInside(t *testing.T) {
 
 	var views []requestView
 	found := assert.Eventually(t, func() bool {
-		views = requestViews(jaegerTraces(query, "otelapp", "GET /work"))
+		if traces := jaegerTraces(query, "otelapp", "GET /work"); len(traces) > 0 { // none when a query timed out
+			views = requestViews(traces)
+		}
 		return slices.ContainsFunc(views, requestView.complete)
 	}, 50*time.Second, time.Second,
 		"a GET /work span of the app holds in its Jaeger trace its go.trace task span (with gostitch.time.*), a block span with a stack and a joined ebpf tcp span")
@@ -65,13 +65,13 @@ func TestJaegerShowsOtelappRequestsWithTheRuntimeAndKernelInside(t *testing.T) {
 	// The receiver's self-telemetry counts the tasks hung under app spans and those left out.
 	metrics := "http://127.0.0.1:" + ports[3] + "/metrics"
 	require.Eventually(t, func() bool {
-		return sumMetric(httpBody(metrics), "gostitch_receiver_joined{", `gostitch_join_method="app_span"`) > 0
+		return sumLabeled(httpBody(metrics), "gostitch_receiver_joined", `gostitch_join_method="app_span"`) > 0
 	}, 10*time.Second, 500*time.Millisecond, "gostitch.receiver.joined counts app_span joins")
 	body := httpBody(metrics)
 	t.Logf("self-telemetry: tasks joined to app spans %v, unmatched %v, ambiguous %v",
-		sumMetric(body, "gostitch_receiver_joined{", `gostitch_join_method="app_span"`),
-		sumMetric(body, "gostitch_receiver_app_span_misses{", `gostitch_join_miss="unmatched"`),
-		sumMetric(body, "gostitch_receiver_app_span_misses{", `gostitch_join_miss="ambiguous"`))
+		sumLabeled(body, "gostitch_receiver_joined", `gostitch_join_method="app_span"`),
+		sumLabeled(body, "gostitch_receiver_app_span_misses", `gostitch_join_miss="unmatched"`),
+		sumLabeled(body, "gostitch_receiver_app_span_misses", `gostitch_join_miss="ambiguous"`))
 }
 
 // requestView is what Jaeger shows under one app HTTP server span.
@@ -136,16 +136,23 @@ func (t jaegerTrace) underSource(i int, source string) bool {
 	return false
 }
 
-// sumMetric adds up the values of the Prometheus text lines that begin with name and hold every part.
-func sumMetric(body, name string, parts ...string) float64 {
+// sumLabeled adds up the samples of a metric in Prometheus text whose labels hold every part
+// (label="value").
+func sumLabeled(metrics, name string, parts ...string) float64 {
 	var sum float64
-	for _, line := range strings.Split(body, "\n") {
-		if !strings.HasPrefix(line, name) || !containsLine(line, parts...) {
-			continue
-		}
-		if v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64); err == nil {
+	for _, m := range promSample.FindAllStringSubmatch(metrics, -1) {
+		if v, err := strconv.ParseFloat(m[3], 64); m[1] == name && err == nil && containsLine(m[2], parts...) {
 			sum += v
 		}
 	}
 	return sum
+}
+
+// buildOtelapp builds examples/otelapp into the test's temporary directory and returns its path.
+func buildOtelapp(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "otelapp")
+	out, err := exec.Command("go", "build", "-o", bin, "../examples/otelapp").CombinedOutput()
+	require.NoError(t, err, "go build examples/otelapp: %s", out)
+	return bin
 }
