@@ -20,7 +20,7 @@ import (
 // with testdata/otel-app-jaeger.yaml) exporting to Jaeger. In Jaeger, an HTTP server span of
 // the app (GET /work) holds in its own trace: the go.trace span of the task the OTel SDK began
 // for it, as its child, with the task's time breakdown; a block span with its stack; and a
-// kernel tcp span from eBPF joined to the request.
+// kernel tcp span from eBPF joined to the request; every span's parent is in the trace.
 func TestJaegerShowsOtelappRequestsWithTheRuntimeAndKernelInside(t *testing.T) {
 	roottest.Need(t, "loading eBPF programs")
 	query, jaegerOTLP := startJaeger(t)
@@ -61,6 +61,9 @@ func TestJaegerShowsOtelappRequestsWithTheRuntimeAndKernelInside(t *testing.T) {
 	if !found {
 		t.FailNow()
 	}
+	for _, v := range views {
+		require.False(t, v.complete() && v.orphan, "a request's trace holding all of it holds every span's parent")
+	}
 
 	// The receiver's self-telemetry counts the tasks hung under app spans and those left out.
 	metrics := "http://127.0.0.1:" + ports[3] + "/metrics"
@@ -80,6 +83,7 @@ type requestView struct {
 	breakdown bool // such a task span carries gostitch.time.running, .runnable and a .blocked.<reason>
 	block     bool // a go.trace "block <reason>" span with code.stacktrace descends from it
 	kernel    bool // an ebpf "tcp ..." span descends from it through a go.trace span
+	orphan    bool // a span of its trace names a parent the trace does not hold
 }
 
 func (v requestView) complete() bool { return v.task && v.breakdown && v.block && v.kernel }
@@ -101,6 +105,7 @@ func requestViews(traces []jaegerTrace) []requestView {
 			}
 			var v requestView
 			for i, sp := range tr.Spans {
+				v.orphan = v.orphan || tr.parent(i) == -2
 				switch src := tr.tag(i, "gostitch.source"); {
 				case src == "go.trace" && tr.parent(i) == app:
 					v.task = true
