@@ -13,7 +13,8 @@ import (
 // task. With Options.Threads, Timeline.Creators names the creator of each goroutine that began
 // a task (when the trace saw the creation), and with TaskThreadIntervals Timeline.Threads keeps
 // a carrier's run intervals outside tasks too (Task trace.NoTask) from when it became one, so
-// that a socket event on its thread names it, and NetWakes its netpoller wakeups. An HTTP/1.x
+// that a socket event on its thread names it, and NetWakes the netpoller wakeups of a carrier that
+// began a task (for the legs of a read that leads to one, below). An HTTP/1.x
 // connection's goroutine reads a request's headers before it begins the request's task:
 // Timeline.Leads says, for a task begun by a goroutine working for no task, when that goroutine
 // last entered a syscall and last stopped executing before it, so that a read followed by
@@ -41,7 +42,7 @@ func (s *state) noteCarrier(g *gState, ts *taskState) {
 	if g.cur == nil {
 		s.tl.Leads[ts.t.ID] = Lead{Syscall: g.lastSyscall, Stop: g.lastStop}
 	}
-	g.carrier = true
+	g.carrier, g.began = true, true
 	if g.creator == trace.NoGoroutine {
 		return
 	}

@@ -25,9 +25,9 @@ type gState struct {
 	scopes []scope
 	cur    *taskState
 	// creator is the goroutine that created this one, when the trace saw it (carriers.go);
-	// carrier says this one began a task or created a goroutine that did.
-	creator trace.GoID
-	carrier bool
+	// carrier says this one began a task or created a goroutine that did, began that it began one.
+	creator        trace.GoID
+	carrier, began bool
 	// lastSyscall and lastStop are when the goroutine last entered a syscall and last stopped
 	// executing (carriers.go: Timeline.Leads).
 	lastSyscall, lastStop trace.Time

@@ -43,7 +43,7 @@ func (s *state) netUnblock(g *gState, to trace.GoState, now trace.Time) {
 	if s.tl.NetWakes == nil || to != trace.GoRunnable || s.reasons[g.reason] != networkReason {
 		return
 	}
-	if g.cur != nil || g.carrier || s.opts.Threads == AllThreadIntervals {
+	if g.cur != nil || g.began || s.opts.Threads == AllThreadIntervals {
 		g.netWoken = now
 	}
 }

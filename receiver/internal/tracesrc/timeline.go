@@ -27,7 +27,7 @@ type Timeline struct {
 	Threads map[trace.ThreadID][]RunInterval
 	// NetWakes holds, per goroutine, its wakeups by the netpoller in time order, filled with
 	// Threads: with TaskThreadIntervals only those of goroutines working for a task when woken,
-	// and of carriers (carriers.go).
+	// and of goroutines that began one before (carriers.go).
 	NetWakes map[trace.GoID][]NetWake
 	// Creators maps each goroutine that began a task to the goroutine that created it, when the
 	// trace saw the creation; filled with Threads (carriers.go).
