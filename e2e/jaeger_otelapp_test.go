@@ -30,7 +30,7 @@ func TestJaegerShowsOtelappRequestsWithTheRuntimeAndKernelInside(t *testing.T) {
 	ports := freePorts(t, 4) // the collector's OTLP receiver, the app's pprof, health_check, self-telemetry
 	// 20 requests/s, HTTP and gRPC alternating (Jaeger answers the latest 200 traces: 20 s of them,
 	// more than a window takes to reach it); each waits 3ms for the backend's reply (a block
-	// span and a kernel read wait) and takes a lock the others contend for.
+	// span and a kernel read wait) and updates a table under a shared lock.
 	startProcess(t, "otelapp", nil, app, "-http", "127.0.0.1:0", "-grpc", "127.0.0.1:0", "-pprof", "127.0.0.1:"+ports[1],
 		"-otlp", "127.0.0.1:"+ports[0], "-service", "otelapp",
 		"-load-rate", "20", "-load-duration", "5m", "-slow-backend", "3ms", "-lock")
