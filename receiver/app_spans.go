@@ -8,8 +8,6 @@ import (
 
 	"github.com/gostitch/gostitch/internal/appspans"
 	"github.com/gostitch/gostitch/receiver/internal/collect"
-	"github.com/gostitch/gostitch/receiver/internal/metadata"
-	"github.com/gostitch/gostitch/receiver/internal/stitch"
 )
 
 // appSpanPoll is how often a window waiting for the app's spans looks again.
@@ -47,11 +45,4 @@ func (r *gostitchReceiver) appSpans(ctx context.Context, w *collect.Window) apps
 		case <-tick.C:
 		}
 	}
-}
-
-// countAppSpans reports how a window's tasks met the app's spans.
-func (r *gostitchReceiver) countAppSpans(ctx context.Context, target string, s stitch.AppSpanStats) {
-	r.tel.Joined(ctx, target, metadata.AttributeSourceGoTrace, metadata.AttributeJoinMethodAppSpan, int64(s.Matched))
-	r.tel.AppSpanMisses(ctx, target, metadata.AttributeJoinMissUnmatched, int64(s.Unmatched))
-	r.tel.AppSpanMisses(ctx, target, metadata.AttributeJoinMissAmbiguous, int64(s.Ambiguous))
 }

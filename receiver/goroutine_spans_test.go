@@ -37,7 +37,7 @@ func TestGoroutineSpanLimitCounted(t *testing.T) {
 		require.NoError(t, err)
 		res, err := stitch.NewTraceConverter(target.Identity{Name: "offline"},
 			stitch.TraceOptions{MinSpanDuration: cfg.Trace.MinSpanDuration, MaxGoroutineSpans: bound}).
-			Convert(f, func(ptrace.Traces) error { return nil })
+			ConvertWindow(stitch.Window{Trace: f}, func(string, ptrace.Traces) error { return nil })
 		require.NoError(t, err)
 		require.NoError(t, f.Close())
 
@@ -46,7 +46,7 @@ func TestGoroutineSpanLimitCounted(t *testing.T) {
 			metadata.AttributeSourceGoTrace, metadata.AttributeDropReason, "goroutine_span_limit")
 		assert.Positive(t, goroutines, "bound %d: goroutine spans", bound)
 		assert.LessOrEqual(t, goroutines, bound, "bound %d", bound)
-		assert.Equal(t, int64(res.GoroutineCut), dropped, "bound %d: cut counted as dropped", bound)
+		assert.Equal(t, int64(res.Stats.GoroutineCut), dropped, "bound %d: cut counted as dropped", bound)
 		if bound == 2 {
 			assert.Positive(t, dropped, "bound 2 cuts some")
 		} else {

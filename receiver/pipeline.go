@@ -33,7 +33,9 @@ type converters struct {
 }
 
 // ConsumeWindow converts one window of a target and sends the result on. Inputs that cannot be
-// converted are reported (wrapped in collect.ErrBadInput) and the others still go out.
+// converted are reported (wrapped in collect.ErrBadInput) and the others still go out. The
+// window's execution trace and socket events are joined by one stitch call (docs/design.md,
+// "One window"); a scrape has at most one trace, so its socket events go with the first.
 func (r *gostitchReceiver) ConsumeWindow(ctx context.Context, w *collect.Window) error {
 	var errs []error
 	for _, p := range w.Profiles {
@@ -41,8 +43,6 @@ func (r *gostitchReceiver) ConsumeWindow(ctx context.Context, w *collect.Window)
 			errs = append(errs, err)
 		}
 	}
-	// The window's socket events are drained before its execution trace is converted, so the
-	// diagnosis of slow tasks names the kernel's share; then they are joined to its tasks.
 	var sockets *ebpfsrc.Batch
 	if w.Origin == collect.OriginScrape {
 		b, err := r.collectSockets(ctx, w)
@@ -51,21 +51,13 @@ func (r *gostitchReceiver) ConsumeWindow(ctx context.Context, w *collect.Window)
 		}
 		sockets = b
 	}
-	// join indexes the window's execution trace for its eBPF events (a scrape has one trace).
-	var join *stitch.JoinIndex
 	for _, tr := range w.Traces {
-		idx, err := r.consumeTrace(ctx, w, tr, sockets)
-		if err != nil {
-			errs = append(errs, err)
-		}
-		if idx != nil {
-			join = idx
-		}
+		errs = append(errs, r.consumeTrace(ctx, w, tr, sockets))
+		sockets = nil
 	}
-	if sockets != nil {
-		traces, metrics, stats := stitch.Sockets(sockets, w.Target, join)
-		r.countJoins(ctx, w.Target.Name, stats)
-		errs = append(errs, r.emitTraces(ctx, r.obs.ebpf, traces), r.emitMetrics(ctx, r.obs.ebpf, metrics))
+	if sockets != nil { // no trace to join them to
+		_, err := r.convert(ctx, w, stitch.Window{Sockets: sockets})
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
@@ -83,51 +75,60 @@ func (r *gostitchReceiver) consumeProfile(ctx context.Context, w *collect.Window
 }
 
 // consumeTrace converts one execution trace, plain or gzip-compressed, with the window's socket
-// events when it has them (nil otherwise); it returns the trace's join index when the converter
-// keeps one (scrapes with eBPF on). A trace decompressing past limits.max_trace_bytes is cut
-// there.
-func (r *gostitchReceiver) consumeTrace(ctx context.Context, w *collect.Window, tr collect.Trace, sockets *ebpfsrc.Batch) (*stitch.JoinIndex, error) {
+// events when it has them (nil otherwise). A trace decompressing past limits.max_trace_bytes is
+// cut there. A trace that cannot be opened leaves the socket events unjoined.
+func (r *gostitchReceiver) consumeTrace(ctx context.Context, w *collect.Window, tr collect.Trace, sockets *ebpfsrc.Batch) error {
+	alone := stitch.Window{Sockets: sockets}
 	rc, err := tr.Open()
 	if err != nil {
 		err = fmt.Errorf("target %q: open execution trace %s: %w", w.Target.Name, tr.From, err)
 		r.settings.Logger.Warn("Execution trace not read", zap.Error(err))
 		r.tel.Dropped(ctx, metadata.AttributeSourceGoTrace, "read_error", 1)
-		return nil, err
+		_, emitErr := r.convert(ctx, w, alone)
+		return errors.Join(err, emitErr)
 	}
 	defer rc.Close()
 	in, err := gzlimit.Sniff(ctxReader{ctx, rc}, r.cfg.Limits.MaxTraceBytes)
 	if ctx.Err() != nil {
-		return nil, conversionStopped(ctx, w, tr)
+		_, emitErr := r.convert(ctx, w, alone)
+		return errors.Join(conversionStopped(ctx, w, tr), emitErr)
 	}
 	if err != nil {
-		return nil, r.badTrace(ctx, w, tr, fmt.Errorf("gzip header: %w", err))
+		_, emitErr := r.convert(ctx, w, alone)
+		return errors.Join(r.badTrace(ctx, w, tr, fmt.Errorf("gzip header: %w", err)), emitErr)
 	}
-	// A batch the next consumer refuses is counted as refused (obsreport) and conversion goes
-	// on, so one refusal does not lose the rest of the trace; the first refusal is returned as
-	// is, so an upload's client sees whether to retry.
-	obs := r.obs.of(w.Origin)
-	conv := r.traceConverter(w)
-	conv.SetAppSpans(r.appSpans(ctx, w))
-	res, err := conv.ConvertWindow(in, sockets, func(td ptrace.Traces) error { return r.emitTraces(ctx, obs, td) })
+	readErr, err := r.convert(ctx, w, stitch.Window{Trace: in, Sockets: sockets, AppSpans: r.appSpans(ctx, w)})
 	if ctx.Err() != nil {
 		// What was converted before has been emitted.
-		return nil, conversionStopped(ctx, w, tr)
+		return conversionStopped(ctx, w, tr)
 	}
-	if err != nil {
+	if readErr != nil {
 		// What was read before the error has been emitted; the error says where it stopped.
-		err = r.badTrace(ctx, w, tr, err)
+		err = errors.Join(r.badTrace(ctx, w, tr, readErr), err)
 	}
-	if tl := res.Timeline; tl != nil {
-		name := w.Target.Name
-		r.tel.Events(ctx, name, metadata.AttributeSourceGoTrace, int64(tl.Events))
-		r.tel.Joined(ctx, name, metadata.AttributeSourceGoTrace, metadata.AttributeJoinMethodTask, int64(res.TaskCPUSamples))
-		r.tel.Joined(ctx, name, metadata.AttributeSourceGoTrace, metadata.AttributeJoinMethodNone, int64(tl.CPUSamples-res.TaskCPUSamples))
-		r.tel.Dropped(ctx, metadata.AttributeSourceGoTrace, "goroutine_span_limit", int64(res.GoroutineCut))
-		r.countAppSpans(ctx, name, conv.AppSpanStats())
+	return err
+}
+
+// convert converts one window by stitch, emits what it yields and reports its statistics; it
+// returns the error reading the trace apart from the errors emitting. A batch the next consumer
+// refuses is counted as refused (obsreport) and conversion goes on, so one refusal does not
+// lose the rest of the trace; the first refusal is returned as is, so an upload's client sees
+// whether to retry. A trace conversion stopped because ctx ended emits nothing more.
+func (r *gostitchReceiver) convert(ctx context.Context, w *collect.Window, in stitch.Window) (readErr, err error) {
+	obs := r.obs.of(w.Origin)
+	res, readErr := r.traceConverter(w).ConvertWindow(in, func(source string, td ptrace.Traces) error {
+		if source == metadata.AttributeSourceEbpf {
+			return r.emitTraces(ctx, r.obs.ebpf, td)
+		}
+		return r.emitTraces(ctx, obs, td)
+	})
+	if in.Trace != nil && ctx.Err() != nil {
+		return readErr, nil
 	}
+	r.countWindow(ctx, w.Target.Name, in.Sockets != nil, res.Stats)
 	// Empty metrics and profiles (a trace refused at its header) are not emitted.
-	err = errors.Join(err, r.emitMetrics(ctx, obs, res.Metrics), r.emitProfiles(ctx, obs, res.Profiles))
-	return res.Join, errors.Join(res.EmitErr, err)
+	return readErr, errors.Join(res.EmitErr, r.emitMetrics(ctx, obs, res.Metrics), r.emitProfiles(ctx, obs, res.Profiles),
+		r.emitMetrics(ctx, r.obs.ebpf, res.SocketMetrics))
 }
 
 // ctxReader reads r until ctx is done, so a conversion stops at its next read.
@@ -211,13 +212,26 @@ func (r *gostitchReceiver) collectSockets(ctx context.Context, w *collect.Window
 	return &b, nil
 }
 
-// countJoins reports how a window's socket events were stitched.
-func (r *gostitchReceiver) countJoins(ctx context.Context, target string, s stitch.JoinStats) {
-	src := metadata.AttributeSourceEbpf
-	r.tel.Joined(ctx, target, src, metadata.AttributeJoinMethodCookie, int64(s.ByCookie))
-	r.tel.Joined(ctx, target, src, metadata.AttributeJoinMethodThread, int64(s.ByThread))
-	r.tel.Joined(ctx, target, src, metadata.AttributeJoinMethodLastUse, int64(s.ByLastUse))
-	r.tel.Joined(ctx, target, src, metadata.AttributeJoinMethodNone, int64(s.Unjoined))
+// countWindow reports a window's conversion: the execution trace's events and joins, when one
+// was read, and the joins of its socket events, when it had some.
+func (r *gostitchReceiver) countWindow(ctx context.Context, target string, sockets bool, s stitch.Stats) {
+	if s.Trace {
+		src := metadata.AttributeSourceGoTrace
+		r.tel.Events(ctx, target, src, int64(s.Events))
+		r.tel.Joined(ctx, target, src, metadata.AttributeJoinMethodTask, int64(s.TaskCPUSamples))
+		r.tel.Joined(ctx, target, src, metadata.AttributeJoinMethodNone, int64(s.CPUSamples-s.TaskCPUSamples))
+		r.tel.Dropped(ctx, src, "goroutine_span_limit", int64(s.GoroutineCut))
+		r.tel.Joined(ctx, target, src, metadata.AttributeJoinMethodAppSpan, int64(s.AppSpans.Matched))
+		r.tel.AppSpanMisses(ctx, target, metadata.AttributeJoinMissUnmatched, int64(s.AppSpans.Unmatched))
+		r.tel.AppSpanMisses(ctx, target, metadata.AttributeJoinMissAmbiguous, int64(s.AppSpans.Ambiguous))
+	}
+	if sockets {
+		src := metadata.AttributeSourceEbpf
+		r.tel.Joined(ctx, target, src, metadata.AttributeJoinMethodCookie, int64(s.Sockets.ByCookie))
+		r.tel.Joined(ctx, target, src, metadata.AttributeJoinMethodThread, int64(s.Sockets.ByThread))
+		r.tel.Joined(ctx, target, src, metadata.AttributeJoinMethodLastUse, int64(s.Sockets.ByLastUse))
+		r.tel.Joined(ctx, target, src, metadata.AttributeJoinMethodNone, int64(s.Sockets.Unjoined))
+	}
 }
 
 // setPIDs keeps the kernel's pid filter equal to the targets' current pids, which the

@@ -27,13 +27,6 @@ type AppSpanStats struct {
 	Matched, Unmatched, Ambiguous int
 }
 
-// SetAppSpans makes the next conversions hang the SDK's tasks under the app's spans m finds
-// (nil: none). It is set per conversion, when the app's spans of the window have arrived.
-func (c *TraceConverter) SetAppSpans(m appspans.Matcher) { c.app.spans = m }
-
-// AppSpanStats reports how the tasks of the last conversion met the app's spans.
-func (c *TraceConverter) AppSpanStats() AppSpanStats { return c.app.stats }
-
 // beginAppJoin starts the join of one conversion reading timeline tl.
 func (c *TraceConverter) beginAppJoin(tl *tracesrc.Timeline) {
 	c.app.tl, c.app.stats = tl, AppSpanStats{}

@@ -38,7 +38,7 @@ func (a cpuAccuracy) String() string {
 // the block being imported (both are sequential). The profile must link it to a span of that
 // block's importBlock task.
 func measureCPU(t *testing.T, run syncnodeRun, out *converted, whole map[uint64]pcommon.TraceID) cpuAccuracy {
-	tl := out.res.Timeline
+	tl := out.res.tl
 	// The height of the block each profile sample is linked to, by its timestamp.
 	linked := map[uint64]uint64{}
 	pd := out.res.Profiles

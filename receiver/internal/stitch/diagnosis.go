@@ -25,10 +25,10 @@ const eventDiagnosis = "gostitch.diagnosis"
 // rank: with fewer than 20 tasks of a type, none is slower than its p95).
 //
 // The p95 needs every task of the window, while task spans are built as their tasks complete.
-// Convert therefore holds back the task spans themselves (one per task; their regions and
+// The conversion therefore holds back the task spans themselves (one per task; their regions and
 // episodes still go out in batches as before), with a compact diagnosisInput each, and emits
 // them diagnosed once the trace is read: exact, and with the eBPF events of the window
-// (ConvertWindow) the diagnosis also names the data that waited in the kernel. Holding costs
+// the diagnosis also names the data that waited in the kernel. Holding costs
 // about 1.5 KB a task (TestDiagnosisOnFixtures measures it), so at most TraceOptions.HoldTasks
 // are held: when a trace has more, the held ones are diagnosed against the p95 of all tasks so
 // far and emitted, and each later task is diagnosed when it completes against a running p95
@@ -140,12 +140,11 @@ type kernelWait struct {
 }
 
 // kernelWaits sums, per task and peer, the kernel queue time (data ready → read) of the read
-// waits in b that the eBPF join attributes to the task, counting time that two reads' waits
-// share once (b's events are in time order), and keeps per task its peer with the most; it
-// adds the lossiest peer among the sockets with events joined to the task. Nil without b or a
-// join index.
-func (conv *conversion) kernelWaits(b *ebpfsrc.Batch) map[trace.TaskID]kernelWait {
-	if b == nil || conv.join == nil {
+// waits in b that the window's join j attributed to the task, counting time that two reads'
+// waits share once (b's events are in time order), and keeps per task its peer with the most;
+// it adds the lossiest peer among the sockets with events joined to the task. Nil without j.
+func kernelWaits(b *ebpfsrc.Batch, j *joined) map[trace.TaskID]kernelWait {
+	if j == nil {
 		return nil
 	}
 	type key struct {
@@ -158,17 +157,16 @@ func (conv *conversion) kernelWaits(b *ebpfsrc.Batch) map[trace.TaskID]kernelWai
 	}
 	sums := make(map[key]sum)
 	losses, lossy := lossyPeers(b), make(map[trace.TaskID]peerLoss)
-	j := conv.join.joiner()
 	for i := range b.Events {
 		e := &b.Events[i]
-		if e.Kind != ebpfsrc.KindReadWait && len(losses) == 0 {
+		a, ok := j.of(i)
+		if !ok {
 			continue
 		}
-		a, ok := j.attribute(e)
-		if l, lost := losses[e.Cookie]; ok && lost && l.worse(lossy[a.task.id]) {
+		if l, lost := losses[e.Cookie]; lost && l.worse(lossy[a.task.id]) {
 			lossy[a.task.id] = l
 		}
-		if ok && e.Kind == ebpfsrc.KindReadWait {
+		if e.Kind == ebpfsrc.KindReadWait {
 			k := key{a.task.id, e.Peer}
 			s := sums[k]
 			if from := max(e.Since, s.last); from < e.Mono {

@@ -98,7 +98,7 @@ func TestGoroutineSpans(t *testing.T) {
 		}
 	}
 	if pipe == (ptrace.Span{}) || !boolAttr(pipe, metadata.AttributeTruncated) || spanDuration(pipe) < 200*time.Millisecond ||
-		pipe.StartTimestamp() != pcommon.Timestamp(on.res.Timeline.UnixNano(on.res.Timeline.Start)) {
+		pipe.StartTimestamp() != pcommon.Timestamp(on.res.tl.UnixNano(on.res.tl.Start)) {
 		t.Errorf("pipe read %v, want a syscall span from the trace's start lasting past the hog", pipe.Attributes().AsRaw())
 	}
 	if st, _ := sleep.Attributes().Get(metadata.AttributeCodeStacktrace); !strings.Contains(st.Str(), "main.main") {
@@ -149,9 +149,9 @@ func TestGoroutineSpans(t *testing.T) {
 				metadata.AttributeCPUTime, got, cpu[r.TraceID()])
 		}
 	}
-	if values != on.res.Timeline.CPUSamples || inInner < 5 || on.res.TaskCPUSamples != off.res.TaskCPUSamples {
+	if values != on.res.tl.CPUSamples || inInner < 5 || on.res.Stats.TaskCPUSamples != off.res.Stats.TaskCPUSamples {
 		t.Errorf("%d samples in the profile of %d, %d in inner, %d in tasks (%d without goroutine spans)", values,
-			on.res.Timeline.CPUSamples, inInner, on.res.TaskCPUSamples, off.res.TaskCPUSamples)
+			on.res.tl.CPUSamples, inInner, on.res.Stats.TaskCPUSamples, off.res.Stats.TaskCPUSamples)
 	}
 
 	// The task's spans are those made without goroutine spans.
@@ -162,8 +162,8 @@ func TestGoroutineSpans(t *testing.T) {
 			t.Errorf("span %q %s differs with goroutine spans on", sp.Name(), sp.SpanID())
 		}
 	}
-	if on.res.GoroutineCut != 0 {
-		t.Errorf("%d cut with room for 100", on.res.GoroutineCut)
+	if on.res.Stats.GoroutineCut != 0 {
+		t.Errorf("%d cut with room for 100", on.res.Stats.GoroutineCut)
 	}
 
 	again := mustConvert(t, "outside.trace", opts)
@@ -219,8 +219,8 @@ func TestGoroutineSpansBound(t *testing.T) {
 		for _, spans := range goroutineTree(t, out) {
 			n += len(spans)
 		}
-		if n > bound || out.res.GoroutineCut == 0 {
-			t.Errorf("bound %d: %d spans, %d cut", bound, n, out.res.GoroutineCut)
+		if n > bound || out.res.Stats.GoroutineCut == 0 {
+			t.Errorf("bound %d: %d spans, %d cut", bound, n, out.res.Stats.GoroutineCut)
 		}
 	}
 }

@@ -14,7 +14,7 @@ import (
 // JoinIndex is what the eBPF join (docs/design.md, "Join rules") needs of one execution trace: the
 // timeline's per-thread goroutine intervals and, per task, its trace id and the span ids of the
 // task and its regions, computed by the rules the task spans use, so joined spans hang from them.
-// TraceConverter.Convert builds it when TraceOptions.Threads keeps thread intervals.
+// The trace's conversion builds it when TraceOptions.Threads keeps thread intervals.
 type JoinIndex struct {
 	tl    *tracesrc.Timeline
 	tasks map[trace.TaskID]*joinTask
@@ -91,52 +91,68 @@ type JoinStats struct {
 	ByCookie, ByThread, ByLastUse, Unjoined int
 }
 
-// joiner attributes the events of one batch in time order; it remembers per socket the
-// attribution of its last use, for events that run in softirq context, and the trace each
-// joined event went to, for the exemplars of the socket metrics.
-type joiner struct {
-	x      *JoinIndex
-	last   map[uint64]attribution
-	traces map[joinedEvent]pcommon.TraceID
-	stats  JoinStats
-	// carry indexes the connections' readers and requests, built on first use.
-	carry *carriedIndex
+// joined is the one join pass over a window's socket events (docs/design.md, "Join rules"):
+// the attribution of each event, by its index in the batch, and the counts by rule. The
+// diagnosis, the socket spans and the socket metrics all read it.
+type joined struct {
+	x *JoinIndex
+	// att holds each event's attribution; a nil task: the event joined no task.
+	att   []attribution
+	stats JoinStats
 }
 
-// joinedEvent identifies an event of a batch.
-type joinedEvent struct {
-	cookie, mono uint64
-	kind         ebpfsrc.Kind
-}
-
-func (x *JoinIndex) joiner() *joiner {
-	return &joiner{x: x, last: make(map[uint64]attribution), traces: make(map[joinedEvent]pcommon.TraceID)}
-}
-
-// traceOf is the trace the span of event e went to: its task's when joined, else conn, its connection's.
-func (j *joiner) traceOf(e *ebpfsrc.Event, conn pcommon.TraceID) pcommon.TraceID {
-	if j == nil {
-		return conn
+// join attributes b's events in time order, remembering per socket the attribution of its
+// last use, for the events that run in softirq context.
+func (x *JoinIndex) join(b *ebpfsrc.Batch) *joined {
+	j := &joined{x: x, att: make([]attribution, len(b.Events))}
+	last := make(map[uint64]attribution)
+	for i := range b.Events {
+		if a, ok := j.attribute(&b.Events[i], last); ok {
+			j.att[i] = a
+		}
 	}
-	if tid, ok := j.traces[joinedEvent{e.Cookie, e.Mono, e.Kind}]; ok {
-		return tid
+	return j
+}
+
+// of returns the attribution of event i of the batch; false when it joined no task or j is nil.
+func (j *joined) of(i int) (attribution, bool) {
+	if j == nil {
+		return attribution{}, false
+	}
+	a := j.att[i]
+	return a, a.task != nil
+}
+
+// traceOf is the trace the span of event i went to: its task's when joined, else conn, its
+// connection's.
+func (j *joined) traceOf(i int, conn pcommon.TraceID) pcommon.TraceID {
+	if a, ok := j.of(i); ok {
+		return a.task.traceID
 	}
 	return conn
+}
+
+// statsOr returns the counts of the join, or, without one (nil j), all n events unjoined.
+func (j *joined) statsOr(n int) JoinStats {
+	if j == nil {
+		return JoinStats{Unjoined: n}
+	}
+	return j.stats
 }
 
 // attribute finds the task of event e, in this order: (a) a task that logged the socket's
 // cookie and was open at the event; for events in the thread's own context, (b) the task of the
 // goroutine running on M = tid at the event's time; for softirq-context events (retransmit,
-// reset received, or no thread of the target), (c) the task that last used the socket. It
-// reports false when none applies: the event stays in its connection's trace.
-func (j *joiner) attribute(e *ebpfsrc.Event) (attribution, bool) {
+// reset received, or no thread of the target), (c) the task that last used the socket (by
+// last). It reports false when none applies: the event stays in its connection's trace.
+func (j *joined) attribute(e *ebpfsrc.Event, last map[uint64]attribution) (attribution, bool) {
 	t := j.x.tl.FromMono(int64(e.Mono))
 	a, ok := j.x.byCookie(e.Cookie, t, true)
 	switch {
 	case ok:
 		j.stats.ByCookie++
 	case softirq(e):
-		if a, ok = j.last[e.Cookie]; !ok {
+		if a, ok = last[e.Cookie]; !ok {
 			a, ok = j.x.byCookie(e.Cookie, t, false)
 		}
 		j.count(ok, &j.stats.ByLastUse)
@@ -146,13 +162,13 @@ func (j *joiner) attribute(e *ebpfsrc.Event) (attribution, bool) {
 		j.count(ok, &j.stats.ByThread)
 	}
 	if ok {
-		j.last[e.Cookie] = a
+		last[e.Cookie] = a
 	}
 	return a, ok
 }
 
 // count counts an event joined by the rule of n, or left unjoined.
-func (j *joiner) count(joined bool, n *int) {
+func (j *joined) count(joined bool, n *int) {
 	if joined {
 		*n++
 	} else {

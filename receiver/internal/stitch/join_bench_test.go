@@ -55,17 +55,14 @@ func benchJoin() (*JoinIndex, *ebpfsrc.Batch) {
 }
 
 // BenchmarkJoin measures the eBPF join per event: attribution alone, and attribution with the
-// event's span built (Sockets, metrics included).
+// event's span built (socket spans and metrics).
 func BenchmarkJoin(b *testing.B) {
 	x, batch := benchJoin()
 	b.Run("attribute", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			j := x.joiner()
-			for i := range batch.Events {
-				if _, ok := j.attribute(&batch.Events[i]); !ok {
-					b.Fatal("event not attributed")
-				}
+			if j := x.join(batch); j.stats.Unjoined != 0 {
+				b.Fatalf("%d events not attributed", j.stats.Unjoined)
 			}
 		}
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(batch.Events)), "ns/event")
@@ -73,7 +70,7 @@ func BenchmarkJoin(b *testing.B) {
 	b.Run("sockets", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			Sockets(batch, socketIdentity, x)
+			sockets(batch, socketIdentity, x)
 		}
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(batch.Events)), "ns/event")
 	})

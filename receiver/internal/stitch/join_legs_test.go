@@ -34,7 +34,7 @@ func TestReadLegsOnSyncnode(t *testing.T) {
 	if kernel == 0 {
 		t.Error("no diagnosis names the data waiting in the kernel")
 	}
-	td, _, _ := Sockets(&run.batch, id, out.res.Join)
+	td := out.sockets // the window's own join, which the diagnosis above read
 	var joined, woken, legless int
 	var netpoll, sched, tail time.Duration
 	rss := td.ResourceSpans()

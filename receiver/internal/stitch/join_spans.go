@@ -7,29 +7,30 @@ import (
 	"github.com/gostitch/gostitch/receiver/internal/metadata"
 )
 
-// join makes the spans of c's events that belong to a task, as children of the task's span or
+// spans makes the spans of c's events that belong to a task, as children of the task's span or
 // region span in the task's trace, and returns c with the events left for its connection's
 // trace: those of no task, and those that only shape the connection span (open, connect, close).
 // A retransmit or reset of a task becomes an instant span named like its span event.
-func (j *joiner) join(spans ptrace.SpanSlice, b *ebpfsrc.Batch, c *socketConn) *socketConn {
+func (j *joined) spans(spans ptrace.SpanSlice, b *ebpfsrc.Batch, c *socketConn) *socketConn {
 	var rest []ebpfsrc.Event
+	var index []int
 	for i := range c.events {
 		e := &c.events[i]
-		a, ok := j.attribute(e)
+		a, ok := j.of(c.index[i])
 		if !ok || !j.addJoinedSpan(spans, b, c, e, a) {
-			rest = append(rest, *e)
+			rest, index = append(rest, *e), append(index, c.index[i])
 		}
 	}
 	if len(rest) == len(c.events) {
 		return c
 	}
 	left := *c
-	left.events = rest
+	left.events, left.index = rest, index
 	return &left
 }
 
 // addJoinedSpan adds the span of event e under attribution a; false for events that make none.
-func (j *joiner) addJoinedSpan(spans ptrace.SpanSlice, b *ebpfsrc.Batch, c *socketConn, e *ebpfsrc.Event, a attribution) bool {
+func (j *joined) addJoinedSpan(spans ptrace.SpanSlice, b *ebpfsrc.Batch, c *socketConn, e *ebpfsrc.Event, a attribution) bool {
 	var name string
 	switch e.Kind {
 	case ebpfsrc.KindRetransmit:
@@ -53,7 +54,6 @@ func (j *joiner) addJoinedSpan(spans ptrace.SpanSlice, b *ebpfsrc.Batch, c *sock
 	} else {
 		return false
 	}
-	j.traces[joinedEvent{e.Cookie, e.Mono, e.Kind}] = a.task.traceID
 	s.Attributes().PutInt(metadata.AttributeTaskID, int64(a.task.id))
 	if a.g != 0 {
 		s.Attributes().PutInt(metadata.AttributeGoroutineID, int64(a.g))

@@ -295,7 +295,7 @@ func measureSyncnodeRound(t *testing.T, mode string, args ...string) (accuracy, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	td, _, _ := Sockets(&run.batch, id, out.res.Join)
+	td, _, _ := sockets(&run.batch, id, out.res.index)
 	spans := slices.Clone(out.spans)
 	rss := td.ResourceSpans()
 	for i := range rss.Len() {
@@ -305,7 +305,7 @@ func measureSyncnodeRound(t *testing.T, mode string, args ...string) (accuracy, 
 		}
 	}
 	whole := wholeBlocks(t, run, out.spans)
-	a := measure(run, spans, out.res.Timeline, whole)
+	a := measure(run, spans, out.res.tl, whole)
 	t.Logf("%s round (%d blocks, %d eBPF events, %d lost): %s", mode, len(run.blocks), len(run.batch.Events), run.batch.Lost, a)
 	cpu := measureCPU(t, run, out, whole)
 	t.Logf("%s round CPU samples: %s", mode, cpu)

@@ -76,7 +76,7 @@ func TestJoinAttributesEventsToTasks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out.res.Join == nil {
+	if out.res.index == nil {
 		t.Fatal("no join index with thread intervals on")
 	}
 	named := map[string]ptrace.Span{}
@@ -105,7 +105,7 @@ func TestJoinAttributesEventsToTasks(t *testing.T) {
 		ev(ebpfsrc.KindRetransmit, 7, 0, jt.end), // softirq: last user of cookie 7
 		connected,
 	}}
-	td, md, stats := Sockets(b, socketIdentity, out.res.Join)
+	td, md, stats := sockets(b, socketIdentity, out.res.index)
 	if want := (JoinStats{ByCookie: 1, ByThread: 2, ByLastUse: 1, Unjoined: 1}); stats != want {
 		t.Errorf("join stats %+v, want %+v", stats, want)
 	}
@@ -179,7 +179,7 @@ func TestJoinWithoutThreadsKeepsNoIndex(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out.res.Join != nil {
+	if out.res.index != nil {
 		t.Error("join index kept without thread intervals")
 	}
 }
@@ -202,9 +202,9 @@ func TestJoinPlacesSocketSpansByTheTraceClock(t *testing.T) {
 		Since: jt.mono, Peer: netip.MustParseAddrPort("127.0.0.1:30303")}
 	b := &ebpfsrc.Batch{PID: 42, BootID: "boot", Start: 1, End: jt.end + 1, MonoOffset: int64(time.Hour),
 		Events: []ebpfsrc.Event{read}}
-	td, _, _ := Sockets(b, socketIdentity, out.res.Join)
+	td, _, _ := sockets(b, socketIdentity, out.res.index)
 
-	tl := out.res.Timeline
+	tl := out.res.tl
 	want := pcommon.Timestamp(tl.UnixNano(tl.FromMono(int64(read.Mono))))
 	spans := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans()
 	for i := range spans.Len() {

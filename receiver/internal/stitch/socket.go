@@ -10,30 +10,18 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/gostitch/gostitch/receiver/internal/ebpfsrc"
+	"github.com/gostitch/gostitch/receiver/internal/metadata"
 	"github.com/gostitch/gostitch/receiver/internal/target"
 )
 
-// Sockets turns one window of the eBPF socket source into spans and the per-peer TCP metrics.
-// With idx, the index of the execution trace of the same window, an event of a task's work
-// becomes a span in the task's trace (docs/design.md, "Join rules": cookie, thread, last_use); the
-// other events, and all of them when idx is nil, make one trace per connection, whose id derives
-// from the socket cookie (none). With idx, the window's times are placed on the wall clock by the
-// trace's clock, so joined spans and their parent task spans share one offset.
-func Sockets(b *ebpfsrc.Batch, id target.Identity, idx *JoinIndex) (ptrace.Traces, pmetric.Metrics, JoinStats) {
-	var j *joiner
-	if idx != nil {
-		j = idx.joiner()
-		traceClock := *b
-		traceClock.MonoOffset = idx.tl.MonoWallOffset()
-		b = &traceClock
-	}
+// socketsOut turns one window of the eBPF socket source into spans and the per-peer TCP
+// metrics (mb builds those the config turns on). An event j attributes to a task becomes a
+// span in the task's trace (docs/design.md, "Join rules": cookie, thread, last_use); the other
+// events, and all of them when j is nil, make one trace per connection, whose id derives from
+// the socket cookie (none).
+func socketsOut(b *ebpfsrc.Batch, id target.Identity, j *joined, mb metadata.Builder) (ptrace.Traces, pmetric.Metrics) {
 	conns := groupSocketConns(b)
-	td := socketTraces(b, id, conns, j)
-	md := socketMetrics(b, id, conns, j)
-	if j == nil {
-		return td, md, JoinStats{Unjoined: len(b.Events)}
-	}
-	return td, md, j.stats
+	return socketTraces(b, id, conns, j), socketMetrics(b, id, conns, j, mb)
 }
 
 // socketConn is what one window holds about one connection.
@@ -44,6 +32,8 @@ type socketConn struct {
 	// sockets it is the client's ephemeral port.
 	active bool
 	events []ebpfsrc.Event
+	// index holds the index in the batch of each of events.
+	index  []int
 	socket *ebpfsrc.Socket // nil without counter activity in the window
 }
 
@@ -78,9 +68,9 @@ func groupSocketConns(b *ebpfsrc.Batch) []*socketConn {
 		c.socket, c.peer = s, s.Peer
 		c.active = c.active || s.ConnectStart != 0
 	}
-	for _, e := range b.Events {
+	for i, e := range b.Events {
 		c := get(e.Cookie)
-		c.events = append(c.events, e)
+		c.events, c.index = append(c.events, e), append(c.index, i)
 		if !c.peer.IsValid() || c.peer.Port() == 0 {
 			c.peer = e.Peer
 		}

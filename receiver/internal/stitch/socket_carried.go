@@ -38,11 +38,8 @@ type carriedIndex struct {
 	tasks map[trace.GoID][]*joinTask
 }
 
-// carried indexes the window's readers and their requests once per joiner.
-func (j *joiner) carried(b *ebpfsrc.Batch) *carriedIndex {
-	if j.carry != nil {
-		return j.carry
-	}
+// newCarriedIndex indexes the readers of b's connections and their requests in x.
+func newCarriedIndex(x *JoinIndex, b *ebpfsrc.Batch) *carriedIndex {
 	const several = 0 // no socket has cookie 0
 	read := make(map[trace.GoID]uint64)
 	for i := range b.Events {
@@ -50,7 +47,7 @@ func (j *joiner) carried(b *ebpfsrc.Batch) *carriedIndex {
 		if e.Kind != ebpfsrc.KindReadWait || e.TID == 0 {
 			continue
 		}
-		iv, ok := j.x.tl.RunningOn(trace.ThreadID(e.TID), j.x.tl.FromMono(int64(e.Mono)))
+		iv, ok := x.tl.RunningOn(trace.ThreadID(e.TID), x.tl.FromMono(int64(e.Mono)))
 		if !ok {
 			continue
 		}
@@ -66,25 +63,23 @@ func (j *joiner) carried(b *ebpfsrc.Batch) *carriedIndex {
 			ci.readers[cookie] = append(ci.readers[cookie], g)
 		}
 	}
-	j.x.goroutineTasks()
+	x.goroutineTasks()
 	for g, cookie := range read {
 		if cookie == several {
 			continue
 		}
-		for _, jt := range slices.Concat(j.x.began[g], j.x.spawned[g]) { // linkCarried sorts what it links
+		for _, jt := range slices.Concat(x.began[g], x.spawned[g]) { // linkCarried sorts what it links
 			if jt.outer && !jt.span.IsEmpty() {
 				ci.tasks[g] = append(ci.tasks[g], jt)
 			}
 		}
 	}
-	j.carry = ci
 	return ci
 }
 
-// linkCarried links connection span sp of c to the task spans of the requests c carried in the
+// link links connection span sp of c to the task spans of the requests c carried in the
 // window, the earliest first, at most maxCarriedLinks.
-func (j *joiner) linkCarried(sp ptrace.Span, b *ebpfsrc.Batch, c *socketConn) {
-	ci := j.carried(b)
+func (ci *carriedIndex) link(sp ptrace.Span, c *socketConn) {
 	var tasks []*joinTask
 	for _, g := range ci.readers[c.cookie] {
 		tasks = append(tasks, ci.tasks[g]...)

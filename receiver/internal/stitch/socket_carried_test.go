@@ -152,12 +152,12 @@ func serveWindow(t *testing.T) *servedWindow {
 	if err != nil {
 		t.Fatal(err)
 	}
-	td, _, stats := Sockets(&run.batch, socketIdentity, out.res.Join)
+	td, stats := out.sockets, out.res.Stats.Sockets
 	t.Logf("%d requests, %d spans of the trace, %d socket events: join %+v", len(run.requests), len(out.spans),
 		len(run.batch.Events), stats)
 	w := &servedWindow{run: run, tasks: out.byID, sockets: td.ResourceSpans().At(0).ScopeSpans().At(0).Spans(),
-		protocol: map[int64]string{}, offset: out.res.Timeline.MonoWallOffset(),
-		start: out.res.Timeline.Mono(out.res.Timeline.Start), end: out.res.Timeline.Mono(out.res.Timeline.End)}
+		protocol: map[int64]string{}, offset: out.res.tl.MonoWallOffset(),
+		start: out.res.tl.Mono(out.res.tl.Start), end: out.res.tl.Mono(out.res.tl.End)}
 	w.byGoroutine = map[int64][]ptrace.Span{}
 	for _, sp := range out.spans {
 		if _, isTask := sp.Attributes().Get(metadata.AttributeTaskType); isTask {
@@ -454,7 +454,7 @@ func (w carrierWindow) sockets(t *testing.T, reads map[uint64][]uint64) (ptrace.
 	}
 	slices.SortFunc(events, func(x, y ebpfsrc.Event) int { return cmp.Compare(x.Mono, y.Mono) })
 	b := &ebpfsrc.Batch{PID: 42, BootID: "boot", Start: 1, End: w.ct.alone + 1_000_000, Events: events}
-	td, _, stats := Sockets(b, socketIdentity, w.out.res.Join)
+	td, _, stats := sockets(b, socketIdentity, w.out.res.index)
 	return td.ResourceSpans().At(0).ScopeSpans().At(0).Spans(), stats
 }
 
@@ -524,7 +524,7 @@ func TestMultiplexedReadJoinsNoRequest(t *testing.T) {
 			continue
 		}
 		_, underConn := conns[sp.ParentSpanID()]
-		during := int64(sp.EndTimestamp()) < int64(w.ct.alone)+w.out.res.Timeline.MonoWallOffset()
+		during := int64(sp.EndTimestamp()) < int64(w.ct.alone)+w.out.res.tl.MonoWallOffset()
 		if during == underConn {
 			t.Errorf("read wait ending at %v (during the requests: %v) under the conn task: %v", sp.EndTimestamp(), during, underConn)
 		}
@@ -596,7 +596,7 @@ func TestReadLeadsToTask(t *testing.T) {
 			Mono: r.mono + 20_000, Since: r.mono, Peer: peer})
 	}
 	b := &ebpfsrc.Batch{PID: 42, BootID: "boot", Start: 1, End: reads[len(reads)-1].mono + 10_000_000, Events: events}
-	td, _, _ := Sockets(b, socketIdentity, out.res.Join)
+	td, _, _ := sockets(b, socketIdentity, out.res.index)
 	spans := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans()
 	for i, r := range reads {
 		task, ok := tasks[r.name]

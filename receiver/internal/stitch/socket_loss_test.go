@@ -155,7 +155,7 @@ func TestDiagnosisNamesLossyPeer(t *testing.T) {
 	}
 
 	// The metric: the lossy peer's ratio over the window, and none lost on loopback.
-	_, md, _ := Sockets(&w.batch, socketIdentity, out.res.Join)
+	md := out.res.SocketMetrics
 	ratios := map[string]float64{}
 	dps := metricByName(md, metadata.MetricGostitchTCPRetransmitRatio.Name).Gauge().DataPoints()
 	for i := range dps.Len() {

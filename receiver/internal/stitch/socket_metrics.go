@@ -43,8 +43,9 @@ type socketExemplar struct {
 	spanID pcommon.SpanID
 }
 
-// socketMetrics aggregates the window's connections by peer.
-func socketMetrics(b *ebpfsrc.Batch, id target.Identity, conns []*socketConn, j *joiner) pmetric.Metrics {
+// socketMetrics aggregates the window's connections by peer, into the metrics mb builds (those
+// the config turns off make none).
+func socketMetrics(b *ebpfsrc.Batch, id target.Identity, conns []*socketConn, j *joined, mb metadata.Builder) pmetric.Metrics {
 	peers := map[socketPeer]*socketPeerStats{}
 	for _, c := range conns {
 		if c.peer.IsValid() {
@@ -72,13 +73,13 @@ func socketMetrics(b *ebpfsrc.Batch, id target.Identity, conns []*socketConn, j 
 	sm := rm.ScopeMetrics().AppendEmpty()
 	target.FillScope(sm.Scope(), metadata.AttributeSourceEbpf)
 	w := socketPoints{start: socketTime(b, b.Start), end: socketTime(b, b.End)}
-	bytes := socketSum(sm, metadata.MetricGostitchTCPBytes)
-	retrans := socketSum(sm, metadata.MetricGostitchTCPRetransmits)
-	segments := socketSum(sm, metadata.MetricGostitchTCPSegments)
-	ratio := socketGauge(sm, metadata.MetricGostitchTCPRetransmitRatio)
-	rtt := socketHistogram(sm, metadata.MetricGostitchTCPRTT)
-	queue := socketHistogram(sm, metadata.MetricGostitchTCPKernelQueueDelay)
-	connect := socketHistogram(sm, metadata.MetricGostitchTCPConnectDuration)
+	bytes := socketSum(mb, sm, metadata.MetricGostitchTCPBytes)
+	retrans := socketSum(mb, sm, metadata.MetricGostitchTCPRetransmits)
+	segments := socketSum(mb, sm, metadata.MetricGostitchTCPSegments)
+	ratio := socketSum(mb, sm, metadata.MetricGostitchTCPRetransmitRatio)
+	rtt := socketHistogram(mb, sm, metadata.MetricGostitchTCPRTT)
+	queue := socketHistogram(mb, sm, metadata.MetricGostitchTCPKernelQueueDelay)
+	connect := socketHistogram(mb, sm, metadata.MetricGostitchTCPConnectDuration)
 	for _, k := range keys {
 		p := peers[k]
 		if p.sockets > 0 {
@@ -120,8 +121,8 @@ func (w socketPoints) attributes(attrs pcommon.Map, k socketPeer) {
 	}
 }
 
-func (w socketPoints) sum(s pmetric.Sum, k socketPeer, v uint64) pmetric.NumberDataPoint {
-	dp := s.DataPoints().AppendEmpty()
+func (w socketPoints) sum(s pmetric.NumberDataPointSlice, k socketPeer, v uint64) pmetric.NumberDataPoint {
+	dp := s.AppendEmpty()
 	dp.SetStartTimestamp(w.start)
 	dp.SetTimestamp(w.end)
 	w.attributes(dp.Attributes(), k)
@@ -129,8 +130,8 @@ func (w socketPoints) sum(s pmetric.Sum, k socketPeer, v uint64) pmetric.NumberD
 	return dp
 }
 
-func (w socketPoints) gauge(g pmetric.Gauge, k socketPeer, v float64) {
-	dp := g.DataPoints().AppendEmpty()
+func (w socketPoints) gauge(g pmetric.NumberDataPointSlice, k socketPeer, v float64) {
+	dp := g.AppendEmpty()
 	dp.SetStartTimestamp(w.start)
 	dp.SetTimestamp(w.end)
 	w.attributes(dp.Attributes(), k)
@@ -138,13 +139,13 @@ func (w socketPoints) gauge(g pmetric.Gauge, k socketPeer, v float64) {
 }
 
 // histogram adds a data point unless h is empty.
-func (w socketPoints) histogram(m pmetric.Histogram, k socketPeer, h *ebpfsrc.Histogram,
+func (w socketPoints) histogram(m pmetric.HistogramDataPointSlice, k socketPeer, h *ebpfsrc.Histogram,
 	exs []socketExemplar,
 ) (pmetric.HistogramDataPoint, bool) {
 	if h.Count() == 0 {
 		return pmetric.HistogramDataPoint{}, false
 	}
-	dp := m.DataPoints().AppendEmpty()
+	dp := m.AppendEmpty()
 	dp.SetStartTimestamp(w.start)
 	dp.SetTimestamp(w.end)
 	w.attributes(dp.Attributes(), k)
@@ -162,7 +163,7 @@ func (w socketPoints) histogram(m pmetric.Histogram, k socketPeer, h *ebpfsrc.Hi
 	return dp, true
 }
 
-func (p *socketPeerStats) add(b *ebpfsrc.Batch, c *socketConn, j *joiner) {
+func (p *socketPeerStats) add(b *ebpfsrc.Batch, c *socketConn, j *joined) {
 	if s := c.socket; s != nil {
 		p.sockets++
 		p.bytesSent += s.Delta.BytesSent
@@ -185,12 +186,12 @@ func (p *socketPeerStats) add(b *ebpfsrc.Batch, c *socketConn, j *joiner) {
 			p.connectMax = max(p.connectMax, d)
 			p.connect.Add(d)
 			p.connectExs = appendSocketExemplar(p.connectExs,
-				socketExemplar{d, socketTime(b, e.Mono), j.traceOf(e, traceID), socketEventSpanID(b, spanTCPConnect, e)})
+				socketExemplar{d, socketTime(b, e.Mono), j.traceOf(c.index[i], traceID), socketEventSpanID(b, spanTCPConnect, e)})
 		case e.Kind == ebpfsrc.KindReadWait:
 			// Counted in the kernel's queue delay histogram already; the span is the exemplar.
 			d := time.Duration(e.Mono - e.Since)
 			p.queueDelayExs = appendSocketExemplar(p.queueDelayExs,
-				socketExemplar{d, socketTime(b, e.Mono), j.traceOf(e, traceID), socketEventSpanID(b, spanTCPReadWait, e)})
+				socketExemplar{d, socketTime(b, e.Mono), j.traceOf(c.index[i], traceID), socketEventSpanID(b, spanTCPReadWait, e)})
 		}
 	}
 }
@@ -209,17 +210,19 @@ func mergeSocketHistogram(dst, src *ebpfsrc.Histogram) {
 	dst.Sum += src.Sum
 }
 
-func socketSum(sm pmetric.ScopeMetrics, info metadata.MetricInfo) pmetric.Sum {
-	metadata.Builder{}.Numbers(sm.Metrics(), info)
-	return sm.Metrics().At(sm.Metrics().Len() - 1).Sum()
+// socketSum returns the data points of sum or gauge info in sm; those of a metric mb leaves out
+// go to a slice of their own, dropped.
+func socketSum(mb metadata.Builder, sm pmetric.ScopeMetrics, info metadata.MetricInfo) pmetric.NumberDataPointSlice {
+	if dps, ok := mb.Numbers(sm.Metrics(), info); ok {
+		return dps
+	}
+	return pmetric.NewNumberDataPointSlice()
 }
 
-func socketGauge(sm pmetric.ScopeMetrics, info metadata.MetricInfo) pmetric.Gauge {
-	metadata.Builder{}.Numbers(sm.Metrics(), info)
-	return sm.Metrics().At(sm.Metrics().Len() - 1).Gauge()
-}
-
-func socketHistogram(sm pmetric.ScopeMetrics, info metadata.MetricInfo) pmetric.Histogram {
-	metadata.Builder{}.Histograms(sm.Metrics(), info)
-	return sm.Metrics().At(sm.Metrics().Len() - 1).Histogram()
+// socketHistogram is socketSum for a histogram.
+func socketHistogram(mb metadata.Builder, sm pmetric.ScopeMetrics, info metadata.MetricInfo) pmetric.HistogramDataPointSlice {
+	if dps, ok := mb.Histograms(sm.Metrics(), info); ok {
+		return dps
+	}
+	return pmetric.NewHistogramDataPointSlice()
 }

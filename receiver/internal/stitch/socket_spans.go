@@ -23,30 +23,34 @@ const (
 	statusConnectFailed   = "connection failed"
 )
 
-// socketTraces makes the batch's spans. Events that idx attributes to a task become children of
+// socketTraces makes the batch's spans. Events that j attributes to a task become children of
 // the task's span or region span, in the task's trace; the others make one trace per
 // connection: per window a "tcp connection" span holding retransmits and resets as span
-// events, with "tcp connect" and "tcp read wait" children, and with idx links to the requests
-// the connection carried (socket_carried.go). idx may be nil.
-func socketTraces(b *ebpfsrc.Batch, id target.Identity, conns []*socketConn, j *joiner) ptrace.Traces {
+// events, with "tcp connect" and "tcp read wait" children, and with j links to the requests
+// the connection carried (socket_carried.go). j may be nil.
+func socketTraces(b *ebpfsrc.Batch, id target.Identity, conns []*socketConn, j *joined) ptrace.Traces {
 	td := ptrace.NewTraces()
 	rs := td.ResourceSpans().AppendEmpty()
 	id.FillResource(rs.Resource())
 	ss := rs.ScopeSpans().AppendEmpty()
 	target.FillScope(ss.Scope(), metadata.AttributeSourceEbpf)
+	var carried *carriedIndex // built on first use
 	for _, c := range conns {
 		if !c.peer.IsValid() {
 			continue
 		}
 		all := c
 		if j != nil {
-			c = j.join(ss.Spans(), b, c)
+			c = j.spans(ss.Spans(), b, c)
 		}
 		if !c.notable() {
 			continue
 		}
 		if sp := addSocketSpans(ss.Spans(), b, c); j != nil {
-			j.linkCarried(sp, b, all)
+			if carried == nil {
+				carried = newCarriedIndex(j.x, b)
+			}
+			carried.link(sp, all)
 		}
 	}
 	if ss.Spans().Len() == 0 {

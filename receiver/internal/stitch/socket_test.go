@@ -71,7 +71,7 @@ func cookieOfSpan(s ptrace.Span) int64 {
 
 func TestSocketTraces(t *testing.T) {
 	b := socketBatch()
-	td, _, _ := Sockets(b, socketIdentity, nil)
+	td, _, _ := sockets(b, socketIdentity, nil)
 	byName := spansByName(td)
 	if len(byName[spanTCPConnection]) != 3 || len(byName[spanTCPConnect]) != 2 || len(byName[spanTCPReadWait]) != 1 {
 		t.Fatalf("spans by name: %v", byName)
@@ -121,7 +121,7 @@ func TestSocketTraces(t *testing.T) {
 		}
 	}
 
-	again, _, _ := Sockets(socketBatch(), socketIdentity, nil)
+	again, _, _ := sockets(socketBatch(), socketIdentity, nil)
 	if !ptraceEqual(td, again) {
 		t.Error("the same batch gave different traces")
 	}
@@ -146,7 +146,7 @@ func metricByName(md pmetric.Metrics, name string) pmetric.Metric {
 
 func TestSocketMetrics(t *testing.T) {
 	b := socketBatch()
-	_, md, _ := Sockets(b, socketIdentity, nil)
+	_, md, _ := sockets(b, socketIdentity, nil)
 
 	bytes := metricByName(md, metadata.MetricGostitchTCPBytes.Name).Sum()
 	got := map[string]int64{}
@@ -177,7 +177,7 @@ func TestSocketMetrics(t *testing.T) {
 		t.Errorf("connect duration point: count %d sum %g min %g, %d exemplars", dp.Count(), dp.Sum(), dp.Min(), dp.Exemplars().Len())
 	}
 	ex := dp.Exemplars().At(0)
-	td, _, _ := Sockets(b, socketIdentity, nil)
+	td, _, _ := sockets(b, socketIdentity, nil)
 	connectSpan := spansByName(td)[spanTCPConnect][0]
 	if ex.TraceID() != connectSpan.TraceID() || ex.SpanID() != connectSpan.SpanID() {
 		t.Error("connect duration exemplar does not point at the tcp connect span")
@@ -203,8 +203,62 @@ func TestSocketMetrics(t *testing.T) {
 }
 
 func TestSocketsEmptyBatch(t *testing.T) {
-	td, md, _ := Sockets(&ebpfsrc.Batch{PID: 42}, socketIdentity, nil)
+	td, md, _ := sockets(&ebpfsrc.Batch{PID: 42}, socketIdentity, nil)
 	if td.SpanCount() != 0 || md.DataPointCount() != 0 {
 		t.Errorf("empty batch gave %d spans and %d data points", td.SpanCount(), md.DataPointCount())
 	}
+}
+
+// TestSocketMetricsFollowConfig converts a window of socket events alone, as the receiver does
+// without a trace, with the metrics setting of a config that turns gostitch.tcp.bytes and
+// gostitch.tcp.rtt off: those two are left out and the others keep their names, shapes and
+// points; the connection's spans come through emit, and its events count as unjoined.
+func TestSocketMetricsFollowConfig(t *testing.T) {
+	cfg := metadata.DefaultMetricsConfig()
+	cfg.GostitchTCPBytes.Enabled, cfg.GostitchTCPRTT.Enabled = false, false
+	_, all, _ := sockets(socketBatch(), socketIdentity, nil)
+	var spans int
+	res, err := NewTraceConverter(socketIdentity, TraceOptions{Metrics: metadata.NewBuilder(cfg)}).ConvertWindow(
+		Window{Sockets: socketBatch()}, func(source string, td ptrace.Traces) error {
+			if source != metadata.AttributeSourceEbpf {
+				t.Errorf("spans of source %q from a window without a trace", source)
+			}
+			spans += td.SpanCount()
+			return nil
+		})
+	if err != nil || res.Stats.Trace || spans == 0 || res.Stats.Sockets.Unjoined != len(socketBatch().Events) {
+		t.Fatalf("err %v, stats %+v, %d spans", err, res.Stats, spans)
+	}
+	md := res.SocketMetrics
+	for _, off := range []metadata.MetricInfo{metadata.MetricGostitchTCPBytes, metadata.MetricGostitchTCPRTT} {
+		if metricByName(md, off.Name).Type() != pmetric.MetricTypeEmpty {
+			t.Errorf("%s turned off but emitted", off.Name)
+		}
+	}
+	ms := all.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics()
+	kept := 0
+	for i := range ms.Len() {
+		want := ms.At(i)
+		if want.Name() == metadata.MetricGostitchTCPBytes.Name || want.Name() == metadata.MetricGostitchTCPRTT.Name {
+			continue
+		}
+		kept++
+		if got := metricByName(md, want.Name()); got.Type() != want.Type() || !metricEqual(got, want) {
+			t.Errorf("%s: %s %v, want %s %v", want.Name(), got.Type(), got, want.Type(), want)
+		}
+	}
+	if n := md.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().Len(); n != kept || kept < 3 {
+		t.Errorf("%d metrics, want the %d left on", n, kept)
+	}
+}
+
+// metricEqual says whether two metrics have the same name, shape and points.
+func metricEqual(a, b pmetric.Metric) bool {
+	x, y := pmetric.NewMetrics(), pmetric.NewMetrics()
+	a.CopyTo(x.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty().Metrics().AppendEmpty())
+	b.CopyTo(y.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty().Metrics().AppendEmpty())
+	m := pmetric.ProtoMarshaler{}
+	p, _ := m.MarshalMetrics(x)
+	q, _ := m.MarshalMetrics(y)
+	return string(p) == string(q)
 }

@@ -5,11 +5,10 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
-	"go.opentelemetry.io/collector/pdata/pmetric"
-	"go.opentelemetry.io/collector/pdata/pprofile"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"golang.org/x/exp/trace"
 
+	"github.com/gostitch/gostitch/internal/appspans"
 	"github.com/gostitch/gostitch/receiver/internal/ebpfsrc"
 	"github.com/gostitch/gostitch/receiver/internal/metadata"
 	"github.com/gostitch/gostitch/receiver/internal/otelid"
@@ -79,51 +78,21 @@ func NewTraceConverter(id target.Identity, opts TraceOptions) *TraceConverter {
 	return &TraceConverter{id: id, opts: opts, blockedKeys: make(map[string]string)}
 }
 
-// TraceResult is what one execution trace yields besides its spans. Its Metrics and Profiles
-// are usable (empty) even when the trace could not be read at all.
-type TraceResult struct {
-	// Metrics holds the trace's histograms (delta temporality over the trace's time range).
-	Metrics pmetric.Metrics
-	// Profiles holds the CPU samples taken in tasks, each linked to its task or region span
-	// (empty when the trace has none: CPU profiling was off or no task was running).
-	Profiles pprofile.Profiles
-	// Timeline holds the trace's clock, counts and per-thread goroutine intervals.
-	Timeline *tracesrc.Timeline
-	// Spans counts the spans emit took; Refused those it refused, EmitErr its first refusal.
-	Spans, Refused int
-	EmitErr        error
-	// TaskCPUSamples counts the CPU samples taken in tasks (in Profiles, with those outside
-	// tasks when TraceOptions.MaxGoroutineSpans is set); Timeline.CPUSamples counts all.
-	TaskCPUSamples int
-	// GoroutineCut counts the regions, logs and episodes outside tasks that made no span or
-	// span event: over TraceOptions.MaxGoroutineSpans (or tracesrc.MaxGoroutineLogs).
-	GoroutineCut int
-	// Join indexes the trace's tasks for the eBPF join; nil unless TraceOptions.Threads keeps
-	// thread intervals.
-	Join *JoinIndex
-}
-
-// Convert reads one execution trace and hands its spans to emit in batches as their tasks
-// complete, so memory stays bounded by the open tasks, except for up to TraceOptions.HoldTasks
-// task spans: they are held until the trace is read, so those slower than the p95 of their
-// type get their diagnosis (see diagnosis.go). A truncated or corrupt trace yields everything
-// read before the damage and an error. A batch emit refuses does not stop the conversion: the
-// result counts the refused spans and keeps emit's first error apart from the read error.
-func (c *TraceConverter) Convert(r io.Reader, emit func(ptrace.Traces) error) (TraceResult, error) {
-	return c.ConvertWindow(r, nil, emit)
-}
-
-// ConvertWindow is Convert with sockets, the eBPF socket events of the same window (nil for
-// none): with TraceOptions.Threads, the diagnosis of a slow task then also names the time its
-// reads' data waited in the kernel, by peer. The events still make their spans by Sockets.
-func (c *TraceConverter) ConvertWindow(r io.Reader, sockets *ebpfsrc.Batch, emit func(ptrace.Traces) error) (TraceResult, error) {
+// readTrace reads one execution trace into a conversion: its spans go to emit in batches as
+// their tasks complete, except for up to TraceOptions.HoldTasks task spans, held until the
+// trace is read so that those slower than the p95 of their type get their diagnosis (see
+// diagnosis.go) and memory stays bounded by the open tasks. The conversion is nil when not
+// even the trace's header could be read.
+func (c *TraceConverter) readTrace(r io.Reader, app appspans.Matcher, emit Emit) (*conversion, error) {
 	conv := &conversion{c: c, next: make(map[trace.TaskID]carried), held: ptrace.NewSpanSlice(),
 		sketches: make(map[string]*durationSketch), cpu: cpuProfile{period: c.opts.CPUSamplePeriod.Nanoseconds()}}
-	conv.batch = spanBatch{id: c.id, size: c.opts.BatchSpans, emit: emit}
+	conv.batch = spanBatch{id: c.id, size: c.opts.BatchSpans,
+		emit: func(td ptrace.Traces) error { return emit(metadata.AttributeSourceGoTrace, td) }}
 	if c.opts.Threads != tracesrc.NoThreadIntervals {
 		conv.join = newJoinIndex()
 	}
-	tl, readErr := tracesrc.Read(r, tracesrc.Options{
+	c.app.spans = app
+	tl, err := tracesrc.Read(r, tracesrc.Options{
 		MinSpanDuration: c.opts.MinSpanDuration,
 		StackDepth:      c.opts.StackDepth,
 		Threads:         c.opts.Threads,
@@ -132,23 +101,34 @@ func (c *TraceConverter) ConvertWindow(r io.Reader, sockets *ebpfsrc.Batch, emit
 		MaxGoroutineSpans: c.opts.MaxGoroutineSpans,
 	}, conv)
 	if tl == nil {
-		return TraceResult{Metrics: pmetric.NewMetrics(), Profiles: pprofile.NewProfiles()}, readErr
+		return nil, err
 	}
+	conv.tl = tl
 	if conv.join != nil {
 		conv.join.tl = tl
 	}
-	conv.goroutineRoots()
-	conv.runtimeRoot()
-	conv.emitHeld(conv.kernelWaits(sockets))
-	conv.batch.flush()
-	res := TraceResult{Metrics: conv.metrics.build(c, tl), Profiles: conv.cpu.result(c, tl), Timeline: tl,
-		Spans: conv.batch.emitted, Refused: conv.batch.refused, EmitErr: conv.batch.err,
-		TaskCPUSamples: conv.cpu.count - conv.cpu.outside, GoroutineCut: tl.GoroutineCut, Join: conv.join}
-	c.carry = conv.next
-	return res, readErr
+	return conv, err
 }
 
-// conversion is the state of one Convert call; it receives the model from tracesrc.
+// finish completes a read trace: the spans of work outside tasks and of the runtime, the held
+// task spans diagnosed with their kernel waits (j joins b's events; both nil without socket
+// events), the metrics and the CPU profile; it counts them in res and carries the open tasks
+// into the next trace.
+func (c *TraceConverter) finish(conv *conversion, b *ebpfsrc.Batch, j *joined, res *Result) {
+	tl := conv.tl
+	conv.goroutineRoots()
+	conv.runtimeRoot()
+	conv.emitHeld(kernelWaits(b, j))
+	conv.batch.flush()
+	res.Metrics, res.Profiles, res.EmitErr = conv.metrics.build(c, tl), conv.cpu.result(c, tl), conv.batch.err
+	res.tl, res.index = tl, conv.join
+	res.Stats = Stats{Trace: true, Events: tl.Events, Spans: conv.batch.emitted, Refused: conv.batch.refused,
+		CPUSamples: tl.CPUSamples, TaskCPUSamples: conv.cpu.count - conv.cpu.outside,
+		GoroutineCut: tl.GoroutineCut, AppSpans: c.app.stats}
+	c.carry = conv.next
+}
+
+// conversion is the state of one trace's conversion; it receives the model from tracesrc.
 type conversion struct {
 	c       *TraceConverter
 	tl      *tracesrc.Timeline

@@ -90,11 +90,11 @@ func BenchmarkTrace(b *testing.B) {
 		b.Run(fmt.Sprintf("size=%s/mode=convert", size), func(b *testing.B) {
 			benchRead(b, resolve(b), func(f *os.File) int {
 				c := NewTraceConverter(testIdentity, TraceOptions{MinSpanDuration: time.Millisecond})
-				res, err := c.Convert(f, func(ptrace.Traces) error { return nil })
+				res, err := c.ConvertWindow(Window{Trace: f}, func(string, ptrace.Traces) error { return nil })
 				if err != nil {
 					b.Fatal(err)
 				}
-				return res.Timeline.Events
+				return res.Stats.Events
 			})
 		})
 	}

@@ -8,9 +8,11 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/gostitch/gostitch/receiver/internal/ebpfsrc"
+	"github.com/gostitch/gostitch/receiver/internal/metadata"
 	"github.com/gostitch/gostitch/receiver/internal/target"
 )
 
@@ -28,12 +30,14 @@ func traceFixture(t testing.TB, name string) []byte {
 	return data
 }
 
-// converted is one Convert call's output, with the spans indexed.
+// converted is one ConvertWindow call's output, with the execution trace's spans indexed and
+// the socket spans apart.
 type converted struct {
 	batches []ptrace.Traces
 	spans   []ptrace.Span
 	byID    map[pcommon.SpanID]ptrace.Span
-	res     TraceResult
+	sockets ptrace.Traces
+	res     Result
 }
 
 func convert(t testing.TB, c *TraceConverter, data []byte) (*converted, error) {
@@ -44,8 +48,12 @@ func convert(t testing.TB, c *TraceConverter, data []byte) (*converted, error) {
 // convertWindow is convert with the window's socket events.
 func convertWindow(t testing.TB, c *TraceConverter, data []byte, sockets *ebpfsrc.Batch) (*converted, error) {
 	t.Helper()
-	out := &converted{byID: map[pcommon.SpanID]ptrace.Span{}}
-	res, err := c.ConvertWindow(bytes.NewReader(data), sockets, func(td ptrace.Traces) error {
+	out := &converted{byID: map[pcommon.SpanID]ptrace.Span{}, sockets: ptrace.NewTraces()}
+	res, err := c.ConvertWindow(Window{Trace: bytes.NewReader(data), Sockets: sockets}, func(source string, td ptrace.Traces) error {
+		if source == metadata.AttributeSourceEbpf {
+			td.ResourceSpans().MoveAndAppendTo(out.sockets.ResourceSpans())
+			return nil
+		}
 		out.batches = append(out.batches, td)
 		return nil
 	})
@@ -102,4 +110,17 @@ func boolAttr(sp ptrace.Span, key string) bool {
 
 func spanDuration(sp ptrace.Span) time.Duration {
 	return time.Duration(sp.EndTimestamp() - sp.StartTimestamp())
+}
+
+// sockets joins b to the trace of index x (nil: none) and makes its spans and metrics, as
+// ConvertWindow does after the trace: for the tests that build a window's events from its
+// trace.
+func sockets(b *ebpfsrc.Batch, id target.Identity, x *JoinIndex) (ptrace.Traces, pmetric.Metrics, JoinStats) {
+	if x == nil {
+		td, md := socketsOut(b, id, nil, metadata.Builder{})
+		return td, md, JoinStats{Unjoined: len(b.Events)}
+	}
+	j := x.join(b)
+	td, md := socketsOut(placed(b, x.tl), id, j, metadata.Builder{})
+	return td, md, j.stats
 }

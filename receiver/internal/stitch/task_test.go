@@ -56,9 +56,9 @@ func TestConvertSpans(t *testing.T) {
 			if m.stws > 0 {
 				want++ // the runtime trace's root
 			}
-			if len(out.spans) != want || out.res.Spans != want {
+			if len(out.spans) != want || out.res.Stats.Spans != want {
 				t.Errorf("%d spans (%d reported), want %d = %d tasks + %d regions + %d episodes + %d stop-the-world (+ root)",
-					len(out.spans), out.res.Spans, want, m.tasks, m.regions, m.episodes, m.stws)
+					len(out.spans), out.res.Stats.Spans, want, m.tasks, m.regions, m.episodes, m.stws)
 			}
 			if n := len(out.taskSpans()); n != m.tasks {
 				t.Errorf("%d task spans, want %d", n, m.tasks)
@@ -358,9 +358,9 @@ func TestConvertBatches(t *testing.T) {
 	}
 	calls := 0
 	boom := errors.New("consumer refused")
-	res, err := NewTraceConverter(testIdentity, TraceOptions{BatchSpans: 50}).Convert(
-		bytes.NewReader(traceFixture(t, "blocksync.trace")),
-		func(td ptrace.Traces) error {
+	res, err := NewTraceConverter(testIdentity, TraceOptions{BatchSpans: 50}).ConvertWindow(
+		Window{Trace: bytes.NewReader(traceFixture(t, "blocksync.trace"))},
+		func(_ string, td ptrace.Traces) error {
 			calls++
 			if calls%2 == 1 {
 				return boom
@@ -370,8 +370,8 @@ func TestConvertBatches(t *testing.T) {
 	if err != nil || !errors.Is(res.EmitErr, boom) || calls != len(small.batches) {
 		t.Errorf("read error %v, emit error %v after %d emits; want none, %v after %d", err, res.EmitErr, calls, boom, len(small.batches))
 	}
-	if res.Spans+res.Refused != len(small.spans) || res.Refused == 0 || res.Spans == 0 {
-		t.Errorf("%d spans taken + %d refused, want %d in all, some of each", res.Spans, res.Refused, len(small.spans))
+	if st := res.Stats; st.Spans+st.Refused != len(small.spans) || st.Refused == 0 || st.Spans == 0 {
+		t.Errorf("%d spans taken + %d refused, want %d in all, some of each", st.Spans, st.Refused, len(small.spans))
 	}
 }
 
