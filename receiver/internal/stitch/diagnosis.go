@@ -92,41 +92,80 @@ func appFrame(stack []trace.StackFrame) trace.StackFrame {
 	return relevantFrame(stack)
 }
 
-// taskSpan returns the span to build task t's span in: held until the end of the conversion,
-// or, past TraceOptions.HoldTasks held tasks, in the current batch; diagnose then finishes it.
-func (conv *conversion) taskSpan(t *tracesrc.Task) ptrace.Span {
-	in := newDiagnosisInput(t)
-	conv.sketch(in.typ).add(in.dur)
-	if conv.overflow {
-		conv.pending = in
-		return conv.batch.span()
-	}
-	conv.diagnosis = append(conv.diagnosis, in)
-	return conv.held.AppendEmpty()
+// diagnoser holds task spans back for their diagnosis and adds it. It is one conversion's.
+type diagnoser struct {
+	// hold is TraceOptions.HoldTasks.
+	hold int
+	// held holds the task spans until the trace is read, inputs their diagnosis inputs;
+	// overflow is set once more than hold completed; sketches holds the running durations per
+	// type.
+	held     ptrace.SpanSlice
+	inputs   []diagnosisInput
+	overflow bool
+	sketches map[string]*durationSketch
+	// quiet holds, per type, the durations of the tasks that make no span (task_volume.go)
+	// while task spans are held, quietN their number, for the p95 of the diagnosis.
+	quiet  map[string][]time.Duration
+	quietN int
 }
 
-// diagnose finishes the span sp of the task just built by taskSpan: a span not held is
-// diagnosed against the running p95 of its type; the held spans are emitted when there are
-// HoldTasks of them.
-func (conv *conversion) diagnose(sp ptrace.Span) {
-	if conv.overflow {
-		if in, p95 := &conv.pending, conv.sketch(conv.pending.typ).p95(); in.dur > p95 {
+func newDiagnoser(hold int) diagnoser {
+	return diagnoser{hold: hold, held: ptrace.NewSpanSlice(), sketches: make(map[string]*durationSketch)}
+}
+
+// taskSpan returns the span to build task t's span in, and t's diagnosis input: the span is
+// held until the end of the conversion, or, past hold held tasks, in the current batch of b
+// (now is then set); diagnose finishes it.
+func (d *diagnoser) taskSpan(t *tracesrc.Task, b *spanBatch) (sp ptrace.Span, in diagnosisInput, now bool) {
+	in = newDiagnosisInput(t)
+	d.sketch(in.typ).add(in.dur)
+	if d.overflow {
+		return b.span(), in, true
+	}
+	d.inputs = append(d.inputs, in)
+	return d.held.AppendEmpty(), in, false
+}
+
+// diagnose finishes the task span sp that taskSpan gave with in and now: one not held is
+// diagnosed against the running p95 of its type; the held spans are handed to b when there are
+// hold of them.
+func (d *diagnoser) diagnose(sp ptrace.Span, in *diagnosisInput, now bool, b *spanBatch) {
+	if now {
+		if p95 := d.sketch(in.typ).p95(); in.dur > p95 {
 			addDiagnosis(sp, in, p95, kernelWait{})
 		}
 		return
 	}
-	if len(conv.diagnosis) >= conv.c.opts.HoldTasks {
-		conv.emitHeld(nil)
-		conv.overflow = true
+	if len(d.inputs) >= d.hold {
+		d.emitHeld(b, nil)
+		d.overflow = true
+	}
+}
+
+// quietTask keeps what the diagnosis of the other tasks needs of task t, which makes no span:
+// its duration joins the p95 of its type.
+func (d *diagnoser) quietTask(t *tracesrc.Task, b *spanBatch) {
+	dur := t.End.Sub(t.Start)
+	d.sketch(t.Type).add(dur)
+	if d.overflow {
+		return
+	}
+	if d.quiet == nil {
+		d.quiet = make(map[string][]time.Duration)
+	}
+	d.quiet[t.Type] = append(d.quiet[t.Type], dur)
+	if d.quietN++; len(d.inputs)+d.quietN >= d.hold {
+		d.emitHeld(b, nil)
+		d.overflow = true
 	}
 }
 
 // sketch returns the running duration distribution of a task type.
-func (conv *conversion) sketch(typ string) *durationSketch {
-	s := conv.sketches[typ]
+func (d *diagnoser) sketch(typ string) *durationSketch {
+	s := d.sketches[typ]
 	if s == nil {
 		s = new(durationSketch)
-		conv.sketches[typ] = s
+		d.sketches[typ] = s
 	}
 	return s
 }
@@ -190,33 +229,33 @@ func kernelWaits(b *ebpfsrc.Batch, j *joined) map[trace.TaskID]kernelWait {
 	return out
 }
 
-// emitHeld diagnoses the held task spans against the p95 of their types and hands them on;
+// emitHeld diagnoses the held task spans against the p95 of their types and hands them to b;
 // kernel holds the tasks' kernel waits (nil without eBPF events).
-func (conv *conversion) emitHeld(kernel map[trace.TaskID]kernelWait) {
+func (d *diagnoser) emitHeld(b *spanBatch, kernel map[trace.TaskID]kernelWait) {
 	p95 := make(map[string]time.Duration)
 	byType := make(map[string][]time.Duration)
-	for i := range conv.diagnosis {
-		in := &conv.diagnosis[i]
+	for i := range d.inputs {
+		in := &d.inputs[i]
 		byType[in.typ] = append(byType[in.typ], in.dur)
 	}
-	for typ, ds := range conv.quiet { // tasks without a span count in their type's p95
+	for typ, ds := range d.quiet { // tasks without a span count in their type's p95
 		byType[typ] = append(byType[typ], ds...)
 	}
-	conv.quiet, conv.quietN = nil, 0
+	d.quiet, d.quietN = nil, 0
 	for typ, ds := range byType {
 		slices.Sort(ds)
 		p95[typ] = ds[(len(ds)*95+99)/100-1]
 	}
-	for i := range conv.held.Len() {
-		conv.batch.boundary()
-		sp := conv.batch.span()
-		conv.held.At(i).MoveTo(sp)
-		if in := &conv.diagnosis[i]; in.dur > p95[in.typ] {
+	for i := range d.held.Len() {
+		b.boundary()
+		sp := b.span()
+		d.held.At(i).MoveTo(sp)
+		if in := &d.inputs[i]; in.dur > p95[in.typ] {
 			addDiagnosis(sp, in, p95[in.typ], kernel[in.id])
 		}
 	}
-	conv.held = ptrace.NewSpanSlice()
-	conv.diagnosis = nil
+	d.held = ptrace.NewSpanSlice()
+	d.inputs = nil
 }
 
 // addDiagnosis adds the gostitch.diagnosis event to task span sp, slower than p95.

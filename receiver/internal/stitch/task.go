@@ -84,8 +84,8 @@ func NewTraceConverter(id target.Identity, opts TraceOptions) *TraceConverter {
 // diagnosis.go) and memory stays bounded by the open tasks. The conversion is nil when not
 // even the trace's header could be read.
 func (c *TraceConverter) readTrace(r io.Reader, app appspans.Matcher, emit Emit) (*conversion, error) {
-	conv := &conversion{c: c, next: make(map[trace.TaskID]carried), held: ptrace.NewSpanSlice(),
-		sketches: make(map[string]*durationSketch), cpu: cpuProfile{period: c.opts.CPUSamplePeriod.Nanoseconds()}}
+	conv := &conversion{c: c, next: make(map[trace.TaskID]carried), diag: newDiagnoser(c.opts.HoldTasks),
+		cpu: cpuProfile{period: c.opts.CPUSamplePeriod.Nanoseconds()}}
 	conv.batch = spanBatch{id: c.id, size: c.opts.BatchSpans,
 		emit: func(td ptrace.Traces) error { return emit(metadata.AttributeSourceGoTrace, td) }}
 	if c.opts.Threads != tracesrc.NoThreadIntervals {
@@ -118,7 +118,7 @@ func (c *TraceConverter) finish(conv *conversion, b *ebpfsrc.Batch, j *joined, r
 	tl := conv.tl
 	conv.goroutineRoots()
 	conv.runtimeRoot()
-	conv.emitHeld(kernelWaits(b, j))
+	conv.diag.emitHeld(&conv.batch, kernelWaits(b, j))
 	conv.batch.flush()
 	res.Metrics, res.Profiles, res.EmitErr = conv.metrics.build(c, tl), conv.cpu.result(c, tl), conv.batch.err
 	res.tl, res.index = tl, conv.join
@@ -146,18 +146,8 @@ type conversion struct {
 	join *JoinIndex
 	// cpu collects the CPU samples taken in tasks.
 	cpu cpuProfile
-	// held holds the task spans until the trace is read, diagnosis their diagnosis inputs;
-	// overflow is set once more than TraceOptions.HoldTasks completed, pending is then the
-	// diagnosis input of the task span being built, sketches the running durations per type.
-	held      ptrace.SpanSlice
-	diagnosis []diagnosisInput
-	overflow  bool
-	pending   diagnosisInput
-	sketches  map[string]*durationSketch
-	// quiet holds, per type, the durations of the tasks that make no span (task_volume.go) while
-	// task spans are held, quietN their number, for the p95 of the diagnosis.
-	quiet  map[string][]time.Duration
-	quietN int
+	// diag holds task spans back for their diagnosis.
+	diag diagnoser
 	// goroutines holds the work outside tasks whose root spans are still to be built.
 	goroutines map[trace.GoID]*goroutineWork
 }

@@ -34,7 +34,7 @@ func (conv *conversion) taskSpans(t *tracesrc.Task) {
 		}
 		conv.regionIDs = ids.regions
 		if !wrapper(t) {
-			conv.quietTask(t)
+			conv.diag.quietTask(t, &conv.batch)
 		}
 		if conv.join != nil {
 			conv.join.add(t, traceID, &ids)
@@ -51,7 +51,7 @@ func (conv *conversion) taskSpans(t *tracesrc.Task) {
 	}
 	conv.regionIDs = ids.regions
 
-	sp := conv.taskSpan(t)
+	sp, in, now := conv.diag.taskSpan(t, &conv.batch)
 	sp.SetTraceID(traceID)
 	sp.SetSpanID(ids.task)
 	sp.SetParentSpanID(parent)
@@ -86,7 +86,7 @@ func (conv *conversion) taskSpans(t *tracesrc.Task) {
 	for i := range t.Episodes {
 		conv.episodeSpan(t, traceID, &ids, i)
 	}
-	conv.diagnose(sp)
+	conv.diag.diagnose(sp, &in, now, &conv.batch)
 }
 
 // taskSpanIDs holds the span ids of one task and its regions while its spans are built.

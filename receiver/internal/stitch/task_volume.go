@@ -2,7 +2,6 @@ package stitch
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/gostitch/gostitch/receiver/internal/tracesrc"
 )
@@ -72,24 +71,6 @@ func (conv *conversion) notable(t *tracesrc.Task) bool {
 			return true
 		}
 	}
-	sk := conv.sketch(t.Type)
+	sk := conv.diag.sketch(t.Type)
 	return sk.n+1 >= minNotableSample && t.End.Sub(t.Start) > sk.p95()
-}
-
-// quietTask keeps what the diagnosis of the other tasks needs of task t, which makes no span:
-// its duration joins the p95 of its type.
-func (conv *conversion) quietTask(t *tracesrc.Task) {
-	d := t.End.Sub(t.Start)
-	conv.sketch(t.Type).add(d)
-	if conv.overflow {
-		return
-	}
-	if conv.quiet == nil {
-		conv.quiet = make(map[string][]time.Duration)
-	}
-	conv.quiet[t.Type] = append(conv.quiet[t.Type], d)
-	if conv.quietN++; len(conv.diagnosis)+conv.quietN >= conv.c.opts.HoldTasks {
-		conv.emitHeld(nil)
-		conv.overflow = true
-	}
 }
