@@ -68,12 +68,12 @@ func (conv *conversion) GoroutineRegion(r tracesrc.GoroutineRegion) {
 	w := conv.goroutine(r.Goroutine, r.Start, r.End)
 	w.cutStart, w.cutEnd = w.cutStart || r.Continued, w.cutEnd || !r.Ended
 	c := conv.c
-	conv.batch.boundary()
-	sp := conv.batch.span()
+	conv.out.batch.boundary()
+	sp := conv.out.batch.span()
 	sp.SetTraceID(c.goroutineTraceID(r.Goroutine, conv.tl.Start))
 	sp.SetSpanID(c.goroutineRegionSpanID(r.Goroutine, conv.tl.Start, r.Index))
 	sp.SetParentSpanID(c.goroutineParentSpanID(r.Goroutine, conv.tl.Start, r.Parent))
-	conv.fillRegion(sp, &r.Region)
+	conv.out.fillRegion(sp, &r.Region)
 }
 
 // GoroutineLog implements tracesrc.GoroutineHandler.
@@ -88,12 +88,12 @@ func (conv *conversion) GoroutineEpisode(e tracesrc.Episode) {
 	w.cutStart = w.cutStart || e.Partial && e.Start == conv.tl.Start
 	w.cutEnd = w.cutEnd || e.Partial && e.End == conv.tl.End
 	c := conv.c
-	conv.batch.boundary()
-	sp := conv.batch.span()
+	conv.out.batch.boundary()
+	sp := conv.out.batch.span()
 	sp.SetTraceID(c.goroutineTraceID(e.Goroutine, conv.tl.Start))
 	sp.SetSpanID(c.goroutineEpisodeSpanID(e.Goroutine, conv.tl.Start, w.episodes))
 	sp.SetParentSpanID(c.goroutineParentSpanID(e.Goroutine, conv.tl.Start, e.Region))
-	conv.fillEpisode(sp, &e)
+	conv.out.fillEpisode(sp, &e)
 	w.episodes++
 }
 
@@ -119,20 +119,20 @@ func (conv *conversion) goroutineRoots() {
 	slices.SortFunc(ws, func(a, b *goroutineWork) int { return cmp.Compare(a.id, b.id) })
 	c := conv.c
 	for _, w := range ws {
-		conv.batch.boundary()
-		sp := conv.batch.span()
+		conv.out.batch.boundary()
+		sp := conv.out.batch.span()
 		sp.SetTraceID(c.goroutineTraceID(w.id, conv.tl.Start))
 		sp.SetSpanID(c.goroutineSpanID(w.id, conv.tl.Start))
 		sp.SetName(goroutineSpanName)
 		sp.SetKind(ptrace.SpanKindInternal)
-		conv.setTimes(sp, w.start, w.end)
+		conv.out.setTimes(sp, w.start, w.end)
 		attrs := sp.Attributes()
-		conv.common(attrs, w.id)
-		conv.truncation(attrs, w.cutStart, w.cutEnd)
+		conv.out.common(attrs, w.id)
+		conv.out.truncation(attrs, w.cutStart, w.cutEnd)
 		if w.samples > 0 {
 			attrs.PutInt(metadata.AttributeCPUTime, int64(w.samples)*int64(c.opts.CPUSamplePeriod))
 		}
-		conv.logEvents(sp, w.logs)
+		conv.out.logEvents(sp, w.logs)
 	}
 	conv.goroutines = nil
 }

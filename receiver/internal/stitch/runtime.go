@@ -34,16 +34,16 @@ func (conv *conversion) stwSpan(s tracesrc.STW) {
 		conv.metrics.gcPause.observe(s.End.Sub(s.Start), s.End, spanRef{trace: c.runtimeTraceID(conv.tl.Start), span: spanID})
 	}
 	conv.stws++
-	conv.batch.boundary()
-	sp := conv.batch.span()
+	conv.out.batch.boundary()
+	sp := conv.out.batch.span()
 	sp.SetTraceID(c.runtimeTraceID(conv.tl.Start))
 	sp.SetSpanID(spanID)
 	sp.SetParentSpanID(c.runtimeSpanID(conv.tl.Start))
 	sp.SetName(stwName(s))
 	sp.SetKind(ptrace.SpanKindInternal)
-	conv.setTimes(sp, s.Start, s.End)
+	conv.out.setTimes(sp, s.Start, s.End)
 	attrs := sp.Attributes()
-	conv.common(attrs, 0)
+	conv.out.common(attrs, 0)
 	attrs.PutStr(metadata.AttributeSTWReason, s.Reason)
 	if s.GC > 0 {
 		attrs.PutInt(metadata.AttributeGCID, int64(s.GC))
@@ -60,7 +60,7 @@ func (conv *conversion) stwEvents(sp ptrace.Span, stws []tracesrc.STW) {
 	for _, s := range stws {
 		ev := sp.Events().AppendEmpty()
 		ev.SetName(stwName(s))
-		ev.SetTimestamp(conv.ts(s.Start))
+		ev.SetTimestamp(conv.out.ts(s.Start))
 		ev.Attributes().PutStr(metadata.AttributeSTWReason, s.Reason)
 		ev.Attributes().PutInt(metadata.AttributeTimeSTW, int64(s.End.Sub(s.Start)))
 		if s.GC > 0 {
@@ -78,11 +78,11 @@ func (conv *conversion) runtimeRoot() {
 		return
 	}
 	c := conv.c
-	sp := conv.batch.span()
+	sp := conv.out.batch.span()
 	sp.SetTraceID(c.runtimeTraceID(conv.tl.Start))
 	sp.SetSpanID(c.runtimeSpanID(conv.tl.Start))
 	sp.SetName(runtimeSpanName)
 	sp.SetKind(ptrace.SpanKindInternal)
-	conv.setTimes(sp, conv.tl.Start, conv.tl.End)
-	conv.common(sp.Attributes(), 0)
+	conv.out.setTimes(sp, conv.tl.Start, conv.tl.End)
+	conv.out.common(sp.Attributes(), 0)
 }

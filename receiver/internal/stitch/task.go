@@ -86,8 +86,8 @@ func NewTraceConverter(id target.Identity, opts TraceOptions) *TraceConverter {
 func (c *TraceConverter) readTrace(r io.Reader, app appspans.Matcher, emit Emit) (*conversion, error) {
 	conv := &conversion{c: c, next: make(map[trace.TaskID]carried), diag: newDiagnoser(c.opts.HoldTasks),
 		cpu: cpuProfile{period: c.opts.CPUSamplePeriod.Nanoseconds()}}
-	conv.batch = spanBatch{id: c.id, size: c.opts.BatchSpans,
-		emit: func(td ptrace.Traces) error { return emit(metadata.AttributeSourceGoTrace, td) }}
+	conv.out = spanWriter{pid: c.id.PID, blockedKeys: c.blockedKeys, batch: spanBatch{id: c.id, size: c.opts.BatchSpans,
+		emit: func(td ptrace.Traces) error { return emit(metadata.AttributeSourceGoTrace, td) }}}
 	if c.opts.Threads != tracesrc.NoThreadIntervals {
 		conv.join = newJoinIndex()
 	}
@@ -118,11 +118,11 @@ func (c *TraceConverter) finish(conv *conversion, b *ebpfsrc.Batch, j *joined, r
 	tl := conv.tl
 	conv.goroutineRoots()
 	conv.runtimeRoot()
-	conv.diag.emitHeld(&conv.batch, kernelWaits(b, j))
-	conv.batch.flush()
-	res.Metrics, res.Profiles, res.EmitErr = conv.metrics.build(c, tl), conv.cpu.result(c, tl), conv.batch.err
+	conv.diag.emitHeld(&conv.out.batch, kernelWaits(b, j))
+	conv.out.batch.flush()
+	res.Metrics, res.Profiles, res.EmitErr = conv.metrics.build(c, tl), conv.cpu.result(c, tl), conv.out.batch.err
 	res.tl, res.index = tl, conv.join
-	res.Stats = Stats{Trace: true, Events: tl.Events, Spans: conv.batch.emitted, Refused: conv.batch.refused,
+	res.Stats = Stats{Trace: true, Events: tl.Events, Spans: conv.out.batch.emitted, Refused: conv.out.batch.refused,
 		CPUSamples: tl.CPUSamples, TaskCPUSamples: conv.cpu.count - conv.cpu.outside,
 		GoroutineCut: tl.GoroutineCut, AppSpans: c.app.stats}
 	c.carry = conv.next
@@ -130,31 +130,29 @@ func (c *TraceConverter) finish(conv *conversion, b *ebpfsrc.Batch, j *joined, r
 
 // conversion is the state of one trace's conversion; it receives the model from tracesrc.
 type conversion struct {
-	c       *TraceConverter
-	tl      *tracesrc.Timeline
-	batch   spanBatch
+	c  *TraceConverter
+	tl *tracesrc.Timeline
+	// out renders the spans into batches; metrics, cpu, diag and join are the other parts the
+	// handler feeds (docs/design.md, "One window").
+	out     spanWriter
 	metrics traceMetrics
+	cpu     cpuProfile
+	diag    diagnoser
+	// join indexes the tasks for the eBPF join, nil when not asked for.
+	join *JoinIndex
 	// stws counts the stop-the-world spans of the runtime trace.
 	stws int
 	// regionIDs is reused for the region span ids of each task.
 	regionIDs []pcommon.SpanID
-	// stacks caches rendered episode stacks by their first frame.
-	stacks map[*trace.StackFrame]renderedStack
 	// next collects the tasks to carry into the next trace.
 	next map[trace.TaskID]carried
-	// join indexes the tasks for the eBPF join, nil when not asked for.
-	join *JoinIndex
-	// cpu collects the CPU samples taken in tasks.
-	cpu cpuProfile
-	// diag holds task spans back for their diagnosis.
-	diag diagnoser
 	// goroutines holds the work outside tasks whose root spans are still to be built.
 	goroutines map[trace.GoID]*goroutineWork
 }
 
 // Begin implements tracesrc.Handler.
 func (conv *conversion) Begin(tl *tracesrc.Timeline) {
-	conv.tl = tl
+	conv.tl, conv.out.tl = tl, tl
 	conv.c.beginAppJoin(tl)
 }
 

@@ -487,7 +487,7 @@ func hexOrEmpty(b []byte) string {
 }
 
 func TestBlockedKey(t *testing.T) {
-	conv := &conversion{c: NewTraceConverter(testIdentity, TraceOptions{})}
+	w := &spanWriter{blockedKeys: map[string]string{}}
 	for reason, want := range map[string]string{
 		"chan receive":                 "gostitch.time.blocked.chan_receive",
 		"sync.(*Cond).Wait":            "gostitch.time.blocked.sync_cond_wait",
@@ -495,7 +495,7 @@ func TestBlockedKey(t *testing.T) {
 		"unknown":                      "gostitch.time.blocked.unknown",
 		"(*)":                          "gostitch.time.blocked.unknown",
 	} {
-		if got := conv.blockedKey(reason); got != want {
+		if got := w.blockedKey(reason); got != want {
 			t.Errorf("blockedKey(%q) = %q, want %q", reason, got, want)
 		}
 	}
