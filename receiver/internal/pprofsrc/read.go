@@ -152,7 +152,11 @@ func (p *pprofData) readField(f *fields, sampleTypes int) error {
 		err = p.readLocation(f)
 	case fieldFunction:
 		var fn function
-		err = readScalars(f, &fn.id, &fn.name, &fn.systemName, &fn.filename, &fn.startLine)
+		if v := [5]uint64{}; f.typ == wireBytes && readVarintsFast(f.data(), v[:]) {
+			fn = function{id: v[0], name: v[1], systemName: v[2], filename: v[3], startLine: v[4]}
+		} else {
+			err = readScalars(f, &fn.id, &fn.name, &fn.systemName, &fn.filename, &fn.startLine)
+		}
 		p.functions = append(p.functions, fn)
 	case fieldStringTable:
 		if f.typ != wireBytes {
@@ -199,6 +203,14 @@ func signed(f *fields) (int64, error) {
 
 // readSample reads the sample f is at, which must have n values.
 func (p *pprofData) readSample(f *fields, n int) error {
+	if f.typ == wireBytes && p.readSampleFast(f.data(), n) {
+		return nil
+	}
+	return p.readSampleByField(f, n)
+}
+
+// readSampleByField is readSample for a sample of any form, valid or not.
+func (p *pprofData) readSampleByField(f *fields, n int) error {
 	r, err := f.message()
 	if err != nil {
 		return err
@@ -233,6 +245,14 @@ func (p *pprofData) readSample(f *fields, n int) error {
 
 // readLocation reads the location f is at and its lines.
 func (p *pprofData) readLocation(f *fields) error {
+	if f.typ == wireBytes && p.readLocationFast(f.data()) {
+		return nil
+	}
+	return p.readLocationByField(f)
+}
+
+// readLocationByField is readLocation for a location of any form, valid or not.
+func (p *pprofData) readLocationByField(f *fields) error {
 	r, err := f.message()
 	if err != nil {
 		return err
@@ -264,4 +284,137 @@ func (p *pprofData) readLocation(f *fields) error {
 	l.lines.to = len(p.lines)
 	p.locations = append(p.locations, l)
 	return nil
+}
+
+// The fast readers below read a record in the form Go's encoder and most others write: every
+// field of a one-byte tag and of the wire type its number calls for, no unknown field. On any
+// other form they return false, having read nothing, and the field-by-field readers read the
+// record and say what is wrong with it; both read a record of that form alike.
+
+// readSampleFast reads the sample b holds, which must have n values.
+func (p *pprofData) readSampleFast(b []byte, n int) bool {
+	s := sample{locs: span{from: len(p.locs)}, labels: span{from: len(p.labels)}}
+	values := len(p.values)
+	if !p.readSampleFields(b) || len(p.values)-values != n {
+		p.locs, p.values, p.labels = p.locs[:s.locs.from], p.values[:values], p.labels[:s.labels.from]
+		return false
+	}
+	s.locs.to, s.labels.to = len(p.locs), len(p.labels)
+	p.samples = append(p.samples, s)
+	return true
+}
+
+// readSampleFields appends the locations, values and labels of the sample b holds.
+func (p *pprofData) readSampleFields(b []byte) bool {
+	for len(b) > 0 {
+		tag := b[0]
+		v, k := uvarint(b[1:])
+		if k < 0 {
+			return false
+		}
+		b = b[1+k:]
+		switch tag {
+		case sampleLocationID<<3 | wireVarint:
+			p.locs = append(p.locs, v)
+			continue
+		case sampleValue<<3 | wireVarint:
+			p.values = append(p.values, int64(v))
+			continue
+		}
+		if tag&7 != wireBytes || v > uint64(len(b)) {
+			return false
+		}
+		data := b[:v]
+		b = b[v:]
+		ok := false
+		switch tag >> 3 {
+		case sampleLocationID:
+			p.locs, ok = appendPacked(p.locs, data)
+		case sampleValue:
+			p.values, ok = appendPacked(p.values, data)
+		case sampleLabel:
+			var l [4]uint64
+			ok = readVarintsFast(data, l[:])
+			p.labels = append(p.labels, label{key: l[0], str: l[1], num: l[2], unit: l[3]})
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// readLocationFast reads the location b holds and its lines.
+func (p *pprofData) readLocationFast(b []byte) bool {
+	l := location{lines: span{from: len(p.lines)}}
+	if !p.readLocationFields(b, &l) {
+		p.lines = p.lines[:l.lines.from]
+		return false
+	}
+	l.lines.to = len(p.lines)
+	p.locations = append(p.locations, l)
+	return true
+}
+
+// readLocationFields reads the fields of the location b holds into l, its lines into p.lines.
+func (p *pprofData) readLocationFields(b []byte, l *location) bool {
+	for len(b) > 0 {
+		tag := b[0]
+		v, k := uvarint(b[1:])
+		if k < 0 {
+			return false
+		}
+		b = b[1+k:]
+		switch tag {
+		case 1<<3 | wireVarint:
+			l.id = v
+		case 2<<3 | wireVarint:
+			l.mapping = v
+		case 3<<3 | wireVarint:
+			l.address = v
+		case 5<<3 | wireVarint:
+		case 4<<3 | wireBytes:
+			var ln [3]uint64
+			if v > uint64(len(b)) || !readVarintsFast(b[:v], ln[:]) {
+				return false
+			}
+			b = b[v:]
+			p.lines = append(p.lines, line{function: ln[0], line: int64(ln[1]), column: int64(ln[2])})
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// readVarintsFast reads the message b holds, of varint fields numbered 1 to len(dst): field n
+// into dst[n-1].
+func readVarintsFast(b []byte, dst []uint64) bool {
+	for len(b) > 0 {
+		tag := b[0]
+		i := int(tag>>3) - 1
+		if tag&(0x80|7) != wireVarint || i < 0 || i >= len(dst) {
+			return false
+		}
+		v, k := uvarint(b[1:])
+		if k < 0 {
+			return false
+		}
+		dst[i] = v
+		b = b[1+k:]
+	}
+	return true
+}
+
+// appendPacked appends the packed varints b holds to dst.
+func appendPacked[T int64 | uint64](dst []T, b []byte) ([]T, bool) {
+	for len(b) > 0 {
+		v, k := uvarint(b)
+		if k < 0 {
+			return dst, false
+		}
+		dst = append(dst, T(v))
+		b = b[k:]
+	}
+	return dst, true
 }

@@ -46,6 +46,12 @@ func (r *fields) next() bool {
 		r.pos += n
 		return true
 	}
+	// Most records of a profile are messages of a one-byte tag and under 128 bytes.
+	if len(b) >= 2 && b[0]&(0x80|7) == wireBytes && b[1] < 0x80 && int(b[1]) <= len(b)-2 {
+		r.num, r.typ, r.val = uint64(b[0]>>3), wireBytes, uint64(b[1])
+		r.pos += 2 + int(b[1])
+		return true
+	}
 	if len(b) == 0 {
 		return false
 	}
