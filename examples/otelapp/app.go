@@ -44,7 +44,8 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 	}
 	loadDone := make(chan struct{})
 	loadCtx, stopLoad := context.WithCancel(ctx)
-	if cfg.loadRate > 0 {
+	var reportErr error // of -load-report, read after loadDone
+	if cfg.load() {
 		lc, err := newLoadClient(a.httpAddr, a.grpcAddr, cfg.loadConcurrency)
 		if err != nil {
 			stopLoad()
@@ -53,7 +54,11 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 		go func() {
 			defer close(loadDone)
 			defer lc.close()
-			lc.runLoad(loadCtx, cfg.loadRate, cfg.loadConcurrency, cfg.loadDuration, out)
+			// Rate 0 makes runLoad a closed loop (-load-closed).
+			r := lc.runLoad(loadCtx, cfg.loadRate, cfg.loadConcurrency, cfg.loadDuration, out)
+			if cfg.loadReport != "" {
+				reportErr = writeLoadReport(cfg.loadReport, r)
+			}
 		}()
 	} else {
 		close(loadDone)
@@ -70,7 +75,7 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 	}
 	stopLoad()
 	<-loadDone
-	return errors.Join(serveErr, a.close())
+	return errors.Join(serveErr, reportErr, a.close())
 }
 
 // start sets up the tracer provider, the backend and the three servers.

@@ -3,11 +3,15 @@ package main
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log"
+	"math"
 	"math/rand/v2"
 	"net/http"
+	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -78,10 +82,22 @@ func (c *loadClient) close() {
 	c.grpc.Close()
 }
 
+// loadReport is the load's outcome, written as JSON by -load-report: requests sent (failed ones
+// included), how many failed, the load's wall time and the median and 99th percentile of the
+// requests' latencies as the client saw them.
+type loadReport struct {
+	Requests int64   `json:"requests"`
+	Failed   int64   `json:"failed"`
+	Seconds  float64 `json:"seconds"`
+	P50Ms    float64 `json:"p50_ms"`
+	P99Ms    float64 `json:"p99_ms"`
+}
+
 // runLoad sends rate requests per second for duration (or until ctx ends), alternating HTTP
 // and gRPC, with at most concurrency in flight; a tick that finds every worker busy is skipped
-// and counted. It prints a summary line.
-func (c *loadClient) runLoad(ctx context.Context, rate, concurrency int, duration time.Duration, out *log.Logger) {
+// and counted. With rate 0 the load is a closed loop: each worker sends its next request as
+// soon as its last one returns. It prints a summary line and returns the report.
+func (c *loadClient) runLoad(ctx context.Context, rate, concurrency int, duration time.Duration, out *log.Logger) loadReport {
 	ctx, cancel := context.WithTimeout(ctx, duration)
 	defer cancel()
 	var (
@@ -90,17 +106,20 @@ func (c *loadClient) runLoad(ctx context.Context, rate, concurrency int, duratio
 		wg           sync.WaitGroup
 		firstErr     sync.Once
 	)
+	latencies := make([][]time.Duration, concurrency) // per worker, merged at the end
 	ticks := make(chan int)
-	for range concurrency {
+	for w := range concurrency {
 		wg.Go(func() {
 			for i := range ticks {
 				rctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+				began := time.Now()
 				var err error
 				if i%2 == 0 {
 					err = c.callHTTP(rctx, rand.Uint64())
 				} else {
 					err = c.callGRPC(rctx, rand.Uint64())
 				}
+				latencies[w] = append(latencies[w], time.Since(began))
 				cancel()
 				sent[i%2].Add(1)
 				if err != nil {
@@ -111,22 +130,60 @@ func (c *loadClient) runLoad(ctx context.Context, rate, concurrency int, duratio
 		})
 	}
 	start := time.Now()
-	tick := time.NewTicker(time.Second / time.Duration(rate))
-	defer tick.Stop()
-	for i := 0; ctx.Err() == nil; i++ {
-		select {
-		case <-ctx.Done():
-		case <-tick.C:
+	if rate == 0 {
+		for i := 0; ctx.Err() == nil; i++ {
 			select {
+			case <-ctx.Done():
 			case ticks <- i:
-			default:
-				skipped++
 			}
 		}
+	} else {
+		tick := time.NewTicker(time.Second / time.Duration(rate))
+		for i := 0; ctx.Err() == nil; i++ {
+			select {
+			case <-ctx.Done():
+			case <-tick.C:
+				select {
+				case ticks <- i:
+				default:
+					skipped++
+				}
+			}
+		}
+		tick.Stop()
 	}
 	close(ticks)
 	wg.Wait()
+	elapsed := time.Since(start)
 	out.Printf("load: %d HTTP and %d gRPC requests in %s (%d and %d failed), %d skipped with all %d workers busy",
-		sent[0].Load(), sent[1].Load(), time.Since(start).Round(time.Millisecond),
+		sent[0].Load(), sent[1].Load(), elapsed.Round(time.Millisecond),
 		failed[0].Load(), failed[1].Load(), skipped, concurrency)
+	all := slices.Concat(latencies...)
+	slices.Sort(all)
+	return loadReport{
+		Requests: sent[0].Load() + sent[1].Load(), Failed: failed[0].Load() + failed[1].Load(),
+		Seconds: elapsed.Seconds(), P50Ms: quantileMs(all, 0.50), P99Ms: quantileMs(all, 0.99),
+	}
+}
+
+// quantileMs is the q-quantile (0 < q ≤ 1, nearest rank) of sorted latencies in milliseconds;
+// 0 when there are none.
+func quantileMs(sorted []time.Duration, q float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := max(int(math.Ceil(q*float64(len(sorted))))-1, 0)
+	return float64(sorted[i]) / float64(time.Millisecond)
+}
+
+// writeLoadReport writes r as one JSON object to path.
+func writeLoadReport(path string, r loadReport) error {
+	data, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("load report: %w", err)
+	}
+	if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write load report %s: %w", path, err)
+	}
+	return nil
 }

@@ -25,6 +25,11 @@
 //	                        loopback, alternating HTTP and gRPC (default 0: no load)
 //	-load-duration DUR      how long the load runs (default 30s)
 //	-load-concurrency N     the load's concurrent requests at most (default 8)
+//	-load-closed            closed-loop load instead of -load-rate: each of the
+//	                        -load-concurrency workers sends its next request as soon as
+//	                        its last one returns, so the load runs at the service's capacity
+//	-load-report FILE       when the load is done, write to FILE one JSON object: requests,
+//	                        failed, seconds, p50_ms and p99_ms of the client's latencies
 //	-exit-after-load        exit (flushing spans) when the load is done
 //	-truth FILE             write one JSON line per server span (for tests: see truth.go)
 //	-block-profile-rate N   runtime.SetBlockProfileRate (default 0: off, as in Go)
@@ -61,6 +66,8 @@ type config struct {
 	lock, gcPressure              bool
 	loadRate, loadConcurrency     int
 	loadDuration                  time.Duration
+	loadClosed                    bool
+	loadReport                    string
 	exitAfterLoad                 bool
 	truthPath                     string
 	blockProfileRate              int
@@ -82,6 +89,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.loadRate, "load-rate", 0, "requests/s of the built-in loopback load client, HTTP and gRPC alternating (0 = no load)")
 	fs.DurationVar(&c.loadDuration, "load-duration", 30*time.Second, "how long the load runs")
 	fs.IntVar(&c.loadConcurrency, "load-concurrency", 8, "concurrent requests of the load at most")
+	fs.BoolVar(&c.loadClosed, "load-closed", false, "closed-loop load: each worker sends its next request when its last one returns (instead of -load-rate)")
+	fs.StringVar(&c.loadReport, "load-report", "", "write the load's requests, failures, seconds, p50_ms and p99_ms as JSON to this file")
 	fs.BoolVar(&c.exitAfterLoad, "exit-after-load", false, "exit, flushing spans, when the load is done")
 	fs.StringVar(&c.truthPath, "truth", "", "write one JSON line per server span to this file (ground truth for tests)")
 	fs.IntVar(&c.blockProfileRate, "block-profile-rate", 0, "runtime.SetBlockProfileRate (0 = off)")
@@ -98,11 +107,18 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return c, fmt.Errorf("-load-concurrency %d: need at least 1", c.loadConcurrency)
 	case c.slowBackend < 0 || c.loadDuration < 0:
 		return c, errors.New("durations must not be negative")
-	case c.exitAfterLoad && c.loadRate == 0:
-		return c, errors.New("-exit-after-load needs a -load-rate")
+	case c.loadClosed && c.loadRate > 0:
+		return c, errors.New("-load-closed and -load-rate exclude each other")
+	case c.exitAfterLoad && !c.load():
+		return c, errors.New("-exit-after-load needs a -load-rate or -load-closed")
+	case c.loadReport != "" && !c.load():
+		return c, errors.New("-load-report needs a -load-rate or -load-closed")
 	}
 	return c, nil
 }
+
+// load reports whether the built-in load client runs.
+func (c config) load() bool { return c.loadRate > 0 || c.loadClosed }
 
 func main() {
 	cfg, err := parseFlags(os.Args[1:], os.Stderr)

@@ -12,7 +12,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -121,6 +123,48 @@ type sink struct {
 
 	mu    sync.Mutex
 	spans []receivedSpan
+}
+
+// TestOtelappClosedLoadReport runs the closed-loop load with -load-report and checks the
+// report against the load's summary line: the same request count, none failed, the load's
+// duration, and ordered, positive quantiles.
+func TestOtelappClosedLoadReport(t *testing.T) {
+	sink := startSink(t)
+	reportPath := filepath.Join(t.TempDir(), "report.json")
+	app := startApp(t, "-otlp", sink.addr, "-load-closed", "-load-concurrency", "2", "-load-duration", "2s",
+		"-exit-after-load", "-load-report", reportPath)
+	out := app.wait(t)
+	m := regexp.MustCompile(`load: (\d+) HTTP and (\d+) gRPC requests in \S+ \(0 and 0 failed\), 0 skipped`).FindStringSubmatch(out)
+	require.NotNil(t, m, "the load's summary line; otelapp said:\n%s", out)
+	httpN, _ := strconv.Atoi(m[1])
+	grpcN, _ := strconv.Atoi(m[2])
+
+	data, err := os.ReadFile(reportPath)
+	require.NoError(t, err)
+	var r loadReport
+	require.NoError(t, json.Unmarshal(data, &r), "%s", data)
+	assert.Equal(t, int64(httpN+grpcN), r.Requests, "requests in the report and the summary line")
+	assert.Positive(t, httpN, "HTTP requests")
+	assert.Positive(t, grpcN, "gRPC requests")
+	assert.Zero(t, r.Failed)
+	assert.InDelta(t, 2.0, r.Seconds, 0.5, "the load's wall time")
+	assert.Positive(t, r.P50Ms)
+	assert.LessOrEqual(t, r.P50Ms, r.P99Ms)
+}
+
+// TestOtelappLoadFlags checks that the load flags refuse what they cannot do together.
+func TestOtelappLoadFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"-load-closed", "-load-rate", "10"},
+		{"-load-report", "r.json"},
+		{"-exit-after-load"},
+	} {
+		_, err := parseFlags(args, io.Discard)
+		assert.Error(t, err, "%q", args)
+	}
+	c, err := parseFlags([]string{"-load-closed", "-exit-after-load", "-load-report", "r.json"}, io.Discard)
+	require.NoError(t, err)
+	assert.True(t, c.load())
 }
 
 func startSink(t *testing.T) *sink {
