@@ -1,6 +1,7 @@
 // Package gostitchreceiver is the gostitch receiver: it turns pprof profiles, Go execution
 // traces and eBPF socket events of Go processes into OTLP traces, metrics and profiles that
-// share trace ids.
+// share trace ids. The component keeps the lifecycle, emitting and self-telemetry; the join
+// is stitch's (docs/design.md, "Layers" and "One window").
 package gostitchreceiver
 
 import (

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gostitch/gostitch/receiver/internal/ebpfsrc"
 	"github.com/gostitch/gostitch/receiver/internal/metadata"
 	"github.com/gostitch/gostitch/receiver/internal/target"
 	"github.com/gostitch/gostitch/receiver/internal/tracesrc"
@@ -35,6 +36,15 @@ func TestReadLegsOnSyncnode(t *testing.T) {
 		t.Error("no diagnosis names the data waiting in the kernel")
 	}
 	td := out.sockets // the window's own join, which the diagnosis above read
+	readAt := map[uint64]bool{}
+	for _, e := range run.batch.Events {
+		readAt[e.Mono] = readAt[e.Mono] || e.Kind == ebpfsrc.KindReadWait
+	}
+	if run.batch.MonoOffset == out.res.tl.MonoWallOffset() {
+		t.Log("the eBPF source's clock offset equals the trace's: the clock check below cannot tell them apart")
+	} else {
+		t.Logf("clock offsets: eBPF source %d, trace %d", run.batch.MonoOffset, out.res.tl.MonoWallOffset())
+	}
 	var joined, woken, legless int
 	var netpoll, sched, tail time.Duration
 	rss := td.ResourceSpans()
@@ -47,6 +57,11 @@ func TestReadLegsOnSyncnode(t *testing.T) {
 				continue
 			}
 			joined++
+			// One clock per window: the span ends at its event's CLOCK_MONOTONIC time placed by
+			// the trace's offset, as its task span is, not by the eBPF source's own.
+			if end := int64(sp.EndTimestamp()) - out.res.tl.MonoWallOffset(); !readAt[uint64(end)] {
+				t.Fatalf("joined read wait ends at %s, at no read wait's time on the trace's clock", sp.EndTimestamp())
+			}
 			leg := func(key string) (time.Duration, bool) {
 				v, ok := attrs.Get(key)
 				return time.Duration(v.Int()), ok
