@@ -22,7 +22,7 @@ import (
 )
 
 // distBinary is the collector under test; `make test` builds it and sets GOSTITCH_DIST.
-func distBinary(t *testing.T) string {
+func distBinary(t testing.TB) string {
 	t.Helper()
 	bin := os.Getenv("GOSTITCH_DIST")
 	if bin == "" {
@@ -114,7 +114,7 @@ func TestDistributionRunsTheDemoConfig(t *testing.T) {
 	assert.NotContains(t, log.String(), "panic")
 }
 
-func freePorts(t *testing.T, n int) []string {
+func freePorts(t testing.TB, n int) []string {
 	t.Helper()
 	var ports []string
 	var listeners []net.Listener

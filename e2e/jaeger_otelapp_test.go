@@ -25,7 +25,7 @@ func TestJaegerShowsOtelappRequestsWithTheRuntimeAndKernelInside(t *testing.T) {
 	roottest.Need(t, "loading eBPF programs")
 	query, jaegerOTLP := startJaeger(t)
 	dist := distBinary(t)
-	app := buildOtelapp(t)
+	app := buildExample(t, "otelapp")
 
 	ports := freePorts(t, 4) // the collector's OTLP receiver, the app's pprof, health_check, self-telemetry
 	// 20 requests/s, HTTP and gRPC alternating (Jaeger answers the latest 200 traces: 20 s of them,
@@ -153,11 +153,11 @@ func sumLabeled(metrics, name string, parts ...string) float64 {
 	return sum
 }
 
-// buildOtelapp builds examples/otelapp into the test's temporary directory and returns its path.
-func buildOtelapp(t *testing.T) string {
+// buildExample builds examples/<name> into the test's temporary directory and returns its path.
+func buildExample(t testing.TB, name string) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "otelapp")
-	out, err := exec.Command("go", "build", "-o", bin, "../examples/otelapp").CombinedOutput()
-	require.NoError(t, err, "go build examples/otelapp: %s", out)
+	bin := filepath.Join(t.TempDir(), name)
+	out, err := exec.Command("go", "build", "-o", bin, "../examples/"+name).CombinedOutput()
+	require.NoError(t, err, "go build examples/%s: %s", name, out)
 	return bin
 }

@@ -195,7 +195,7 @@ service:
 }
 
 // cpuSeconds is the CPU time (user + system) the processes have used so far.
-func cpuSeconds(t *testing.T, pids ...int) float64 {
+func cpuSeconds(t testing.TB, pids ...int) float64 {
 	t.Helper()
 	var ticks int
 	for _, pid := range pids {

@@ -118,7 +118,7 @@ type loggedProcess struct {
 
 // startLogged starts cmd, a server process, and stops it with SIGTERM at the end of the test,
 // showing the tail of its output when the test failed.
-func startLogged(t *testing.T, name string, cmd *exec.Cmd) *loggedProcess {
+func startLogged(t testing.TB, name string, cmd *exec.Cmd) *loggedProcess {
 	t.Helper()
 	c := &loggedProcess{done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = &c.log, &c.log
@@ -143,7 +143,7 @@ func startLogged(t *testing.T, name string, cmd *exec.Cmd) *loggedProcess {
 }
 
 // waitFor waits until the output holds every part.
-func (c *loggedProcess) waitFor(t *testing.T, timeout time.Duration, parts ...string) {
+func (c *loggedProcess) waitFor(t testing.TB, timeout time.Duration, parts ...string) {
 	t.Helper()
 	require.Eventually(t, func() bool {
 		out := c.log.String()
