@@ -4,6 +4,7 @@
 package profdict
 
 import (
+	"hash/maphash"
 	"math/bits"
 	"math/rand/v2"
 
@@ -37,27 +38,27 @@ type Sizes struct {
 // Dict fills one pprofile dictionary. The mapping and attribute tables get their zero entry
 // and are otherwise the caller's (Tables).
 type Dict struct {
-	d         pprofile.ProfilesDictionary
-	strings   map[string]int32
-	functions map[Function]int32
-	// locations and stacks index locations and stacks by a hash of their content, checked on a
-	// hit; in the unlikely case of a collision the second one is stored again.
-	locations hashIndex
-	stacks    hashIndex
-	seed      uint64 // starts those hashes
-	links     map[Link]int32
+	d pprofile.ProfilesDictionary
+	// strings, functions, locations and stacks index their tables by a hash of the entries'
+	// content, checked on a hit; in the unlikely case of a collision the second one is stored
+	// again.
+	strings, functions, locations, stacks hashIndex
+	seed                                  uint64 // starts those hashes
+	stringSeed                            maphash.Seed
+	links                                 map[Link]int32
 }
 
 // New starts filling d, which must be empty.
 func New(d pprofile.ProfilesDictionary, sizes Sizes) *Dict {
 	t := &Dict{
-		d:         d,
-		strings:   make(map[string]int32, sizes.Strings+1),
-		functions: make(map[Function]int32, sizes.Functions+1),
-		locations: newHashIndex(sizes.Locations + 1),
-		stacks:    newHashIndex(sizes.Stacks),
-		seed:      rand.Uint64(),
-		links:     make(map[Link]int32),
+		d:          d,
+		strings:    newHashIndex(sizes.Strings + 1),
+		functions:  newHashIndex(sizes.Functions + 1),
+		locations:  newHashIndex(sizes.Locations + 1),
+		stacks:     newHashIndex(sizes.Stacks),
+		seed:       rand.Uint64(),
+		stringSeed: maphash.MakeSeed(),
+		links:      make(map[Link]int32),
 	}
 	t.Str("")
 	d.MappingTable().AppendEmpty()
@@ -67,8 +68,9 @@ func New(d pprofile.ProfilesDictionary, sizes Sizes) *Dict {
 	d.AttributeTable().AppendEmpty()
 	d.LinkTable().AppendEmpty()
 	// An entry with nothing in it is the zero entry: storing it again would repeat index 0.
-	t.functions[Function{}] = 0
+	t.functions.put(t.functionHash(Function{}), 0)
 	t.locations.put(t.locationHash(0, 0, nil), 0)
+	d.StringTable().EnsureCapacity(sizes.Strings + 1)
 	d.FunctionTable().EnsureCapacity(sizes.Functions + 1)
 	d.LocationTable().EnsureCapacity(sizes.Locations + 1)
 	d.StackTable().EnsureCapacity(sizes.Stacks + 1)
@@ -80,30 +82,49 @@ func (t *Dict) Tables() pprofile.ProfilesDictionary { return t.d }
 
 // Str returns the index of s in the string table.
 func (t *Dict) Str(s string) int32 {
-	if i, ok := t.strings[s]; ok {
+	h := maphash.String(t.stringSeed, s)
+	table := t.d.StringTable()
+	i, ok := t.strings.get(h)
+	if ok && table.At(int(i)) == s {
 		return i
 	}
-	table := t.d.StringTable()
-	i := int32(table.Len())
+	i = int32(table.Len())
 	table.Append(s)
-	t.strings[s] = i
+	if !ok {
+		t.strings.put(h, i)
+	}
 	return i
 }
 
 // Function returns the index of f in the function table.
 func (t *Dict) Function(f Function) int32 {
-	if i, ok := t.functions[f]; ok {
+	h := t.functionHash(f)
+	table := t.d.FunctionTable()
+	i, ok := t.functions.get(h)
+	if ok && sameFunction(table.At(int(i)), f) {
 		return i
 	}
-	table := t.d.FunctionTable()
-	i := int32(table.Len())
+	i = int32(table.Len())
 	df := table.AppendEmpty()
 	df.SetNameStrindex(f.Name)
 	df.SetSystemNameStrindex(f.SystemName)
 	df.SetFilenameStrindex(f.File)
 	df.SetStartLine(f.StartLine)
-	t.functions[f] = i
+	if !ok {
+		t.functions.put(h, i)
+	}
 	return i
+}
+
+// functionHash hashes a function's content.
+func (t *Dict) functionHash(f Function) uint64 {
+	return mix(mix(mix(mix(t.seed, uint64(f.Name)), uint64(f.SystemName)), uint64(f.File)), uint64(f.StartLine))
+}
+
+// sameFunction reports whether df is the function f.
+func sameFunction(df pprofile.Function, f Function) bool {
+	return df.NameStrindex() == f.Name && df.SystemNameStrindex() == f.SystemName && df.FilenameStrindex() == f.File &&
+		df.StartLine() == f.StartLine
 }
 
 // Location returns the index of the location of mapping index mapping at address with lines
@@ -216,7 +237,7 @@ func (t *Dict) Link(l Link) int32 {
 	return i
 }
 
-// hashIndex maps the hashes of locations and stacks to their positions in the table: open
+// hashIndex maps the hashes of entries to their positions in the table: open
 // addressing with linear probing, at most half full, cheaper than a map, which would hash the
 // hashes again.
 type hashIndex struct {
