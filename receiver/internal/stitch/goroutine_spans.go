@@ -22,7 +22,7 @@ import (
 // the CPU samples linked to them. CPU samples outside tasks go into the execution trace's
 // profile with their goroutine, linked to the region span they fell in or to the goroutine's
 // span once it has one, or to nothing. tracesrc bounds the spans by TraceOptions.MaxGoroutineSpans and
-// counts what it cut (TraceResult.GoroutineCut).
+// counts what it cut (Stats.GoroutineCut).
 
 // Id namespaces of the spans of work outside tasks.
 const (

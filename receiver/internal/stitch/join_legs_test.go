@@ -45,6 +45,7 @@ func TestReadLegsOnSyncnode(t *testing.T) {
 	} else {
 		t.Logf("clock offsets: eBPF source %d, trace %d", run.batch.MonoOffset, out.res.tl.MonoWallOffset())
 	}
+	readTasks := map[int64]bool{} // the tasks of joined read waits
 	var joined, woken, legless int
 	var netpoll, sched, tail time.Duration
 	rss := td.ResourceSpans()
@@ -57,6 +58,7 @@ func TestReadLegsOnSyncnode(t *testing.T) {
 				continue
 			}
 			joined++
+			readTasks[intAttr(sp, metadata.AttributeTaskID)] = true
 			// One clock per window: the span ends at its event's CLOCK_MONOTONIC time placed by
 			// the trace's offset, as its task span is, not by the eBPF source's own.
 			if end := int64(sp.EndTimestamp()) - out.res.tl.MonoWallOffset(); !readAt[uint64(end)] {
@@ -84,6 +86,13 @@ func TestReadLegsOnSyncnode(t *testing.T) {
 				woken++
 				netpoll, sched, tail = netpoll+n, sched+s, tail+r
 			}
+		}
+	}
+	// One join pass: a task whose diagnosis names the kernel's share has joined read waits.
+	for sp, s := range diagnoses(t, out) {
+		if strings.Contains(s, "data waiting in the kernel") && !readTasks[intAttr(sp, metadata.AttributeTaskID)] {
+			t.Errorf("task %d's diagnosis names data waiting in the kernel, but no read wait joined it: %s",
+				intAttr(sp, metadata.AttributeTaskID), s)
 		}
 	}
 	t.Logf("%d joined read waits: %d woken by the netpoller (mean netpoll %v, sched %v, read %v), %d without legs",

@@ -33,7 +33,7 @@ func (conv *conversion) stwSpan(s tracesrc.STW) {
 	if s.GC > 0 {
 		conv.metrics.gcPause.observe(s.End.Sub(s.Start), s.End, spanRef{trace: c.runtimeTraceID(conv.tl.Start), span: spanID})
 	}
-	conv.stws++
+	conv.out.stws++
 	conv.out.batch.boundary()
 	sp := conv.out.batch.span()
 	sp.SetTraceID(c.runtimeTraceID(conv.tl.Start))
@@ -74,7 +74,7 @@ func (conv *conversion) stwEvents(sp ptrace.Span, stws []tracesrc.STW) {
 
 // runtimeRoot builds the root span of the window's runtime trace, when it has children.
 func (conv *conversion) runtimeRoot() {
-	if conv.stws == 0 {
+	if conv.out.stws == 0 {
 		return
 	}
 	c := conv.c

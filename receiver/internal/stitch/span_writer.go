@@ -20,6 +20,10 @@ type spanWriter struct {
 	pid         int
 	stacks      map[*trace.StackFrame]renderedStack
 	blockedKeys map[string]string
+	// regionIDs is reused for the region span ids of each task; stws counts the stop-the-world
+	// spans of the runtime trace, whose root is built when it has some.
+	regionIDs []pcommon.SpanID
+	stws      int
 }
 
 // fillRegion sets the name, times and attributes of the span of region r.

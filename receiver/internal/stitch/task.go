@@ -4,7 +4,6 @@ import (
 	"io"
 	"time"
 
-	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"golang.org/x/exp/trace"
 
@@ -47,7 +46,8 @@ type TraceOptions struct {
 	Metrics metadata.Builder
 }
 
-// TraceConverter turns the execution traces of one target into spans and metrics. It carries
+// TraceConverter turns the windows of one target into spans, metrics and profiles
+// (ConvertWindow), joining each window's execution trace and socket events. It carries
 // the tasks still open at the end of one trace into the next, so that a task spanning two
 // consecutive collection windows keeps its type, start and trace. Traces that do not follow
 // each other (FlightRecorder snapshots, which overlap, or unrelated files) each want a fresh
@@ -140,10 +140,6 @@ type conversion struct {
 	diag    diagnoser
 	// join indexes the tasks for the eBPF join, nil when not asked for.
 	join *JoinIndex
-	// stws counts the stop-the-world spans of the runtime trace.
-	stws int
-	// regionIDs is reused for the region span ids of each task.
-	regionIDs []pcommon.SpanID
 	// next collects the tasks to carry into the next trace.
 	next map[trace.TaskID]carried
 	// goroutines holds the work outside tasks whose root spans are still to be built.

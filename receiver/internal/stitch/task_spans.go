@@ -28,11 +28,11 @@ func (conv *conversion) taskSpans(t *tracesrc.Task) {
 	if !makesSpan(t) {
 		// No span (a wrapper, or a task that is not notable): the join and the CPU samples take
 		// the parent span instead, for the task and its regions alike.
-		ids := taskSpanIDs{task: parent, regions: conv.regionIDs[:0]}
+		ids := taskSpanIDs{task: parent, regions: conv.out.regionIDs[:0]}
 		for range t.Regions {
 			ids.regions = append(ids.regions, parent)
 		}
-		conv.regionIDs = ids.regions
+		conv.out.regionIDs = ids.regions
 		if !wrapper(t) {
 			conv.diag.quietTask(t, &conv.out.batch)
 		}
@@ -45,11 +45,11 @@ func (conv *conversion) taskSpans(t *tracesrc.Task) {
 		}
 		return
 	}
-	ids := taskSpanIDs{task: c.taskSpanID(t), regions: conv.regionIDs[:0]}
+	ids := taskSpanIDs{task: c.taskSpanID(t), regions: conv.out.regionIDs[:0]}
 	for i := range t.Regions {
 		ids.regions = append(ids.regions, c.regionSpanID(t, i))
 	}
-	conv.regionIDs = ids.regions
+	conv.out.regionIDs = ids.regions
 
 	sp, in, now := conv.diag.taskSpan(t, &conv.out.batch)
 	sp.SetTraceID(traceID)
