@@ -40,8 +40,7 @@ type Sizes struct {
 type Dict struct {
 	d pprofile.ProfilesDictionary
 	// strings, functions, locations and stacks index their tables by a hash of the entries'
-	// content, checked on a hit; in the unlikely case of a collision the second one is stored
-	// again.
+	// content.
 	strings, functions, locations, stacks hashIndex
 	seed                                  uint64 // starts those hashes
 	stringSeed                            maphash.Seed
@@ -68,8 +67,9 @@ func New(d pprofile.ProfilesDictionary, sizes Sizes) *Dict {
 	d.AttributeTable().AppendEmpty()
 	d.LinkTable().AppendEmpty()
 	// An entry with nothing in it is the zero entry: storing it again would repeat index 0.
-	t.functions.put(t.functionHash(Function{}), 0)
-	t.locations.put(t.locationHash(0, 0, nil), 0)
+	zeroFunction, zeroLocation := t.functions.probe(t.functionHash(Function{})), t.locations.probe(t.locationHash(0, 0, nil))
+	zeroFunction.add(0)
+	zeroLocation.add(0)
 	d.StringTable().EnsureCapacity(sizes.Strings + 1)
 	d.FunctionTable().EnsureCapacity(sizes.Functions + 1)
 	d.LocationTable().EnsureCapacity(sizes.Locations + 1)
@@ -84,15 +84,15 @@ func (t *Dict) Tables() pprofile.ProfilesDictionary { return t.d }
 func (t *Dict) Str(s string) int32 {
 	h := maphash.String(t.stringSeed, s)
 	table := t.d.StringTable()
-	i, ok := t.strings.get(h)
-	if ok && table.At(int(i)) == s {
-		return i
+	pr := t.strings.probe(h)
+	for i := pr.next(); i >= 0; i = pr.next() {
+		if table.At(int(i)) == s {
+			return i
+		}
 	}
-	i = int32(table.Len())
+	i := int32(table.Len())
 	table.Append(s)
-	if !ok {
-		t.strings.put(h, i)
-	}
+	pr.add(i)
 	return i
 }
 
@@ -100,19 +100,19 @@ func (t *Dict) Str(s string) int32 {
 func (t *Dict) Function(f Function) int32 {
 	h := t.functionHash(f)
 	table := t.d.FunctionTable()
-	i, ok := t.functions.get(h)
-	if ok && sameFunction(table.At(int(i)), f) {
-		return i
+	pr := t.functions.probe(h)
+	for i := pr.next(); i >= 0; i = pr.next() {
+		if sameFunction(table.At(int(i)), f) {
+			return i
+		}
 	}
-	i = int32(table.Len())
+	i := int32(table.Len())
 	df := table.AppendEmpty()
 	df.SetNameStrindex(f.Name)
 	df.SetSystemNameStrindex(f.SystemName)
 	df.SetFilenameStrindex(f.File)
 	df.SetStartLine(f.StartLine)
-	if !ok {
-		t.functions.put(h, i)
-	}
+	pr.add(i)
 	return i
 }
 
@@ -132,11 +132,13 @@ func sameFunction(df pprofile.Function, f Function) bool {
 func (t *Dict) Location(mapping int32, address uint64, lines []Line) int32 {
 	h := t.locationHash(mapping, address, lines)
 	table := t.d.LocationTable()
-	i, ok := t.locations.get(h)
-	if ok && sameLocation(table.At(int(i)), mapping, address, lines) {
-		return i
+	pr := t.locations.probe(h)
+	for i := pr.next(); i >= 0; i = pr.next() {
+		if sameLocation(table.At(int(i)), mapping, address, lines) {
+			return i
+		}
 	}
-	i = int32(table.Len())
+	i := int32(table.Len())
 	dl := table.AppendEmpty()
 	dl.SetMappingIndex(mapping)
 	dl.SetAddress(address)
@@ -148,9 +150,7 @@ func (t *Dict) Location(mapping int32, address uint64, lines []Line) int32 {
 		dln.SetLine(ln.Line)
 		dln.SetColumn(ln.Column)
 	}
-	if !ok {
-		t.locations.put(h, i)
-	}
+	pr.add(i)
 	return i
 }
 
@@ -194,17 +194,17 @@ func (t *Dict) Stack(locs []int32) int32 {
 		h = mix(h, uint64(l))
 	}
 	table := t.d.StackTable()
-	i, ok := t.stacks.get(h)
-	if ok && equalIndices(table.At(int(i)).LocationIndices(), locs) {
-		return i
+	pr := t.stacks.probe(h)
+	for i := pr.next(); i >= 0; i = pr.next() {
+		if equalIndices(table.At(int(i)).LocationIndices(), locs) {
+			return i
+		}
 	}
-	i = int32(table.Len())
+	i := int32(table.Len())
 	indices := table.AppendEmpty().LocationIndices()
 	indices.EnsureCapacity(len(locs)) // made to size: cheaper than grown by FromRaw's append
 	indices.FromRaw(locs)
-	if !ok {
-		t.stacks.put(h, i)
-	}
+	pr.add(i)
 	return i
 }
 
@@ -237,16 +237,17 @@ func (t *Dict) Link(l Link) int32 {
 	return i
 }
 
-// hashIndex maps the hashes of entries to their positions in the table: open
-// addressing with linear probing, at most half full, cheaper than a map, which would hash the
-// hashes again.
+// hashIndex finds the entries of a table by a hash of their content: open addressing with
+// linear probing, at most half full, cheaper than a map, which would hash the hashes again. A
+// slot keeps 32 bits of the hash; the caller compares the content of each entry a probe finds,
+// so entries whose hashes collide are told apart.
 type hashIndex struct {
 	slots []hashSlot // a power of two of them
 	used  int
 }
 
 type hashSlot struct {
-	hash uint64
+	hash uint32
 	pos  int32 // position + 1; 0 for an empty slot
 }
 
@@ -258,27 +259,46 @@ func newHashIndex(n int) hashIndex {
 	return hashIndex{slots: make([]hashSlot, size)}
 }
 
-// get returns the position stored for hash h.
-func (x *hashIndex) get(h uint64) (int32, bool) {
-	mask := uint64(len(x.slots) - 1)
-	for i := x.start(h); ; i = (i + 1) & mask {
-		switch s := x.slots[i]; {
-		case s.pos == 0:
-			return 0, false
-		case s.hash == h:
-			return s.pos - 1, true
+// probe walks the slots where the entries of one hash may be.
+type probe struct {
+	x    *hashIndex
+	i    uint64
+	hash uint32
+}
+
+// probe starts looking for the entries of hash h.
+func (x *hashIndex) probe(h uint64) probe {
+	h32 := uint32(h >> 32)
+	return probe{x: x, i: x.start(h32), hash: h32}
+}
+
+// next returns the position of the next entry stored with the probe's hash, or -1 at the end
+// of the probe.
+func (p *probe) next() int32 {
+	mask := uint64(len(p.x.slots) - 1)
+	for {
+		s := p.x.slots[p.i]
+		if s.pos == 0 {
+			return -1
+		}
+		p.i = (p.i + 1) & mask
+		if s.hash == p.hash {
+			return s.pos - 1
 		}
 	}
 }
 
-// put stores position pos for hash h, which x does not hold.
-func (x *hashIndex) put(h uint64, pos int32) {
+// add stores position pos for the probe's hash.
+func (p *probe) add(pos int32) { p.x.insert(p.hash, pos) }
+
+// insert stores position pos for the 32-bit hash h.
+func (x *hashIndex) insert(h uint32, pos int32) {
 	if 2*(x.used+1) > len(x.slots) {
 		old := x.slots
 		x.slots, x.used = make([]hashSlot, 2*len(old)), 0
 		for _, s := range old {
 			if s.pos != 0 {
-				x.put(s.hash, s.pos-1)
+				x.insert(s.hash, s.pos-1)
 			}
 		}
 	}
@@ -293,6 +313,6 @@ func (x *hashIndex) put(h uint64, pos int32) {
 
 // start is the slot where probing for h starts: from the high bits of a multiple of h, which
 // all of h's bits reach.
-func (x *hashIndex) start(h uint64) uint64 {
-	return (h * 0x9e3779b97f4a7c15) >> (64 - bits.Len(uint(len(x.slots)-1)))
+func (x *hashIndex) start(h uint32) uint64 {
+	return (uint64(h) * 0x9e3779b97f4a7c15) >> (64 - bits.Len(uint(len(x.slots)-1)))
 }

@@ -1,6 +1,7 @@
 package profdict
 
 import (
+	"slices"
 	"testing"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -46,5 +47,37 @@ func TestDictStoresEachEntryOnce(t *testing.T) {
 	}
 	if n := tables.StringTable().Len(); n != 3 {
 		t.Errorf("%d strings, want \"\", main.f and main.go", n)
+	}
+}
+
+// TestHashIndexKeepsCollisions: entries of the same hash are all found, also after the index
+// grows.
+func TestHashIndexKeepsCollisions(t *testing.T) {
+	x := newHashIndex(0)
+	const same = 0xabcdef0123456789
+	for pos := range int32(40) {
+		h := uint64(same)
+		if pos%2 == 1 {
+			h = uint64(pos) << 40 // others between them, some colliding in their slot
+		}
+		pr := x.probe(h)
+		for pr.next() >= 0 {
+		}
+		pr.add(pos)
+	}
+	pr := x.probe(same)
+	var got []int32
+	for i := pr.next(); i >= 0; i = pr.next() {
+		got = append(got, i)
+	}
+	var want []int32
+	for pos := int32(0); pos < 40; pos += 2 {
+		want = append(want, pos)
+	}
+	if slices.Sort(got); !slices.Equal(got, want) {
+		t.Errorf("found %v for the shared hash, want 0, 2, …, 38", got)
+	}
+	if len(x.slots) < 80 {
+		t.Errorf("%d slots for 40 entries: more than half full", len(x.slots))
 	}
 }
