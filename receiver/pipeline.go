@@ -78,25 +78,12 @@ func (r *gostitchReceiver) consumeProfile(ctx context.Context, w *collect.Window
 // events when it has them (nil otherwise). A trace decompressing past limits.max_trace_bytes is
 // cut there. A trace that cannot be opened leaves the socket events unjoined.
 func (r *gostitchReceiver) consumeTrace(ctx context.Context, w *collect.Window, tr collect.Trace, sockets *ebpfsrc.Batch) error {
-	alone := stitch.Window{Sockets: sockets}
-	rc, err := tr.Open()
+	in, closeTrace, err := r.openTrace(ctx, w, tr)
 	if err != nil {
-		err = fmt.Errorf("target %q: open execution trace %s: %w", w.Target.Name, tr.From, err)
-		r.settings.Logger.Warn("Execution trace not read", zap.Error(err))
-		r.tel.Dropped(ctx, metadata.AttributeSourceGoTrace, "read_error", 1)
-		_, emitErr := r.convert(ctx, w, alone)
+		_, emitErr := r.convert(ctx, w, stitch.Window{Sockets: sockets})
 		return errors.Join(err, emitErr)
 	}
-	defer rc.Close()
-	in, err := gzlimit.Sniff(ctxReader{ctx, rc}, r.cfg.Limits.MaxTraceBytes)
-	if ctx.Err() != nil {
-		_, emitErr := r.convert(ctx, w, alone)
-		return errors.Join(conversionStopped(ctx, w, tr), emitErr)
-	}
-	if err != nil {
-		_, emitErr := r.convert(ctx, w, alone)
-		return errors.Join(r.badTrace(ctx, w, tr, fmt.Errorf("gzip header: %w", err)), emitErr)
-	}
+	defer closeTrace()
 	readErr, err := r.convert(ctx, w, stitch.Window{Trace: in, Sockets: sockets, AppSpans: r.appSpans(ctx, w)})
 	if ctx.Err() != nil {
 		// What was converted before has been emitted.
@@ -107,6 +94,29 @@ func (r *gostitchReceiver) consumeTrace(ctx context.Context, w *collect.Window, 
 		err = errors.Join(r.badTrace(ctx, w, tr, readErr), err)
 	}
 	return err
+}
+
+// openTrace opens an execution trace for reading until ctx ends, decompressing it when it is
+// gzip-compressed; the caller closes it with closeTrace. It reports what it could not open.
+func (r *gostitchReceiver) openTrace(ctx context.Context, w *collect.Window, tr collect.Trace) (_ io.Reader, closeTrace func(), _ error) {
+	rc, err := tr.Open()
+	if err != nil {
+		err = fmt.Errorf("target %q: open execution trace %s: %w", w.Target.Name, tr.From, err)
+		r.settings.Logger.Warn("Execution trace not read", zap.Error(err))
+		r.tel.Dropped(ctx, metadata.AttributeSourceGoTrace, "read_error", 1)
+		return nil, nil, err
+	}
+	in, err := gzlimit.Sniff(ctxReader{ctx, rc}, r.cfg.Limits.MaxTraceBytes)
+	switch {
+	case ctx.Err() != nil:
+		err = conversionStopped(ctx, w, tr)
+	case err != nil:
+		err = r.badTrace(ctx, w, tr, fmt.Errorf("gzip header: %w", err))
+	default:
+		return in, func() { rc.Close() }, nil
+	}
+	rc.Close()
+	return nil, nil, err
 }
 
 // convert converts one window by stitch, emits what it yields and reports its statistics; it
