@@ -73,8 +73,8 @@ type Event struct {
 	From, To trace.GoState
 	Reason   string
 	// Stack is the goroutine's stack at a Transition (blocking, syscall, status or, for a
-	// created goroutine, where it starts), the sampled stack of a Sample, else the stack of
-	// the event.
+	// created goroutine, where it starts; for an unblock, the stack of Goroutine where it
+	// released the wait), the sampled stack of a Sample, else the stack of the event.
 	Stack StackID
 
 	// Task, Parent, Name and Message describe tasks, regions and logs; Name is also an STW

@@ -359,7 +359,8 @@ func (o *ordering) advanceGoUnblock(c *cursor) (bool, error) {
 		return false, nil
 	}
 	g.status, g.seq = goRunnable, s
-	o.transition(c, gid, trace.GoWaiting, trace.GoRunnable)
+	// The stack is the unblocking goroutine's (Goroutine), where it released the wait.
+	o.transition(c, gid, trace.GoWaiting, trace.GoRunnable).Stack = StackID(c.args[2])
 	return true, nil
 }
 

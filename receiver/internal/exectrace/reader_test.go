@@ -133,6 +133,9 @@ func fromXExp(xe *trace.Event) (Event, []trace.StackFrame, bool) {
 		}
 		ev.Kind, ev.Subject, ev.Reason, stack = Transition, st.Resource.Goroutine(), st.Reason, st.Stack
 		ev.From, ev.To = st.Goroutine()
+		if ev.From == trace.GoWaiting && ev.To == trace.GoRunnable {
+			stack = xe.Stack() // an unblock: where the event's goroutine released the wait
+		}
 	case trace.EventRangeBegin, trace.EventRangeActive, trace.EventRangeEnd:
 		ev.Kind = map[trace.EventKind]Kind{trace.EventRangeBegin: RangeBegin, trace.EventRangeActive: RangeActive, trace.EventRangeEnd: RangeEnd}[xe.Kind()]
 		r := xe.Range()
