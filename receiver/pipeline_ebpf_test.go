@@ -1,6 +1,7 @@
 package gostitchreceiver
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -12,10 +13,12 @@ import (
 
 	"github.com/gostitch/gostitch/internal/roottest"
 	"github.com/gostitch/gostitch/internal/syncnodetest"
+	"github.com/gostitch/gostitch/receiver/internal/metadata"
 )
 
 // TestScrapeJoinsSocketEventsIntoTaskTraces scrapes a real syncnode with eBPF on: the kernel's
-// read waits of a window land in the block import's trace, under its fetch region.
+// read waits of a window land in the block import's trace, under its fetch region. The config
+// turns gostitch.tcp.rtt off: the socket metrics come without it.
 func TestScrapeJoinsSocketEventsIntoTaskTraces(t *testing.T) {
 	roottest.Need(t, "loading eBPF programs")
 	if testing.Short() {
@@ -32,11 +35,16 @@ func TestScrapeJoinsSocketEventsIntoTaskTraces(t *testing.T) {
 	target := TargetConfig{Name: "syncnode", PID: node.PID}
 	target.Endpoint = "http://" + node.Addr
 	cfg.Targets = []TargetConfig{target}
-	traces := new(consumertest.TracesSink)
+	cfg.Metrics.GostitchTCPRTT.Enabled = false
+	traces, metrics := new(consumertest.TracesSink), new(consumertest.MetricsSink)
 	tel := componenttest.NewTelemetry()
-	startObserved(t, cfg, tel, next{traces: traces})
+	startObserved(t, cfg, tel, next{traces: traces, metrics: metrics})
 	require.Eventually(t, func() bool { return readWaitInFetch(traces.AllTraces()) }, 20*time.Second, 250*time.Millisecond,
 		"no tcp read wait span under an importBlock's fetch region")
+	require.Eventually(t, func() bool {
+		return slices.Contains(emittedMetricNames(metrics.AllMetrics()), metadata.MetricGostitchTCPBytes.Name)
+	}, 10*time.Second, 250*time.Millisecond, "no socket metrics")
+	require.NotContains(t, emittedMetricNames(metrics.AllMetrics()), metadata.MetricGostitchTCPRTT.Name, "turned off in the config")
 	for _, transport := range []string{"http", "ebpf"} {
 		require.Positive(t, counted(t, tel, "otelcol_receiver_accepted_spans", "transport", transport), "spans of transport %s", transport)
 	}
