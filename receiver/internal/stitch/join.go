@@ -11,11 +11,11 @@ import (
 	"github.com/gostitch/gostitch/receiver/internal/tracesrc"
 )
 
-// JoinIndex is what the eBPF join (docs/design.md, "Join rules") needs of one execution trace: the
+// joinIndex is what the eBPF join (docs/design.md, "Join rules") needs of one execution trace: the
 // timeline's per-thread goroutine intervals and, per task, its trace id and the span ids of the
 // task and its regions, computed by the rules the task spans use, so joined spans hang from them.
 // The trace's conversion builds it when TraceOptions.Threads keeps thread intervals.
-type JoinIndex struct {
+type joinIndex struct {
 	tl    *tracesrc.Timeline
 	tasks map[trace.TaskID]*joinTask
 	// owners holds, per socket cookie, the tasks that logged it.
@@ -47,12 +47,12 @@ type joinRegion struct {
 	span       pcommon.SpanID
 }
 
-func newJoinIndex() *JoinIndex {
-	return &JoinIndex{tasks: make(map[trace.TaskID]*joinTask), owners: make(map[uint64][]*joinTask)}
+func newJoinIndex() *joinIndex {
+	return &joinIndex{tasks: make(map[trace.TaskID]*joinTask), owners: make(map[uint64][]*joinTask)}
 }
 
 // add records task t, in trace traceID, with the span ids of its task span and regions.
-func (x *JoinIndex) add(t *tracesrc.Task, traceID pcommon.TraceID, ids *taskSpanIDs) {
+func (x *joinIndex) add(t *tracesrc.Task, traceID pcommon.TraceID, ids *taskSpanIDs) {
 	jt := &joinTask{id: t.ID, traceID: traceID, span: ids.task, start: t.Start, end: t.End,
 		regions: make([]joinRegion, len(t.Regions)), g: t.Goroutine, outer: true}
 	if p := t.Parent; p != nil {
@@ -95,7 +95,7 @@ type JoinStats struct {
 // the attribution of each event, by its index in the batch, and the counts by rule. The
 // diagnosis, the socket spans and the socket metrics all read it.
 type joined struct {
-	x *JoinIndex
+	x *joinIndex
 	// att holds each event's attribution; a nil task: the event joined no task.
 	att   []attribution
 	stats JoinStats
@@ -103,7 +103,7 @@ type joined struct {
 
 // join attributes b's events in time order, remembering per socket the attribution of its
 // last use, for the events that run in softirq context.
-func (x *JoinIndex) join(b *ebpfsrc.Batch) *joined {
+func (x *joinIndex) join(b *ebpfsrc.Batch) *joined {
 	j := &joined{x: x, att: make([]attribution, len(b.Events))}
 	last := make(map[uint64]attribution)
 	for i := range b.Events {
@@ -183,7 +183,7 @@ func softirq(e *ebpfsrc.Event) bool {
 
 // byCookie is the cookie rule: the latest-begun task that logged the cookie and began by t; open
 // also asks that it had not ended by t.
-func (x *JoinIndex) byCookie(cookie uint64, t trace.Time, open bool) (attribution, bool) {
+func (x *joinIndex) byCookie(cookie uint64, t trace.Time, open bool) (attribution, bool) {
 	var best *joinTask
 	for _, jt := range x.owners[cookie] {
 		if jt.start <= t && (!open || t <= jt.end) && (best == nil || jt.start > best.start) {
@@ -201,7 +201,7 @@ func (x *JoinIndex) byCookie(cookie uint64, t trace.Time, open bool) (attributio
 // connect, when it began. A read outside tasks may lead to the task the goroutine begins next
 // (byLead). A goroutine that also carried other requests at t (multiplexed) is no one
 // request's.
-func (x *JoinIndex) byThread(e *ebpfsrc.Event, t trace.Time) (attribution, bool) {
+func (x *joinIndex) byThread(e *ebpfsrc.Event, t trace.Time) (attribution, bool) {
 	if e.Kind == ebpfsrc.KindEstablished && e.Since != 0 {
 		t = x.tl.FromMono(int64(e.Since))
 	}

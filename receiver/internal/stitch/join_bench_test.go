@@ -24,7 +24,7 @@ const (
 
 // benchJoin builds a window: a join index of benchTasks tasks over benchThreads threads and a
 // batch of read waits, each on a thread while a task's goroutine runs there.
-func benchJoin() (*JoinIndex, *ebpfsrc.Batch) {
+func benchJoin() (*joinIndex, *ebpfsrc.Batch) {
 	x := newJoinIndex()
 	x.tl = &tracesrc.Timeline{Threads: map[trace.ThreadID][]tracesrc.RunInterval{}}
 	for i := range benchTasks {

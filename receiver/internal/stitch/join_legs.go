@@ -20,7 +20,7 @@ import (
 // it without blocking): netpoll_wakeup and sched_wait are absent and read_return is the whole
 // wait. Each time is clamped into [data ready, read], so the legs add up to the span's duration
 // exactly. Nothing is set when no goroutine of the trace ran on the thread at the read.
-func (x *JoinIndex) readLegs(attrs pcommon.Map, e *ebpfsrc.Event) {
+func (x *joinIndex) readLegs(attrs pcommon.Map, e *ebpfsrc.Event) {
 	read := x.tl.FromMono(int64(e.Mono))
 	iv, ok := x.tl.RunningOn(trace.ThreadID(e.TID), read)
 	if !ok || e.TID == 0 {

@@ -39,7 +39,7 @@ type carriedIndex struct {
 }
 
 // newCarriedIndex indexes the readers of b's connections and their requests in x.
-func newCarriedIndex(x *JoinIndex, b *ebpfsrc.Batch) *carriedIndex {
+func newCarriedIndex(x *joinIndex, b *ebpfsrc.Batch) *carriedIndex {
 	const several = 0 // no socket has cookie 0
 	read := make(map[trace.GoID]uint64)
 	for i := range b.Events {
@@ -107,7 +107,7 @@ func (ci *carriedIndex) link(sp ptrace.Span, c *socketConn) {
 // goroutine that begins a task of its own while it reads for other streams is such a one: what
 // it reads at t may be any stream's, so the thread rule gives it to none. Tasks below own (a
 // handler's fan-out) are own's work.
-func (x *JoinIndex) multiplexed(g trace.GoID, own *joinTask, t trace.Time) bool {
+func (x *joinIndex) multiplexed(g trace.GoID, own *joinTask, t trace.Time) bool {
 	x.goroutineTasks()
 	for _, s := range x.spawned[g] {
 		if s.start <= t && t <= s.end && !s.below(own) {
@@ -121,7 +121,7 @@ func (x *JoinIndex) multiplexed(g trace.GoID, own *joinTask, t trace.Time) bool 
 // HTTP/1.x connection's goroutine reading a request's headers): the read is the task's that g
 // began next, when in between g neither entered another syscall nor stopped executing
 // (tracesrc.Timeline.Leads): g began the task on what it had read, with no more input.
-func (x *JoinIndex) byLead(g trace.GoID, t trace.Time) (*joinTask, bool) {
+func (x *joinIndex) byLead(g trace.GoID, t trace.Time) (*joinTask, bool) {
 	x.goroutineTasks()
 	began := x.began[g]
 	i, _ := slices.BinarySearchFunc(began, t, func(jt *joinTask, t trace.Time) int { return cmp.Compare(jt.start, t) })
@@ -138,7 +138,7 @@ func (x *JoinIndex) byLead(g trace.GoID, t trace.Time) (*joinTask, bool) {
 
 // goroutineTasks indexes the tasks by the goroutine that began them, in the order they began,
 // and by the goroutine that created that one, once the trace is read.
-func (x *JoinIndex) goroutineTasks() {
+func (x *joinIndex) goroutineTasks() {
 	if x.began != nil {
 		return
 	}

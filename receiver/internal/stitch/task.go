@@ -139,7 +139,7 @@ type conversion struct {
 	cpu     cpuProfile
 	diag    diagnoser
 	// join indexes the tasks for the eBPF join, nil when not asked for.
-	join *JoinIndex
+	join *joinIndex
 	// next collects the tasks to carry into the next trace.
 	next map[trace.TaskID]carried
 	// goroutines holds the work outside tasks whose root spans are still to be built.

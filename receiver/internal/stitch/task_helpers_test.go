@@ -115,7 +115,7 @@ func spanDuration(sp ptrace.Span) time.Duration {
 // sockets joins b to the trace of index x (nil: none) and makes its spans and metrics, as
 // ConvertWindow does after the trace: for the tests that build a window's events from its
 // trace.
-func sockets(b *ebpfsrc.Batch, id target.Identity, x *JoinIndex) (ptrace.Traces, pmetric.Metrics, JoinStats) {
+func sockets(b *ebpfsrc.Batch, id target.Identity, x *joinIndex) (ptrace.Traces, pmetric.Metrics, JoinStats) {
 	if x == nil {
 		td, md := socketsOut(b, id, nil, metadata.Builder{})
 		return td, md, JoinStats{Unjoined: len(b.Events)}

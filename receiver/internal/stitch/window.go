@@ -46,7 +46,7 @@ type Result struct {
 
 	// tl and index are the trace's timeline and join index, kept for the tests of the parts.
 	tl    *tracesrc.Timeline
-	index *JoinIndex
+	index *joinIndex
 }
 
 // Stats counts one window's conversion: the receiver reports them as self-telemetry.
