@@ -11,6 +11,7 @@
 // dial them trusting that certificate only; the protocol above is unchanged. -reconnect-every N
 // redials each peer after N blocks fetched from it, so connects and handshakes (resumed ones,
 // with -tls) happen throughout the sync, inside the importBlock task that needed them.
+// -tls-version 1.2 caps both sides at TLS 1.2 (full and resumed handshakes of the older protocol).
 //
 // Usage:
 //
@@ -52,6 +53,7 @@ type config struct {
 	truthPath            string
 	logEvery             uint64
 	tls                  bool
+	tlsVersion           string
 	reconnectEvery       int
 }
 
@@ -79,6 +81,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.truthPath, "truth", "", "write one JSON line of ground truth per imported block to this file")
 	fs.Uint64Var(&c.logEvery, "log-every", 100, "print a progress line every N blocks (0 = none)")
 	fs.BoolVar(&c.tls, "tls", false, "peers serve TLS with a self-signed certificate made at start; the syncer dials with TLS")
+	fs.StringVar(&c.tlsVersion, "tls-version", "1.3", "highest TLS version the peers and the syncer speak with -tls: 1.2 or 1.3")
 	fs.IntVar(&c.reconnectEvery, "reconnect-every", 0, "redial a peer after every N blocks fetched from it (0 = keep each connection)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -98,6 +101,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return c, fmt.Errorf("-verify-cost %d: need at least 1", c.verifyCost)
 	case c.slowPeer < -1 || c.slowPeer >= c.peers:
 		return c, fmt.Errorf("-slow-peer %d: want -1 or a peer index below %d", c.slowPeer, c.peers)
+	case c.tlsVersion != "1.2" && c.tlsVersion != "1.3":
+		return c, fmt.Errorf("-tls-version %q: want 1.2 or 1.3", c.tlsVersion)
 	case c.reconnectEvery < 0:
 		return c, fmt.Errorf("-reconnect-every %d: must not be negative", c.reconnectEvery)
 	case c.slowPeerDelay < 0 || c.blockInterval < 0 || c.duration < 0:

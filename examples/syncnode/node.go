@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log"
@@ -64,6 +65,9 @@ func startNode(ctx context.Context, cfg config, out *log.Logger) (*node, error) 
 		if tlsConfs, err = NewTLSConfigs(); err != nil {
 			return n, err
 		}
+		if cfg.tlsVersion == "1.2" {
+			tlsConfs.Server.MaxVersion, tlsConfs.Client.MaxVersion = tls.VersionTLS12, tls.VersionTLS12
+		}
 	}
 	addrs := make([]string, 0, cfg.peers)
 	for i := range cfg.peers {
@@ -79,7 +83,7 @@ func startNode(ctx context.Context, cfg config, out *log.Logger) (*node, error) 
 		addrs = append(addrs, p.Addr())
 		var notes []string
 		if cfg.tls {
-			notes = append(notes, "tls")
+			notes = append(notes, map[string]string{"1.2": "tls 1.2", "1.3": "tls"}[cfg.tlsVersion])
 		}
 		if delay > 0 {
 			notes = append(notes, fmt.Sprintf("slow: +%s per reply", delay))

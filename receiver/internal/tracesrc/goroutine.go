@@ -43,6 +43,8 @@ type gState struct {
 	// netOpen is set while its last Timeline.NetWakes entry waits for its next block.
 	netWoken trace.Time
 	netOpen  bool
+	// tls is the goroutine's TLS handshake state (tls.go), nil until it dials or handshakes.
+	tls *goTLS
 }
 
 // class is the goroutine's contribution to a task's breakdown.
@@ -78,6 +80,7 @@ func (s *state) transition(ev *exectrace.Event) {
 	if from == to {
 		return // a status repeated at a generation boundary
 	}
+	s.tlsTransition(g, from, to, ev)
 	if to == trace.GoWaiting && g.cur != nil && slices.ContainsFunc(g.scopes, func(sc scope) bool { return sc.linger }) {
 		g.dropLinger() // blocking ends a linger: what the goroutine waits for next is not known
 		s.setCurrent(g, now)
@@ -85,6 +88,7 @@ func (s *state) transition(ev *exectrace.Event) {
 	old := g.class()
 	s.leave(g, to, now)
 	if to == trace.GoNotExist {
+		s.tlsFinish(g, false)
 		if s.outsideOn() {
 			s.outsideFinish(g, now)
 		}

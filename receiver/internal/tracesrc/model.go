@@ -70,6 +70,8 @@ type Task struct {
 	// Episodes holds the blocking and syscall episodes of the task's goroutines that lasted at
 	// least Options.MinSpanDuration.
 	Episodes []Episode
+	// Handshakes holds the TLS handshakes of the task's goroutines (tls.go), in the order they ended.
+	Handshakes []Handshake
 	// STWs holds the stop-the-world phases that overlapped the task.
 	STWs []STW
 	// Time breaks the task's wall time [Start, End] down by what its goroutines did.

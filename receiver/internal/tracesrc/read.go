@@ -47,6 +47,8 @@ type state struct {
 	stacks stackCache
 	// sampleStacks caches the deeper stacks of CPU samples.
 	sampleStacks stackCache
+	// tlsClasses caches what stacks say of TLS handshakes and dials (tls.go).
+	tlsClasses stackClasses
 	// gs holds the live goroutines.
 	gs goroutines
 	// open holds the open tasks.
@@ -130,6 +132,7 @@ func (s *state) sync(ev *exectrace.Event) {
 	s.tl.Generations++
 	s.stacks.reset()
 	s.sampleStacks.reset()
+	s.tlsClasses.reset()
 	s.tl.setClock(ev.Clock)
 	if !s.started {
 		s.started = true
@@ -149,6 +152,7 @@ func (s *state) finish() {
 	for _, id := range slices.Sorted(maps.Keys(s.gs.m)) { // episode order makes span ids
 		g := s.gs.m[id]
 		s.endOpenWait(g, now)
+		s.tlsFinish(g, true)
 		s.outsideFinish(g, now)
 		if g.executing() {
 			s.endRun(g, now)
