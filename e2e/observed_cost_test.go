@@ -61,17 +61,18 @@ var costSettings = []costSetting{
 // costWorkload is an app the benchmark drives for costRunTime and reads its outcome from.
 type costWorkload struct {
 	name    string
-	unit    string // of its throughput
+	op      string // what it counts: req, block
 	latency string // the latency quantile it reports
 	// start runs the app with its net/http/pprof on pprofPort and its OTLP spans (if any) sent
-	// to otlpPort; result reads its throughput and latency once it has exited.
-	start  func(b *testing.B, bin, pprofPort, otlpPort string) (app *loggedProcess, result func() (rate, latencyMs float64))
+	// to otlpPort; result reads its operations, throughput and latency once it has exited.
+	start  func(b *testing.B, bin, pprofPort, otlpPort string) (app costApp, result func() (ops, rate, latencyMs float64))
 	binary string // built once per benchmark
 }
 
-// costOutcome is one run's throughput and latency, and the collector's CPU time in it.
+// costOutcome is one run's throughput and latency, the app's CPU time per operation (user and
+// system: the kernel's eBPF hooks run in the app's system time) and the collector's CPU time.
 type costOutcome struct {
-	rate, latencyMs, collectorCPU float64
+	rate, latencyMs, appCPUPerOp, collectorCPU float64
 }
 
 // BenchmarkCostToObservedApp measures what observing costs the observed app (issue #16 goal 4):
@@ -109,13 +110,13 @@ func BenchmarkCostToObservedApp(b *testing.B) {
 // rate below capacity would hide it, and one above would spin the load's ticker. Latencies are
 // the client's own (-load-report).
 func otelappCost() *costWorkload {
-	return &costWorkload{name: "otelapp", unit: "req/s", latency: "p99",
-		start: func(b *testing.B, bin, pprofPort, otlpPort string) (*loggedProcess, func() (float64, float64)) {
+	return &costWorkload{name: "otelapp", op: "req", latency: "p99",
+		start: func(b *testing.B, bin, pprofPort, otlpPort string) (costApp, func() (float64, float64, float64)) {
 			report := filepath.Join(b.TempDir(), "report.json")
 			app := startCostApp(b, bin, pprofPort, "-http", "127.0.0.1:0", "-grpc", "127.0.0.1:0", "-pprof", "127.0.0.1:"+pprofPort,
 				"-otlp", "127.0.0.1:"+otlpPort, "-load-closed", "-load-concurrency", "8",
 				"-load-duration", costRunTime.String(), "-exit-after-load", "-load-report", report)
-			return app, func() (float64, float64) {
+			return app, func() (float64, float64, float64) {
 				data, err := os.ReadFile(report)
 				require.NoError(b, err, "otelapp's load report")
 				var r struct {
@@ -126,7 +127,7 @@ func otelappCost() *costWorkload {
 				require.NoError(b, json.Unmarshal(data, &r), "%s", data)
 				require.Zero(b, r.Failed, "failed requests: %s", data)
 				require.Positive(b, r.Requests, "requests: %s", data)
-				return float64(r.Requests) / r.Seconds, r.P99Ms
+				return float64(r.Requests), float64(r.Requests) / r.Seconds, r.P99Ms
 			}
 		}}
 }
@@ -138,27 +139,37 @@ var syncnodeSummary = regexp.MustCompile(`summary: imported (\d+) blocks in \S+s
 // syncnodeCost runs examples/syncnode for costRunTime, syncing from 4 peers as fast as it can
 // (CPU-bound: ed25519 verification; -fsync-every 0 keeps the shared disk out of the number).
 func syncnodeCost() *costWorkload {
-	return &costWorkload{name: "syncnode", unit: "blocks/s", latency: "p95",
-		start: func(b *testing.B, bin, pprofPort, _ string) (*loggedProcess, func() (float64, float64)) {
+	return &costWorkload{name: "syncnode", op: "block", latency: "p95",
+		start: func(b *testing.B, bin, pprofPort, _ string) (costApp, func() (float64, float64, float64)) {
 			app := startCostApp(b, bin, pprofPort, "-pprof-addr", "127.0.0.1:"+pprofPort, "-log-every", "0",
 				"-fsync-every", "0", "-duration", costRunTime.String())
-			return app, func() (float64, float64) {
+			return app, func() (float64, float64, float64) {
 				m := syncnodeSummary.FindStringSubmatch(app.log.String())
 				require.NotNil(b, m, "syncnode's summary line in:\n%s", tail(app.log.String(), 2000))
-				rate, err := strconv.ParseFloat(m[2], 64)
-				require.NoError(b, err)
-				p95, err := strconv.ParseFloat(m[3], 64)
-				require.NoError(b, err)
-				return rate, p95
+				var v [3]float64
+				for i := range v {
+					var err error
+					v[i], err = strconv.ParseFloat(m[i+1], 64)
+					require.NoError(b, err)
+				}
+				require.Positive(b, v[0], "blocks imported")
+				return v[0], v[1], v[2]
 			}
 		}}
 }
 
+// costApp is a running app: its process, and its command, whose ProcessState tells its CPU
+// time once it has exited.
+type costApp struct {
+	*loggedProcess
+	cmd *exec.Cmd
+}
+
 // startCostApp starts an app and waits until its net/http/pprof answers.
-func startCostApp(b *testing.B, bin, pprofPort string, args ...string) *loggedProcess {
+func startCostApp(b *testing.B, bin, pprofPort string, args ...string) costApp {
 	cmd := exec.Command(bin, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // no orphan if the benchmark dies
-	app := startLogged(b, filepath.Base(bin), cmd)
+	app := costApp{startLogged(b, filepath.Base(bin), cmd), cmd}
 	require.Eventually(b, func() bool { return httpOK("http://127.0.0.1:" + pprofPort + "/debug/pprof/") },
 		30*time.Second, 50*time.Millisecond, "%s serves pprof", bin)
 	return app
@@ -187,6 +198,7 @@ func runCost(b *testing.B, dist string, w *costWorkload, s costSetting) costOutc
 		b.Fatalf("%s still runs a minute after its %v", w.name, costRunTime)
 	}
 	out := costOutcome{collectorCPU: cpuSeconds(b, cmd.Process.Pid) - cpu0}
+	appState := app.cmd.ProcessState
 	if s.observed {
 		checkCostParts(b, w.name, s, httpBody(metricsURL), col.log.String())
 	}
@@ -196,8 +208,11 @@ func runCost(b *testing.B, dist string, w *costWorkload, s costSetting) costOutc
 	case <-time.After(30 * time.Second):
 		b.Fatal("collector did not stop within 30s of SIGTERM")
 	}
-	out.rate, out.latencyMs = result()
-	b.Logf("%s %s: %.1f %s, %s %.2f ms, collector CPU %.2f s", w.name, costName(s), out.rate, w.unit, w.latency, out.latencyMs, out.collectorCPU)
+	ops, rate, latency := result()
+	out.rate, out.latencyMs = rate, latency
+	out.appCPUPerOp = (appState.UserTime() + appState.SystemTime()).Seconds() / ops
+	b.Logf("%s %s: %.1f %s/s, %s %.2f ms, app CPU %.1f µs/%s, collector CPU %.2f s",
+		w.name, costName(s), out.rate, w.op, w.latency, out.latencyMs, out.appCPUPerOp*1e6, w.op, out.collectorCPU)
 	return out
 }
 
@@ -293,9 +308,13 @@ func reportCost(b *testing.B, w *costWorkload, a, o []costOutcome) {
 	}
 	rate := func(r costOutcome) float64 { return r.rate }
 	latency := func(r costOutcome) float64 { return r.latencyMs }
-	b.ReportMetric(mean(a, rate), "A-"+w.unit)
-	b.ReportMetric(mean(o, rate), "B-"+w.unit)
-	b.ReportMetric(medianRatio(rate), "B/A-"+w.unit)
+	cpu := func(r costOutcome) float64 { return r.appCPUPerOp * 1e6 }
+	b.ReportMetric(mean(a, rate), "A-"+w.op+"/s")
+	b.ReportMetric(mean(o, rate), "B-"+w.op+"/s")
+	b.ReportMetric(medianRatio(rate), "B/A-"+w.op+"/s")
+	b.ReportMetric(mean(a, cpu), "A-app-cpu-us/"+w.op)
+	b.ReportMetric(mean(o, cpu), "B-app-cpu-us/"+w.op)
+	b.ReportMetric(medianRatio(cpu), "B/A-app-cpu/"+w.op)
 	b.ReportMetric(mean(a, latency), "A-"+w.latency+"-ms")
 	b.ReportMetric(mean(o, latency), "B-"+w.latency+"-ms")
 	b.ReportMetric(medianRatio(latency), "B/A-"+w.latency)
