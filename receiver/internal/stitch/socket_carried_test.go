@@ -364,10 +364,11 @@ func TestServerConnections(t *testing.T) {
 		if linked[proto] == 0 {
 			t.Errorf("no %s connection span links to the requests it carried", proto)
 		}
-		// Only requests at the trace's bounds may be linked without a task span in the
-		// trace that overlaps them, or go unlinked (near).
-		if early, late := w.near(proto, w.start), w.near(proto, w.end); inTrace[proto]-carried[proto] > early ||
-			carried[proto]-inTrace[proto] > late {
+		// Only requests at the trace's bounds may be linked without a task span in the trace
+		// that overlaps them, or go unlinked (near); on a loaded machine a goroutine created
+		// before the trace may wait longer to run, so up to 2 % more may go unlinked.
+		early, late := w.near(proto, w.start), w.near(proto, w.end)
+		if inTrace[proto]-carried[proto] > max(early, inTrace[proto]/50) || carried[proto]-inTrace[proto] > late {
 			t.Errorf("%s: %d requests linked or counted as dropped links of %d with a task span; %d in progress as the trace began, %d as it ended",
 				proto, carried[proto], inTrace[proto], early, late)
 		}
