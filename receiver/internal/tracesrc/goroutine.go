@@ -18,6 +18,8 @@ type gState struct {
 	// reason indexes state.reasons while the goroutine is blocked.
 	reason int
 	assist bool
+	// syscall names the system call the goroutine is in (syscalls.go).
+	syscall string
 	// m is the thread the goroutine executes on; runStart is when its current run interval began.
 	m        trace.ThreadID
 	runStart trace.Time
@@ -159,11 +161,11 @@ func (s *state) enter(g *gState, to trace.GoState, now trace.Time, ev *exectrace
 		s.netRun(g, now)
 	}
 	if to == trace.GoSyscall {
-		g.lastSyscall = now
+		g.lastSyscall, g.syscall = now, s.names.syscall(s.tr, ev.Stack)
 	}
 	if to == trace.GoWaiting || to == trace.GoSyscall {
 		if to == trace.GoWaiting {
-			g.reason = s.reason(ev.Reason)
+			g.reason = s.reason(s.blockReason(ev))
 			s.netBlock(g, now)
 		}
 		g.waitTask, g.waitRegion, g.waitOutRegion, g.waitStack = g.cur, -1, -1, nil
@@ -187,6 +189,8 @@ func (s *state) endWait(g *gState, now trace.Time, cut bool) {
 	w := Wait{Kind: Blocking, Goroutine: g.id, Start: g.since, End: now, Task: ts.model(), Episode: -1}
 	if blocked {
 		w.Reason = s.reasons[g.reason]
+	} else {
+		w.Reason = g.syscall
 	}
 	if (ts == nil || ts.emitted) && s.outsideOn() && now.Sub(s.outsideSince(g)) >= s.opts.MinSpanDuration {
 		ep := Episode{Kind: Syscall, Reason: w.Reason, Goroutine: g.id, Thread: g.m, Start: s.outsideSince(g), End: now,

@@ -132,7 +132,9 @@ const (
 // Episode is one interval a goroutine of a task spent blocked or in a system call.
 type Episode struct {
 	Kind EpisodeKind
-	// Reason is the runtime's block reason, e.g. "chan receive"; empty for syscalls.
+	// Reason is the block reason: the runtime's, e.g. "chan receive", or FlowControl
+	// (flowcontrol.go). For a syscall it names the system call, e.g. "fsync" (syscalls.go),
+	// empty when the stack names none.
 	Reason    string
 	Goroutine trace.GoID
 	// Thread is the OS thread the goroutine ran on when the episode began.

@@ -45,6 +45,8 @@ type state struct {
 	tl     *Timeline
 	tr     *exectrace.Reader
 	stacks stackCache
+	// names names syscall and flow-control stacks (syscalls.go).
+	names stackNames
 	// sampleStacks caches the deeper stacks of CPU samples.
 	sampleStacks stackCache
 	// tlsClasses caches what stacks say of TLS handshakes and dials (tls.go).
@@ -131,6 +133,7 @@ func (s *state) event(ev *exectrace.Event) {
 func (s *state) sync(ev *exectrace.Event) {
 	s.tl.Generations++
 	s.stacks.reset()
+	s.names.reset()
 	s.sampleStacks.reset()
 	s.tlsClasses.reset()
 	s.tl.setClock(ev.Clock)
