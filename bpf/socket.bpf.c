@@ -34,6 +34,13 @@ extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
 /* Reads whose data waited in the kernel longer than this become events. */
 const volatile __u64 read_wait_threshold_ns = 1000000;
 
+/* A read that comes this long after the socket's previous read becomes an
+ * event (EV_READ_IDLE) with its data-ready time: a goroutine that waited in
+ * the netpoller this long (a block span) read next, and the time the data
+ * reached the kernel splits its wait into the peer's and the host's part.
+ * Userspace sets it to the shortest block that becomes a span. */
+const volatile __u64 read_idle_threshold_ns = 1000000;
+
 /* Tracked sockets by cookie; userspace sets max_entries. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -262,7 +269,7 @@ int BPF_PROG(on_recv, struct sock *sk, int ret, int flags)
 {
 	struct sock_record *r;
 	const struct tcp_sock *tp;
-	__u64 id, ready, now, wait;
+	__u64 id, ready, now, wait, last;
 	__u32 srtt;
 
 	if (ret <= 0 || (flags & MSG_PEEK))
@@ -286,12 +293,16 @@ int BPF_PROG(on_recv, struct sock *sk, int ret, int flags)
 		__sync_fetch_and_add(&r->stats.rtt_sum_us, srtt);
 	}
 
-	/* Races with on_data_ready lose a sample at worst, never skew one. */
+	/* Races with on_data_ready lose a sample at worst, never skew one.
+	 * The socket's previous read tells a read after a long idle (a
+	 * reader parked in the netpoller): no EAGAIN read needs map work. */
+	now = bpf_ktime_get_ns();
+	last = r->stats.read_ns;
+	r->stats.read_ns = now;
 	ready = r->stats.ready_ns;
 	if (!ready)
 		return 0;
 	r->stats.ready_ns = 0;
-	now = bpf_ktime_get_ns();
 	if (now <= ready)
 		return 0;
 	wait = now - ready;
@@ -299,6 +310,8 @@ int BPF_PROG(on_recv, struct sock *sk, int ret, int flags)
 	__sync_fetch_and_add(&r->stats.qdelay_sum_ns, wait);
 	if (wait > read_wait_threshold_ns)
 		emit(r, EV_READ_WAIT, r->e.new_state, tid_of(r), now, ready, ret);
+	else if (now - last >= read_idle_threshold_ns)
+		emit(r, EV_READ_IDLE, r->e.new_state, tid_of(r), now, ready, ret);
 	return 0;
 }
 

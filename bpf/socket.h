@@ -29,6 +29,9 @@ enum event_kind {
 	EV_RESET_SENT = 7,     /* value = enum sk_rst_reason */
 	EV_READ_WAIT = 8,      /* since_ns = data ready; value = bytes read */
 	EV_SNAPSHOT = 9,       /* socks map entry (sock_record) */
+	EV_READ_IDLE = 10,     /* a read read_idle_threshold_ns or more after the
+				* socket's previous one (not an EV_READ_WAIT);
+				* since_ns = data ready; value = bytes read */
 };
 
 /* event is 80 bytes; ports in host order, addresses in network order
@@ -50,7 +53,7 @@ struct event {
 	__u8 raddr[16];
 };
 
-/* sock_stats is a socket's counters, 320 bytes; they are cumulative. The
+/* sock_stats is a socket's counters, 328 bytes; they are cumulative. The
  * fields every send, receive, data ready and probe touches come first.
  * segs_out and segs_retrans copy the kernel's own counters (tcp_sock
  * data_segs_out and total_retrans) as of the socket's last send, read,
@@ -68,6 +71,7 @@ struct sock_stats {
 	__u32 qdelay_hist[HIST_BUCKETS]; /* kernel queue delay per read, microseconds */
 	__u32 segs_retrans;  /* segments retransmitted */
 	__u32 pad;
+	__u64 read_ns;       /* last read with data, 0 before the first */
 };
 
 /* sock_record is a tracked socket: the value of the socks map, whose header
@@ -80,6 +84,6 @@ struct sock_record {
 };
 
 _Static_assert(sizeof(struct event) == 80, "event layout is an ABI");
-_Static_assert(sizeof(struct sock_stats) == 320, "sock_stats layout is an ABI");
+_Static_assert(sizeof(struct sock_stats) == 328, "sock_stats layout is an ABI");
 
 #endif

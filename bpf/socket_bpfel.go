@@ -46,6 +46,7 @@ type SocketSockRecord struct {
 		QdelayHist  [32]uint32
 		SegsRetrans uint32
 		Pad         uint32
+		ReadNs      uint64
 	}
 }
 
@@ -65,6 +66,7 @@ const (
 	SocketProgOnRetransmit       = "on_retransmit"
 	SocketProgOnSend             = "on_send"
 	SocketProgOnState            = "on_state"
+	SocketVarReadIdleThresholdNs = "read_idle_threshold_ns"
 	SocketVarReadWaitThresholdNs = "read_wait_threshold_ns"
 )
 
@@ -134,6 +136,7 @@ type SocketMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type SocketVariableSpecs struct {
+	ReadIdleThresholdNs *ebpf.VariableSpec `ebpf:"read_idle_threshold_ns"`
 	ReadWaitThresholdNs *ebpf.VariableSpec `ebpf:"read_wait_threshold_ns"`
 }
 
@@ -176,6 +179,7 @@ func (m *SocketMaps) Close() error {
 //
 // It can be passed to LoadSocketObjects or ebpf.CollectionSpec.LoadAndAssign.
 type SocketVariables struct {
+	ReadIdleThresholdNs *ebpf.Variable `ebpf:"read_idle_threshold_ns"`
 	ReadWaitThresholdNs *ebpf.Variable `ebpf:"read_wait_threshold_ns"`
 }
 

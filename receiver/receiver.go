@@ -138,7 +138,8 @@ func (r *gostitchReceiver) Start(ctx context.Context, host component.Host) (err 
 		specs = append(specs, spec)
 	}
 	src, err := ebpfsrc.Open(ebpfsrc.Mode(r.cfg.EBPF.Mode), ebpfsrc.Options{ReadWaitThreshold: r.cfg.EBPF.ReadWaitThreshold,
-		RingBufferSize: r.cfg.EBPF.RingBufferSize, MaxSockets: r.cfg.EBPF.MaxSockets}, r.settings.Logger)
+		ReadIdleThreshold: r.cfg.Trace.MinSpanDuration, // a read after a block span's wait names its socket
+		RingBufferSize:    r.cfg.EBPF.RingBufferSize, MaxSockets: r.cfg.EBPF.MaxSockets}, r.settings.Logger)
 	if err != nil {
 		return fmt.Errorf("ebpf.mode is on: %w", err)
 	}

@@ -24,6 +24,10 @@ type Batch struct {
 	// Events holds the window's discrete events, by time. An event that reached userspace
 	// after the Collect of its window comes with the next one.
 	Events []Event
+	// Reads holds the window's KindReadIdle events, by time: reads after a wait long enough to
+	// be a block span, which name the socket a goroutine waited on and when its data came
+	// (kept apart from Events, whose events make spans of their own).
+	Reads []Event
 	// Sockets holds the sockets with activity since the previous Collect, by cookie.
 	Sockets []Socket
 	// Lost counts what any target lost since the previous Collect of any target, so that the
@@ -109,6 +113,10 @@ func (s *Source) Collect(pid uint32, until time.Time) (Batch, error) {
 				r.Local = prev.local
 			}
 			socks[r.Cookie] = s.account(r)
+		}
+		if r.Kind == KindReadIdle {
+			b.Reads = append(b.Reads, r.Event)
+			continue
 		}
 		b.Events = append(b.Events, r.Event)
 	}

@@ -10,7 +10,7 @@ import (
 // Record layouts of bpf/socket.h, in the kernel's (native) byte order.
 const (
 	eventSize  = 80
-	statsSize  = 320
+	statsSize  = 328
 	recordSize = eventSize + statsSize // struct sock_record: close records and socket map entries
 
 	afInet  = 2
@@ -59,7 +59,7 @@ func decodeRecord(b []byte) (record, error) {
 	want := eventSize
 	switch e.Kind {
 	case KindOpen, KindConnect, KindEstablished, KindRetransmit, KindResetReceived,
-		KindResetSent, KindReadWait:
+		KindResetSent, KindReadWait, KindReadIdle:
 	case KindClose, kindSnapshot:
 		want = recordSize
 	default:

@@ -109,6 +109,14 @@ func TestDecodeKernelRecords(t *testing.T) {
 		r.Local.Port() == 0 || r.Peer.Port() == 0 {
 		t.Errorf("established record decoded as %+v", r)
 	}
+	r, err = decodeRecord(readSeed(t, "kernel_read_idle"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A client read of TestReadIdleAfterWait: 100 bytes, their data ready before the read.
+	if r.Kind != KindReadIdle || r.Value != 100 || r.Since == 0 || r.Since > r.Mono || r.TID == 0 {
+		t.Errorf("read idle record decoded as %+v", r)
+	}
 	for _, bad := range []string{"bad_family", "bad_kind", "truncated_close"} {
 		if _, err := decodeRecord(readSeed(t, bad)); err == nil {
 			t.Errorf("%s decoded without error", bad)

@@ -32,10 +32,14 @@ const (
 	KindReadWait
 	// kindSnapshot is a socket map entry: a socket's cumulative counters.
 	kindSnapshot
+	// KindReadIdle is a read that came at least Options.ReadIdleThreshold after the socket's
+	// previous read, and is no KindReadWait: a goroutine that waited that long in the
+	// netpoller read next. Since is when the data became ready and Value the bytes read.
+	KindReadIdle
 )
 
 var kindNames = [...]string{"", "open", "connect", "established", "close", "retransmit",
-	"reset received", "reset sent", "read wait", "snapshot"}
+	"reset received", "reset sent", "read wait", "snapshot", "read idle"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) && k != 0 {
@@ -66,10 +70,10 @@ type Event struct {
 	// TID is the thread the event ran on, when it belongs to PID (0 otherwise: softirq).
 	// For KindEstablished it is the thread that called connect.
 	TID uint32
-	// Since is a start time (CLOCK_MONOTONIC ns) for KindReadWait (data ready),
+	// Since is a start time (CLOCK_MONOTONIC ns) for KindReadWait and KindReadIdle (data ready),
 	// KindEstablished and KindClose (connect start, 0 when not connected by the target).
 	Since uint64
-	// Value is the bytes read for KindReadWait and the reset reason for KindResetSent.
+	// Value is the bytes read for KindReadWait and KindReadIdle, the reset reason for KindResetSent.
 	Value int64
 	// OldState is the state before a close; State the state after the event.
 	OldState, State TCPState

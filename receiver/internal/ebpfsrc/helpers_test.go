@@ -54,6 +54,7 @@ func cookieOf(tb testing.TB, c syscall.Conn) uint64 {
 // observed accumulates what several Collects returned.
 type observed struct {
 	events  []Event
+	reads   []Event
 	totals  map[uint64]*Counters
 	sockets map[uint64]Socket
 	lost    Losses
@@ -89,6 +90,7 @@ func collectUntil(tb testing.TB, s *Source, pid uint32, done func(*observed) boo
 			tb.Fatal(err)
 		}
 		o.events = append(o.events, b.Events...)
+		o.reads = append(o.reads, b.Reads...)
 		o.lost.Events += b.Lost.Events
 		o.lost.SocketUses += b.Lost.SocketUses
 		for _, sk := range b.Sockets {

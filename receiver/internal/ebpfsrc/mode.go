@@ -30,6 +30,8 @@ func (m Mode) Validate() error {
 // Defaults of Options, which the receiver's config starts from.
 const (
 	DefaultReadWaitThreshold = time.Millisecond
+	// DefaultReadIdleThreshold is trace.min_span_duration's default.
+	DefaultReadIdleThreshold = time.Millisecond
 	DefaultRingBufferSize    = 256 << 10
 	DefaultMaxPending        = 1 << 16
 	DefaultMaxSockets        = 1 << 14

@@ -29,6 +29,10 @@ type Options struct {
 	// ReadWaitThreshold: reads whose data waited in the kernel socket queue longer than this
 	// become KindReadWait events.
 	ReadWaitThreshold time.Duration
+	// ReadIdleThreshold: reads that come at least this long after their socket's previous read
+	// (and are no KindReadWait) become KindReadIdle events; the receiver sets it to the shortest
+	// block that becomes a span.
+	ReadIdleThreshold time.Duration
 	// RingBufferSize is the ring buffer's size in bytes, a power of two and a multiple of the
 	// page size.
 	RingBufferSize int
@@ -47,6 +51,9 @@ type Options struct {
 func (o Options) withDefaults() Options {
 	if o.ReadWaitThreshold <= 0 {
 		o.ReadWaitThreshold = DefaultReadWaitThreshold
+	}
+	if o.ReadIdleThreshold <= 0 {
+		o.ReadIdleThreshold = DefaultReadIdleThreshold
 	}
 	if o.RingBufferSize <= 0 {
 		o.RingBufferSize = DefaultRingBufferSize
@@ -157,6 +164,9 @@ func open(opts Options, logger *zap.Logger) (*Source, error) {
 	}
 	if err := spec.Variables[bpf.SocketVarReadWaitThresholdNs].Set(uint64(opts.ReadWaitThreshold)); err != nil {
 		return nil, fmt.Errorf("set read wait threshold: %w", err)
+	}
+	if err := spec.Variables[bpf.SocketVarReadIdleThresholdNs].Set(uint64(opts.ReadIdleThreshold)); err != nil {
+		return nil, fmt.Errorf("set read idle threshold: %w", err)
 	}
 	spec.Maps[bpf.SocketMapEvents].MaxEntries = uint32(opts.RingBufferSize)
 	spec.Maps[bpf.SocketMapSocks].MaxEntries = uint32(opts.MaxSockets)
