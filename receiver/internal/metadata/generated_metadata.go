@@ -39,7 +39,7 @@ const (
 
 // Attribute keys and their enumerated values.
 const (
-	// AttributeBlockReason: Why a goroutine was blocked, from the execution trace (e.g. chan receive, select, sync, network, syscall).
+	// AttributeBlockReason: Why a goroutine was blocked, from the execution trace (e.g. chan receive, select, sync, network, syscall), or flow control for a wait for HTTP/2 flow-control window (grpc-go's write quota, x/net/http2's and net/http's awaitFlowControl), named from the stack.
 	AttributeBlockReason = "gostitch.block.reason"
 	// AttributeCodeFunctionName: Fully qualified Go function at the top of the relevant stack.
 	AttributeCodeFunctionName = "code.function.name"
@@ -114,6 +114,8 @@ const (
 	AttributeSourceEbpf    = "ebpf"
 	// AttributeSTWReason: Why the runtime stopped the world (on stop-the-world spans and span events).
 	AttributeSTWReason = "gostitch.stw.reason"
+	// AttributeSyscallName: The system call a goroutine was in (e.g. fsync, write, read, connect), named from the wrapper on its stack (os.(*File).Sync → syscall.Fsync is fsync); on syscall spans, which it names (syscall fsync), and on the syscall duration metric, where unknown stands for the calls the stack does not name.
+	AttributeSyscallName = "gostitch.syscall.name"
 	// AttributeTarget: Target name (self-telemetry).
 	AttributeTarget = "gostitch.target"
 	// AttributeTaskID: runtime/trace task id within the process.
@@ -175,23 +177,24 @@ type MetricInfo struct {
 
 // Metrics the receiver emits.
 var (
-	MetricGoGoroutineCount               = MetricInfo{Name: "go.goroutine.count", Description: "Live goroutines, from the goroutine profile.", Unit: "{goroutine}", Kind: Gauge}
-	MetricGoMemoryGCPauseDuration        = MetricInfo{Name: "go.memory.gc.pause.duration", Description: "Stop-the-world pauses, from the execution trace.", Unit: "s", Kind: Histogram, Temporality: pmetric.AggregationTemporalityDelta}
-	MetricGoMemoryUsed                   = MetricInfo{Name: "go.memory.used", Description: "Heap memory in use by live objects, from the heap profile (inuse_space).", Unit: "By", Kind: Gauge}
-	MetricGoScheduleDuration             = MetricInfo{Name: "go.schedule.duration", Description: "Time goroutines spent runnable before running, from the execution trace.", Unit: "s", Kind: Histogram, Temporality: pmetric.AggregationTemporalityDelta}
-	MetricGostitchContentionDelay        = MetricInfo{Name: "gostitch.contention.delay", Description: "Cumulative time goroutines waited on synchronization, from the block and mutex profiles.", Unit: "s", Kind: Sum, Monotonic: true, Temporality: pmetric.AggregationTemporalityCumulative}
-	MetricGostitchCPUTime                = MetricInfo{Name: "gostitch.cpu.time", Description: "CPU time sampled by the CPU profile during the window.", Unit: "s", Kind: Sum, Temporality: pmetric.AggregationTemporalityDelta}
-	MetricGostitchGoroutineBlockDuration = MetricInfo{Name: "gostitch.goroutine.block.duration", Description: "Goroutine blocking episodes by reason, from the execution trace.", Unit: "s", Kind: Histogram, Temporality: pmetric.AggregationTemporalityDelta}
-	MetricGostitchMemoryAllocated        = MetricInfo{Name: "gostitch.memory.allocated", Description: "Bytes allocated since the program started, from the allocs profile (alloc_space).", Unit: "By", Kind: Sum, Monotonic: true, Temporality: pmetric.AggregationTemporalityCumulative}
-	MetricGostitchMemoryAllocations      = MetricInfo{Name: "gostitch.memory.allocations", Description: "Objects allocated since the program started, from the allocs profile (alloc_objects).", Unit: "{allocation}", Kind: Sum, Monotonic: true, Temporality: pmetric.AggregationTemporalityCumulative}
-	MetricGostitchTaskDuration           = MetricInfo{Name: "gostitch.task.duration", Description: "runtime/trace task durations by task type.", Unit: "s", Kind: Histogram, Temporality: pmetric.AggregationTemporalityDelta}
-	MetricGostitchTCPBytes               = MetricInfo{Name: "gostitch.tcp.bytes", Description: "Bytes sent and received on TCP connections, by peer and direction.", Unit: "By", Kind: Sum, Monotonic: true, Temporality: pmetric.AggregationTemporalityDelta}
-	MetricGostitchTCPConnectDuration     = MetricInfo{Name: "gostitch.tcp.connect.duration", Description: "From SYN sent to established, by peer.", Unit: "s", Kind: Histogram, Temporality: pmetric.AggregationTemporalityDelta}
-	MetricGostitchTCPKernelQueueDelay    = MetricInfo{Name: "gostitch.tcp.kernel_queue.delay", Description: "Time received bytes waited in the kernel socket queue before a read returned them, by peer.", Unit: "s", Kind: Histogram, Temporality: pmetric.AggregationTemporalityDelta}
-	MetricGostitchTCPRetransmitRatio     = MetricInfo{Name: "gostitch.tcp.retransmit.ratio", Description: "Share of the TCP data segments sent to a peer in the window that were retransmissions (the kernel's total_retrans over data_segs_out, which also counts SYN and FIN retransmits; capped at 1), by peer; absent when nothing was sent. A slow task's diagnosis names a peer of its sockets from 1%.", Unit: "1", Kind: Gauge}
-	MetricGostitchTCPRetransmits         = MetricInfo{Name: "gostitch.tcp.retransmits", Description: "Retransmitted TCP segments, by peer.", Unit: "{segment}", Kind: Sum, Monotonic: true, Temporality: pmetric.AggregationTemporalityDelta}
-	MetricGostitchTCPRTT                 = MetricInfo{Name: "gostitch.tcp.rtt", Description: "Smoothed round-trip time samples of TCP connections (the socket's srtt at each read with data), by peer.", Unit: "s", Kind: Histogram, Temporality: pmetric.AggregationTemporalityDelta}
-	MetricGostitchTCPSegments            = MetricInfo{Name: "gostitch.tcp.segments", Description: "TCP data segments sent, retransmissions included (the kernel's data_segs_out as of each socket's last send, read, retransmit or close), by peer.", Unit: "{segment}", Kind: Sum, Monotonic: true, Temporality: pmetric.AggregationTemporalityDelta}
+	MetricGoGoroutineCount                 = MetricInfo{Name: "go.goroutine.count", Description: "Live goroutines, from the goroutine profile.", Unit: "{goroutine}", Kind: Gauge}
+	MetricGoMemoryGCPauseDuration          = MetricInfo{Name: "go.memory.gc.pause.duration", Description: "Stop-the-world pauses, from the execution trace.", Unit: "s", Kind: Histogram, Temporality: pmetric.AggregationTemporalityDelta}
+	MetricGoMemoryUsed                     = MetricInfo{Name: "go.memory.used", Description: "Heap memory in use by live objects, from the heap profile (inuse_space).", Unit: "By", Kind: Gauge}
+	MetricGoScheduleDuration               = MetricInfo{Name: "go.schedule.duration", Description: "Time goroutines spent runnable before running, from the execution trace.", Unit: "s", Kind: Histogram, Temporality: pmetric.AggregationTemporalityDelta}
+	MetricGostitchContentionDelay          = MetricInfo{Name: "gostitch.contention.delay", Description: "Cumulative time goroutines waited on synchronization, from the block and mutex profiles.", Unit: "s", Kind: Sum, Monotonic: true, Temporality: pmetric.AggregationTemporalityCumulative}
+	MetricGostitchCPUTime                  = MetricInfo{Name: "gostitch.cpu.time", Description: "CPU time sampled by the CPU profile during the window.", Unit: "s", Kind: Sum, Temporality: pmetric.AggregationTemporalityDelta}
+	MetricGostitchGoroutineBlockDuration   = MetricInfo{Name: "gostitch.goroutine.block.duration", Description: "Goroutine blocking episodes by reason, from the execution trace.", Unit: "s", Kind: Histogram, Temporality: pmetric.AggregationTemporalityDelta}
+	MetricGostitchGoroutineSyscallDuration = MetricInfo{Name: "gostitch.goroutine.syscall.duration", Description: "Goroutine system calls by name (gostitch.syscall.name, from their stacks), from the execution trace.", Unit: "s", Kind: Histogram, Temporality: pmetric.AggregationTemporalityDelta}
+	MetricGostitchMemoryAllocated          = MetricInfo{Name: "gostitch.memory.allocated", Description: "Bytes allocated since the program started, from the allocs profile (alloc_space).", Unit: "By", Kind: Sum, Monotonic: true, Temporality: pmetric.AggregationTemporalityCumulative}
+	MetricGostitchMemoryAllocations        = MetricInfo{Name: "gostitch.memory.allocations", Description: "Objects allocated since the program started, from the allocs profile (alloc_objects).", Unit: "{allocation}", Kind: Sum, Monotonic: true, Temporality: pmetric.AggregationTemporalityCumulative}
+	MetricGostitchTaskDuration             = MetricInfo{Name: "gostitch.task.duration", Description: "runtime/trace task durations by task type.", Unit: "s", Kind: Histogram, Temporality: pmetric.AggregationTemporalityDelta}
+	MetricGostitchTCPBytes                 = MetricInfo{Name: "gostitch.tcp.bytes", Description: "Bytes sent and received on TCP connections, by peer and direction.", Unit: "By", Kind: Sum, Monotonic: true, Temporality: pmetric.AggregationTemporalityDelta}
+	MetricGostitchTCPConnectDuration       = MetricInfo{Name: "gostitch.tcp.connect.duration", Description: "From SYN sent to established, by peer.", Unit: "s", Kind: Histogram, Temporality: pmetric.AggregationTemporalityDelta}
+	MetricGostitchTCPKernelQueueDelay      = MetricInfo{Name: "gostitch.tcp.kernel_queue.delay", Description: "Time received bytes waited in the kernel socket queue before a read returned them, by peer.", Unit: "s", Kind: Histogram, Temporality: pmetric.AggregationTemporalityDelta}
+	MetricGostitchTCPRetransmitRatio       = MetricInfo{Name: "gostitch.tcp.retransmit.ratio", Description: "Share of the TCP data segments sent to a peer in the window that were retransmissions (the kernel's total_retrans over data_segs_out, which also counts SYN and FIN retransmits; capped at 1), by peer; absent when nothing was sent. A slow task's diagnosis names a peer of its sockets from 1%.", Unit: "1", Kind: Gauge}
+	MetricGostitchTCPRetransmits           = MetricInfo{Name: "gostitch.tcp.retransmits", Description: "Retransmitted TCP segments, by peer.", Unit: "{segment}", Kind: Sum, Monotonic: true, Temporality: pmetric.AggregationTemporalityDelta}
+	MetricGostitchTCPRTT                   = MetricInfo{Name: "gostitch.tcp.rtt", Description: "Smoothed round-trip time samples of TCP connections (the socket's srtt at each read with data), by peer.", Unit: "s", Kind: Histogram, Temporality: pmetric.AggregationTemporalityDelta}
+	MetricGostitchTCPSegments              = MetricInfo{Name: "gostitch.tcp.segments", Description: "TCP data segments sent, retransmissions included (the kernel's data_segs_out as of each socket's last send, read, retransmit or close), by peer.", Unit: "{segment}", Kind: Sum, Monotonic: true, Temporality: pmetric.AggregationTemporalityDelta}
 )
 
 // MetricConfig is one metric's setting in the receiver's config: metrics: {<name>: {enabled: false}}.
@@ -201,45 +204,47 @@ type MetricConfig struct {
 
 // MetricsConfig holds the setting of every metric the receiver emits.
 type MetricsConfig struct {
-	GoGoroutineCount               MetricConfig `mapstructure:"go.goroutine.count"`
-	GoMemoryGCPauseDuration        MetricConfig `mapstructure:"go.memory.gc.pause.duration"`
-	GoMemoryUsed                   MetricConfig `mapstructure:"go.memory.used"`
-	GoScheduleDuration             MetricConfig `mapstructure:"go.schedule.duration"`
-	GostitchContentionDelay        MetricConfig `mapstructure:"gostitch.contention.delay"`
-	GostitchCPUTime                MetricConfig `mapstructure:"gostitch.cpu.time"`
-	GostitchGoroutineBlockDuration MetricConfig `mapstructure:"gostitch.goroutine.block.duration"`
-	GostitchMemoryAllocated        MetricConfig `mapstructure:"gostitch.memory.allocated"`
-	GostitchMemoryAllocations      MetricConfig `mapstructure:"gostitch.memory.allocations"`
-	GostitchTaskDuration           MetricConfig `mapstructure:"gostitch.task.duration"`
-	GostitchTCPBytes               MetricConfig `mapstructure:"gostitch.tcp.bytes"`
-	GostitchTCPConnectDuration     MetricConfig `mapstructure:"gostitch.tcp.connect.duration"`
-	GostitchTCPKernelQueueDelay    MetricConfig `mapstructure:"gostitch.tcp.kernel_queue.delay"`
-	GostitchTCPRetransmitRatio     MetricConfig `mapstructure:"gostitch.tcp.retransmit.ratio"`
-	GostitchTCPRetransmits         MetricConfig `mapstructure:"gostitch.tcp.retransmits"`
-	GostitchTCPRTT                 MetricConfig `mapstructure:"gostitch.tcp.rtt"`
-	GostitchTCPSegments            MetricConfig `mapstructure:"gostitch.tcp.segments"`
+	GoGoroutineCount                 MetricConfig `mapstructure:"go.goroutine.count"`
+	GoMemoryGCPauseDuration          MetricConfig `mapstructure:"go.memory.gc.pause.duration"`
+	GoMemoryUsed                     MetricConfig `mapstructure:"go.memory.used"`
+	GoScheduleDuration               MetricConfig `mapstructure:"go.schedule.duration"`
+	GostitchContentionDelay          MetricConfig `mapstructure:"gostitch.contention.delay"`
+	GostitchCPUTime                  MetricConfig `mapstructure:"gostitch.cpu.time"`
+	GostitchGoroutineBlockDuration   MetricConfig `mapstructure:"gostitch.goroutine.block.duration"`
+	GostitchGoroutineSyscallDuration MetricConfig `mapstructure:"gostitch.goroutine.syscall.duration"`
+	GostitchMemoryAllocated          MetricConfig `mapstructure:"gostitch.memory.allocated"`
+	GostitchMemoryAllocations        MetricConfig `mapstructure:"gostitch.memory.allocations"`
+	GostitchTaskDuration             MetricConfig `mapstructure:"gostitch.task.duration"`
+	GostitchTCPBytes                 MetricConfig `mapstructure:"gostitch.tcp.bytes"`
+	GostitchTCPConnectDuration       MetricConfig `mapstructure:"gostitch.tcp.connect.duration"`
+	GostitchTCPKernelQueueDelay      MetricConfig `mapstructure:"gostitch.tcp.kernel_queue.delay"`
+	GostitchTCPRetransmitRatio       MetricConfig `mapstructure:"gostitch.tcp.retransmit.ratio"`
+	GostitchTCPRetransmits           MetricConfig `mapstructure:"gostitch.tcp.retransmits"`
+	GostitchTCPRTT                   MetricConfig `mapstructure:"gostitch.tcp.rtt"`
+	GostitchTCPSegments              MetricConfig `mapstructure:"gostitch.tcp.segments"`
 }
 
 // DefaultMetricsConfig turns on the metrics metadata.yaml enables.
 func DefaultMetricsConfig() MetricsConfig {
 	return MetricsConfig{
-		GoGoroutineCount:               MetricConfig{Enabled: true},
-		GoMemoryGCPauseDuration:        MetricConfig{Enabled: true},
-		GoMemoryUsed:                   MetricConfig{Enabled: true},
-		GoScheduleDuration:             MetricConfig{Enabled: true},
-		GostitchContentionDelay:        MetricConfig{Enabled: true},
-		GostitchCPUTime:                MetricConfig{Enabled: true},
-		GostitchGoroutineBlockDuration: MetricConfig{Enabled: true},
-		GostitchMemoryAllocated:        MetricConfig{Enabled: true},
-		GostitchMemoryAllocations:      MetricConfig{Enabled: true},
-		GostitchTaskDuration:           MetricConfig{Enabled: true},
-		GostitchTCPBytes:               MetricConfig{Enabled: true},
-		GostitchTCPConnectDuration:     MetricConfig{Enabled: true},
-		GostitchTCPKernelQueueDelay:    MetricConfig{Enabled: true},
-		GostitchTCPRetransmitRatio:     MetricConfig{Enabled: true},
-		GostitchTCPRetransmits:         MetricConfig{Enabled: true},
-		GostitchTCPRTT:                 MetricConfig{Enabled: true},
-		GostitchTCPSegments:            MetricConfig{Enabled: true},
+		GoGoroutineCount:                 MetricConfig{Enabled: true},
+		GoMemoryGCPauseDuration:          MetricConfig{Enabled: true},
+		GoMemoryUsed:                     MetricConfig{Enabled: true},
+		GoScheduleDuration:               MetricConfig{Enabled: true},
+		GostitchContentionDelay:          MetricConfig{Enabled: true},
+		GostitchCPUTime:                  MetricConfig{Enabled: true},
+		GostitchGoroutineBlockDuration:   MetricConfig{Enabled: true},
+		GostitchGoroutineSyscallDuration: MetricConfig{Enabled: true},
+		GostitchMemoryAllocated:          MetricConfig{Enabled: true},
+		GostitchMemoryAllocations:        MetricConfig{Enabled: true},
+		GostitchTaskDuration:             MetricConfig{Enabled: true},
+		GostitchTCPBytes:                 MetricConfig{Enabled: true},
+		GostitchTCPConnectDuration:       MetricConfig{Enabled: true},
+		GostitchTCPKernelQueueDelay:      MetricConfig{Enabled: true},
+		GostitchTCPRetransmitRatio:       MetricConfig{Enabled: true},
+		GostitchTCPRetransmits:           MetricConfig{Enabled: true},
+		GostitchTCPRTT:                   MetricConfig{Enabled: true},
+		GostitchTCPSegments:              MetricConfig{Enabled: true},
 	}
 }
 
@@ -260,6 +265,8 @@ func (c MetricsConfig) Enabled(info MetricInfo) bool {
 		return c.GostitchCPUTime.Enabled
 	case "gostitch.goroutine.block.duration":
 		return c.GostitchGoroutineBlockDuration.Enabled
+	case "gostitch.goroutine.syscall.duration":
+		return c.GostitchGoroutineSyscallDuration.Enabled
 	case "gostitch.memory.allocated":
 		return c.GostitchMemoryAllocated.Enabled
 	case "gostitch.memory.allocations":
