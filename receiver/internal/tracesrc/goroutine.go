@@ -47,6 +47,11 @@ type gState struct {
 	netOpen  bool
 	// tls is the goroutine's TLS handshake state (tls.go), nil until it dials or handshakes.
 	tls *goTLS
+	// unblock is the event that ended the current block; lastWait the last block while working
+	// for a task; pickups when it took up tasks left with no goroutine (unblock.go, handoff.go).
+	unblock  unblock
+	lastWait lastWait
+	pickups  *pickups
 }
 
 // class is the goroutine's contribution to a task's breakdown.
@@ -88,6 +93,9 @@ func (s *state) transition(ev *exectrace.Event) {
 		s.setCurrent(g, now)
 	}
 	old := g.class()
+	if from == trace.GoWaiting {
+		noteUnblock(g, ev)
+	}
 	s.leave(g, to, now)
 	if to == trace.GoNotExist {
 		s.tlsFinish(g, false)
@@ -194,9 +202,9 @@ func (s *state) endWait(g *gState, now trace.Time, cut bool) {
 	}
 	if (ts == nil || ts.emitted) && s.outsideOn() && now.Sub(s.outsideSince(g)) >= s.opts.MinSpanDuration {
 		ep := Episode{Kind: Syscall, Reason: w.Reason, Goroutine: g.id, Thread: g.m, Start: s.outsideSince(g), End: now,
-			Region: g.waitOutRegion, Stack: stack, Partial: g.partial || cut}
+			Region: g.waitOutRegion, Stack: stack, Partial: g.partial || cut, Release: Release{Region: -1}}
 		if blocked {
-			ep.Kind = Blocked
+			ep.Kind, ep.Release = Blocked, s.release(g.unblock)
 		}
 		s.outsideEpisode(g, ep)
 	}
@@ -206,13 +214,17 @@ func (s *state) endWait(g *gState, now trace.Time, cut bool) {
 			end = ts.t.End
 		}
 		ep := Episode{Kind: Syscall, Reason: w.Reason, Goroutine: g.id, Thread: g.m, Start: g.since, End: end,
-			Region: g.waitRegion, Stack: stack, Partial: g.partial || cut}
+			Region: g.waitRegion, Stack: stack, Partial: g.partial || cut, Release: Release{Region: -1}}
 		if blocked {
-			ep.Kind = Blocked
+			ep.Kind, ep.Release = Blocked, s.release(g.unblock)
 		}
 		w.Episode = len(ts.t.Episodes)
 		ts.t.Episodes = append(ts.t.Episodes, ep)
 	}
+	if blocked && ts != nil && !ts.emitted {
+		s.noteWait(g, ts, stack)
+	}
+	g.unblock = unblock{}
 	if blocked && !g.partial && !cut {
 		s.h.Wait(w)
 	}

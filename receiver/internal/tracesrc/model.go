@@ -79,6 +79,9 @@ type Task struct {
 	// Samples holds the CPU profile samples taken while a goroutine worked for the task, in
 	// time order.
 	Samples []CPUSample
+	// Handoffs holds the stretches with no goroutine working for the task that one goroutine
+	// handed over to another (handoff.go), in time order.
+	Handoffs []Handoff
 }
 
 // CPUSample is one CPU profile sample (an EventStackSample) taken on a goroutine working for a task.
@@ -146,6 +149,8 @@ type Episode struct {
 	Stack []trace.StackFrame
 	// Partial is set when the episode began before the trace or outlasted it.
 	Partial bool
+	// Release says who ended a blocking episode (unblock.go); Goroutine 0 when none did.
+	Release Release
 }
 
 // STW is one stop-the-world phase.

@@ -73,6 +73,8 @@ type state struct {
 	// many places for it are left (see reserve).
 	outside     GoroutineHandler
 	outsideLeft int
+	// ev is the event being applied.
+	ev *exectrace.Event
 }
 
 func newState(opts Options, h Handler, tr *exectrace.Reader) *state {
@@ -106,7 +108,7 @@ func newState(opts Options, h Handler, tr *exectrace.Reader) *state {
 
 // event updates the model with one event.
 func (s *state) event(ev *exectrace.Event) {
-	s.tl.End = ev.Time
+	s.tl.End, s.ev = ev.Time, ev
 	switch ev.Kind {
 	case exectrace.Sync:
 		s.sync(ev)

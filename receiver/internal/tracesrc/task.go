@@ -56,6 +56,8 @@ type taskState struct {
 	// fewer than 20 reasons, so the first ones need no allocation).
 	blockedFew  [16]time.Duration
 	blockedMore []time.Duration
+	// idle is the current stretch with no goroutine working for the task (handoff.go).
+	idle idleStretch
 	// pending holds the ended descendants whose nearest open ancestor was this task when they
 	// ended, in the order they ended.
 	pending []*taskState
@@ -136,6 +138,9 @@ func (s *state) detach(g *gState, now trace.Time) {
 		if ts.open {
 			ts.flush(now, s.stw)
 			ts.remove(g, c)
+			if ts.n == ([nClasses]int32{}) {
+				s.left(ts, g, now)
+			}
 		}
 	}
 }
@@ -145,6 +150,9 @@ func (s *state) attach(g *gState, now trace.Time) {
 	for ts := g.cur; ts != nil; ts = ts.parent {
 		if ts.open {
 			ts.flush(now, s.stw)
+			if ts.idle.since != 0 {
+				s.tookUp(ts, g, now)
+			}
 			ts.add(g, c)
 		}
 	}
@@ -199,6 +207,7 @@ func (s *state) taskRef(id trace.TaskID, g *gState, now trace.Time) *taskState {
 	if g != nil && g.cur == nil {
 		ts.creator, ts.t.Goroutine = g, g.id
 		g.scopes = slices.Insert(g.scopes, 0, scope{task: ts})
+		g.notePickup(now)
 		s.setCurrent(g, now)
 	}
 	return ts

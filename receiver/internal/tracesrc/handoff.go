@@ -1,0 +1,142 @@
+package tracesrc
+
+import (
+	"golang.org/x/exp/trace"
+)
+
+// Handoff is a stretch of a task's time during which no goroutine worked for it, between one
+// goroutine leaving it and another beginning to work for it: the work was handed over from
+// one to the other, through a channel or a queue, and waited there. Only stretches of at least
+// Options.MinSpanDuration are kept.
+type Handoff struct {
+	// Start is when From stopped working for the task (it began another); End when To began
+	// working for it (a region's begin, a log, ...).
+	Start, End trace.Time
+	From, To   trace.GoID
+	// Wait is From's last blocking wait while it worked for the task, when there was one: its
+	// Reason (e.g. "chan send", "select": the hand-off itself, when the queue was full), its
+	// Frame (ProgramFrame of its stack) and Release. Reason is empty when there was none.
+	Wait HandoffWait
+	// Took is ProgramFrame of To's stack at the event where it began working for the task.
+	Took trace.StackFrame
+	// Busy counts the tasks To took up in the same way during this stretch (each after a stretch
+	// of its own with no goroutine, or, for a task that began before the trace, as the first
+	// goroutine to act for it), up to MaxBusy: the work taken ahead of this one.
+	Busy int
+}
+
+// HandoffWait is the last blocking wait of a hand-off's sender while it worked for the task.
+type HandoffWait struct {
+	Reason  string
+	Frame   trace.StackFrame
+	Release Release
+}
+
+// MaxBusy bounds Handoff.Busy: a goroutine remembers when it took up its last MaxBusy tasks.
+const MaxBusy = 64
+
+// lastWait is a goroutine's last blocking wait while it worked for a task, kept until it
+// leaves the task (the start of a possible hand-off). Its stacks are read only then.
+type lastWait struct {
+	task   *taskState
+	reason int
+	stack  []trace.StackFrame
+	// unblock released the wait in generation gen; relTask and relRegion are the releaser's
+	// task and innermost region then.
+	unblock   unblock
+	gen       int
+	relTask   *Task
+	relRegion int
+}
+
+// idleStretch is a task's current stretch with no goroutine working for it.
+type idleStretch struct {
+	since trace.Time
+	from  trace.GoID
+	// wait is from's last wait for the task, nil when it had none.
+	wait *HandoffWait
+}
+
+// pickups remembers when a goroutine last took up tasks after a stretch with no goroutine.
+type pickups struct {
+	at [MaxBusy]trace.Time
+	n  int
+}
+
+// noteWait keeps g's blocking wait that ended now as its last wait for task ts.
+func (s *state) noteWait(g *gState, ts *taskState, stack []trace.StackFrame) {
+	g.lastWait = lastWait{task: ts, reason: g.reason, stack: stack, unblock: g.unblock, gen: s.tl.Generations, relRegion: -1}
+	if rg := s.gs.get(g.unblock.g); g.unblock.g != 0 && rg != nil && rg.cur != nil {
+		g.lastWait.relTask, g.lastWait.relRegion = rg.cur.t, rg.innermostRegion(rg.cur)
+	}
+}
+
+// left notes that g, leaving task ts at now, was the last goroutine working for it.
+func (s *state) left(ts *taskState, g *gState, now trace.Time) {
+	ts.idle = idleStretch{since: now, from: g.id}
+	lw := &g.lastWait
+	if lw.task != ts {
+		return
+	}
+	w := &HandoffWait{Reason: s.reasons[lw.reason], Frame: ProgramFrame(lw.stack),
+		Release: Release{Goroutine: lw.unblock.g, Task: lw.relTask, Region: lw.relRegion}}
+	if lw.unblock.g == 0 || lw.gen != s.tl.Generations { // stack ids live for one generation
+		w.Release = Release{Region: -1}
+	} else if f, ok := releaseFrame(s.stacks.frames(s.tr, lw.unblock.stack)); ok {
+		w.Release.Frame = f
+	} else {
+		w.Release = Release{Region: -1}
+	}
+	ts.idle.wait = w
+	*lw = lastWait{}
+}
+
+// tookUp ends task ts's stretch with no goroutine as g begins to work for it at now, keeping
+// the hand-off when it lasted long enough and came from another goroutine.
+func (s *state) tookUp(ts *taskState, g *gState, now trace.Time) {
+	st := ts.idle
+	ts.idle = idleStretch{}
+	if st.from == g.id {
+		return
+	}
+	if ts != g.cur { // an ancestor of the task taken up: counted once, for the task
+		s.keepHandoff(ts, g, st, now, 0)
+		return
+	}
+	busy := 0
+	if p := g.pickups; p != nil {
+		for i := range min(p.n, MaxBusy) {
+			if p.at[i] >= st.since {
+				busy++
+			}
+		}
+	}
+	g.notePickup(now)
+	s.keepHandoff(ts, g, st, now, busy)
+}
+
+// notePickup remembers that g took up a task at now: one left with no goroutine, or one that
+// began before the trace and that g is the first to act for.
+func (g *gState) notePickup(now trace.Time) {
+	if g.pickups == nil {
+		g.pickups = new(pickups)
+	}
+	g.pickups.at[g.pickups.n%MaxBusy] = now
+	g.pickups.n++
+}
+
+// keepHandoff adds the hand-off of stretch st, taken up by g at now, to its task when it
+// lasted long enough.
+func (s *state) keepHandoff(ts *taskState, g *gState, st idleStretch, now trace.Time, busy int) {
+	if now.Sub(st.since) < s.opts.MinSpanDuration {
+		return
+	}
+	h := Handoff{Start: st.since, End: now, From: st.from, To: g.id, Busy: busy}
+	if st.wait != nil {
+		h.Wait = *st.wait
+	}
+	if s.ev != nil {
+		h.Took = ProgramFrame(s.stacks.frames(s.tr, s.ev.Stack))
+	}
+	ts.t.Handoffs = append(ts.t.Handoffs, h)
+}
