@@ -47,6 +47,8 @@ type gState struct {
 	netOpen  bool
 	// tls is the goroutine's TLS handshake state (tls.go), nil until it dials or handshakes.
 	tls *goTLS
+	// netEp is the network-block episode whose next run the goroutine notes (netrun.go).
+	netEp netEpisode
 	// unblock is the event that ended the current block; lastWait the last block while working
 	// for a task; pickups when it took up tasks left with no goroutine (unblock.go, handoff.go).
 	unblock  unblock
@@ -155,6 +157,7 @@ func (s *state) leave(g *gState, to trace.GoState, now trace.Time) {
 		s.endWait(g, now, false)
 	}
 	if g.executing() && !to.Executing() {
+		g.netEpisodeStop(now)
 		s.endRun(g, now)
 		g.lastStop = now
 	}
@@ -166,6 +169,7 @@ func (s *state) enter(g *gState, to trace.GoState, now trace.Time, ev *exectrace
 	g.state, g.since, g.partial = to, now, false
 	if to.Executing() && !wasExecuting {
 		g.m, g.runStart = ev.Thread, now
+		g.netEpisodeRun(ev.Thread, now)
 		s.netRun(g, now)
 	}
 	if to == trace.GoSyscall {
@@ -220,6 +224,9 @@ func (s *state) endWait(g *gState, now trace.Time, cut bool) {
 		}
 		w.Episode = len(ts.t.Episodes)
 		ts.t.Episodes = append(ts.t.Episodes, ep)
+	}
+	if blocked && !cut {
+		g.noteNetEpisode(ts, w.Episode, w.Reason)
 	}
 	if blocked && ts != nil && !ts.emitted {
 		s.noteWait(g, ts, stack)

@@ -149,6 +149,9 @@ type Episode struct {
 	Stack []trace.StackFrame
 	// Partial is set when the episode began before the trace or outlasted it.
 	Partial bool
+	// Resumed is the goroutine's run right after a network block (netrun.go); zero for other
+	// episodes, or when the trace shows no run of it while the task was open.
+	Resumed Run
 	// Release says who ended a blocking episode (unblock.go); Goroutine 0 when none did.
 	Release Release
 }
