@@ -1,6 +1,8 @@
 package tracesrc
 
 import (
+	"maps"
+	"slices"
 	"strings"
 
 	"golang.org/x/exp/trace"
@@ -59,6 +61,13 @@ var syscallWrappers = map[string]string{
 
 // pollWrappers are the system calls internal/poll makes itself (syscall.Syscall under them).
 var pollWrappers = map[string]string{"internal/poll.writev": "writev"}
+
+// SyscallNames lists every name a syscall episode or wait can get, sorted.
+func SyscallNames() []string {
+	names := slices.AppendSeq(slices.Collect(maps.Values(syscallWrappers)), maps.Values(pollWrappers))
+	slices.Sort(names)
+	return slices.Compact(names)
+}
 
 // syscallName names the system call of stack frames; "" when none of its top frames is a
 // known wrapper.

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/trace"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -110,7 +111,8 @@ func TestSyscallNamesLive(t *testing.T) {
 }
 
 // TestSyscallNamesSyncnode: in syncnode's real trace (testdata/syncnode.go, -fsync-every 1),
-// the block store's fsyncs and writes and the peers' socket reads and writes are named so.
+// the block store's fsyncs and writes and the peers' socket reads and writes are named so, and
+// every name is one of SyscallNames.
 func TestSyscallNamesSyncnode(t *testing.T) {
 	c, _, err := readAll(t, readFixture(t, "syncnode.trace"), Options{})
 	if err != nil {
@@ -119,10 +121,14 @@ func TestSyscallNamesSyncnode(t *testing.T) {
 	want := map[string]string{"os.(*File).Sync": "fsync", "os.(*File).Write": "write",
 		"net.(*conn).Write": "write", "net.(*conn).Read": "read"}
 	seen := map[string]int{}
+	names := SyscallNames()
 	for _, task := range c.tasks {
 		for _, e := range task.Episodes {
 			if e.Kind != Syscall {
 				continue
+			}
+			if _, known := slices.BinarySearch(names, e.Reason); !known && e.Reason != "" {
+				t.Errorf("syscall named %q, not one of SyscallNames", e.Reason)
 			}
 			for fn, name := range want {
 				if hasFrame(e.Stack, fn) {
