@@ -75,9 +75,10 @@ const (
 	AttributeJoinMissAmbiguous = "ambiguous"
 	// AttributeKind: What was collected (cpu, heap, trace, pprof_file, push_trace, ...; self-telemetry).
 	AttributeKind = "gostitch.kind"
-	// AttributeLinkRelation: On a span link, what the linked span is to the span that holds the link; carried_request on a tcp connection span links a request's task span that the connection carried.
+	// AttributeLinkRelation: On a span link, what the linked span is to the span that holds the link; carried_request on a tcp connection span links a request's task span that the connection carried; released_by on a block span links the task or region span the goroutine that released the wait was working for (its task span's parent when the task makes no span of its own).
 	AttributeLinkRelation               = "gostitch.link.relation"
 	AttributeLinkRelationCarriedRequest = "carried_request"
+	AttributeLinkRelationReleasedBy     = "released_by"
 	// AttributeLogMessage: Message of a runtime/trace log; the span event is named by the log's category.
 	AttributeLogMessage = "gostitch.log.message"
 	// AttributeNetworkIODirection: Direction of the bytes counted.
@@ -130,10 +131,16 @@ const (
 	AttributeTimeBlockedPrefix = "gostitch.time.blocked."
 	// AttributeTimeGCAssist: Time the task's goroutines spent assisting the garbage collector, in nanoseconds.
 	AttributeTimeGCAssist = "gostitch.time.gc_assist"
+	// AttributeTimeHost: On a block network span with eBPF on, from the data reaching the kernel until the read after the wakeup returned it (kernel, netpoller, scheduler, read), in nanoseconds; with gostitch.time.peer it adds up to the wait until that read.
+	AttributeTimeHost = "gostitch.time.host"
 	// AttributeTimeKernelQueue: Time received bytes waited in the kernel socket queue before the read returned them, in nanoseconds.
 	AttributeTimeKernelQueue = "gostitch.time.kernel_queue"
 	// AttributeTimeNetpollWakeup: On a tcp read wait, from data ready in the kernel to the netpoller making the reading goroutine runnable (its last unblock from a network block before the read), in nanoseconds; absent when the goroutine was not parked in the netpoller for the data.
 	AttributeTimeNetpollWakeup = "gostitch.time.netpoll_wakeup"
+	// AttributeTimePeer: On a block network span with eBPF on, from the block's start until the data the goroutine waited for reached the kernel (the peer and the network), in nanoseconds; the socket is the one the goroutine read right after it woke.
+	AttributeTimePeer = "gostitch.time.peer"
+	// AttributeTimeQueued: On a task span, the part of gostitch.time.untracked the execution trace shows as hand-offs: from a goroutine leaving the task (its work handed to a queue or channel) until another began working for it (a region's begin, a log), in nanoseconds; absent when there was none of at least trace.min_span_duration.
+	AttributeTimeQueued = "gostitch.time.queued"
 	// AttributeTimeReadReturn: On a tcp read wait, from the reading goroutine running after its netpoller wakeup (or, without one, from data ready) until the read returned; netpoll_wakeup, sched_wait and read_return add up to the span's duration.
 	AttributeTimeReadReturn = "gostitch.time.read_return"
 	// AttributeTimeRunnable: Time the task's goroutines were runnable and waited for a P (scheduler latency), in nanoseconds.
@@ -148,10 +155,22 @@ const (
 	AttributeTimeSyscall = "gostitch.time.syscall"
 	// AttributeTimeUntracked: Time no goroutine of the task was known to work for it (e.g. its work waited in a queue), in nanoseconds.
 	AttributeTimeUntracked = "gostitch.time.untracked"
+	// AttributeTlsProtocolVersion: On a tls handshake span (one crypto/tls handshake of a goroutine, from the stacks of its syscalls and blocks: client side from the end of the dial's connect, server side from the ClientHello's read, to its last handshake operation), the TLS version its frames name: 1.3 or 1.2; absent when no frame said.
+	AttributeTlsProtocolVersion = "tls.protocol.version"
+	// AttributeTlsResumed: On a TLS 1.2 tls handshake span, whether the session was resumed (a full handshake makes syscalls under doFullHandshake); absent for TLS 1.3, whose stacks do not tell.
+	AttributeTlsResumed = "tls.resumed"
+	// AttributeTlsSide: Which end of its connection the goroutine of a tls handshake span was (from (*Conn).clientHandshake or serverHandshake on its stack).
+	AttributeTlsSide       = "gostitch.tls.side"
+	AttributeTlsSideClient = "client"
+	AttributeTlsSideServer = "server"
 	// AttributeTruncated: The task was still open when the collection window ended.
 	AttributeTruncated = "gostitch.truncated"
 	// AttributeTruncatedStart: The task or region began before the trace window.
 	AttributeTruncatedStart = "gostitch.truncated.start"
+	// AttributeUnblockFunction: Where the releasing goroutine released a wait: the innermost frame of its unblock stack outside the runtime, internal/ and sync packages, as function file:line (e.g. main.(*Syncer).importLoop syncer.go:210); on block spans and on gostitch.goroutine.unblock.duration, where its values are bounded by the program's code: one per call site that releases waits (a send, a close, an unlock).
+	AttributeUnblockFunction = "gostitch.unblock.function"
+	// AttributeUnblockGoroutineID: On a block span, the goroutine that released the wait (made the blocked goroutine runnable), from the execution trace's unblock event; absent when the runtime released it (netpoller, timers, GC) or the trace does not show it.
+	AttributeUnblockGoroutineID = "gostitch.unblock.goroutine.id"
 )
 
 // MetricKind is the data shape of a metric.
@@ -185,16 +204,19 @@ var (
 	MetricGostitchCPUTime                  = MetricInfo{Name: "gostitch.cpu.time", Description: "CPU time sampled by the CPU profile during the window.", Unit: "s", Kind: Sum, Temporality: pmetric.AggregationTemporalityDelta}
 	MetricGostitchGoroutineBlockDuration   = MetricInfo{Name: "gostitch.goroutine.block.duration", Description: "Goroutine blocking episodes by reason, from the execution trace.", Unit: "s", Kind: Histogram, Temporality: pmetric.AggregationTemporalityDelta}
 	MetricGostitchGoroutineSyscallDuration = MetricInfo{Name: "gostitch.goroutine.syscall.duration", Description: "Goroutine system calls by name (gostitch.syscall.name, from their stacks), from the execution trace.", Unit: "s", Kind: Histogram, Temporality: pmetric.AggregationTemporalityDelta}
+	MetricGostitchGoroutineUnblockDuration = MetricInfo{Name: "gostitch.goroutine.unblock.duration", Description: "Blocking episodes of goroutines working for a task that make block spans (at least trace.min_span_duration) and that a goroutine of the program released, by reason and releasing call site (gostitch.unblock.function, bounded by the program's code); exemplars point at the block spans. Only these have their unblock stacks read.", Unit: "s", Kind: Histogram, Temporality: pmetric.AggregationTemporalityDelta}
 	MetricGostitchMemoryAllocated          = MetricInfo{Name: "gostitch.memory.allocated", Description: "Bytes allocated since the program started, from the allocs profile (alloc_space).", Unit: "By", Kind: Sum, Monotonic: true, Temporality: pmetric.AggregationTemporalityCumulative}
 	MetricGostitchMemoryAllocations        = MetricInfo{Name: "gostitch.memory.allocations", Description: "Objects allocated since the program started, from the allocs profile (alloc_objects).", Unit: "{allocation}", Kind: Sum, Monotonic: true, Temporality: pmetric.AggregationTemporalityCumulative}
 	MetricGostitchTaskDuration             = MetricInfo{Name: "gostitch.task.duration", Description: "runtime/trace task durations by task type.", Unit: "s", Kind: Histogram, Temporality: pmetric.AggregationTemporalityDelta}
 	MetricGostitchTCPBytes                 = MetricInfo{Name: "gostitch.tcp.bytes", Description: "Bytes sent and received on TCP connections, by peer and direction.", Unit: "By", Kind: Sum, Monotonic: true, Temporality: pmetric.AggregationTemporalityDelta}
 	MetricGostitchTCPConnectDuration       = MetricInfo{Name: "gostitch.tcp.connect.duration", Description: "From SYN sent to established, by peer.", Unit: "s", Kind: Histogram, Temporality: pmetric.AggregationTemporalityDelta}
 	MetricGostitchTCPKernelQueueDelay      = MetricInfo{Name: "gostitch.tcp.kernel_queue.delay", Description: "Time received bytes waited in the kernel socket queue before a read returned them, by peer.", Unit: "s", Kind: Histogram, Temporality: pmetric.AggregationTemporalityDelta}
+	MetricGostitchTCPPeerWaitDuration      = MetricInfo{Name: "gostitch.tcp.peer_wait.duration", Description: "Network waits of goroutines until the data they waited for reached the kernel (gostitch.time.peer of block network spans), by peer.", Unit: "s", Kind: Histogram, Temporality: pmetric.AggregationTemporalityDelta}
 	MetricGostitchTCPRetransmitRatio       = MetricInfo{Name: "gostitch.tcp.retransmit.ratio", Description: "Share of the TCP data segments sent to a peer in the window that were retransmissions (the kernel's total_retrans over data_segs_out, which also counts SYN and FIN retransmits; capped at 1), by peer; absent when nothing was sent. A slow task's diagnosis names a peer of its sockets from 1%.", Unit: "1", Kind: Gauge}
 	MetricGostitchTCPRetransmits           = MetricInfo{Name: "gostitch.tcp.retransmits", Description: "Retransmitted TCP segments, by peer.", Unit: "{segment}", Kind: Sum, Monotonic: true, Temporality: pmetric.AggregationTemporalityDelta}
 	MetricGostitchTCPRTT                   = MetricInfo{Name: "gostitch.tcp.rtt", Description: "Smoothed round-trip time samples of TCP connections (the socket's srtt at each read with data), by peer.", Unit: "s", Kind: Histogram, Temporality: pmetric.AggregationTemporalityDelta}
 	MetricGostitchTCPSegments              = MetricInfo{Name: "gostitch.tcp.segments", Description: "TCP data segments sent, retransmissions included (the kernel's data_segs_out as of each socket's last send, read, retransmit or close), by peer.", Unit: "{segment}", Kind: Sum, Monotonic: true, Temporality: pmetric.AggregationTemporalityDelta}
+	MetricGostitchTlsHandshakeDuration     = MetricInfo{Name: "gostitch.tls.handshake.duration", Description: "TLS handshakes (tls handshake spans), by side and version, and by peer when the eBPF source named the socket.", Unit: "s", Kind: Histogram, Temporality: pmetric.AggregationTemporalityDelta}
 )
 
 // MetricConfig is one metric's setting in the receiver's config: metrics: {<name>: {enabled: false}}.
@@ -212,16 +234,19 @@ type MetricsConfig struct {
 	GostitchCPUTime                  MetricConfig `mapstructure:"gostitch.cpu.time"`
 	GostitchGoroutineBlockDuration   MetricConfig `mapstructure:"gostitch.goroutine.block.duration"`
 	GostitchGoroutineSyscallDuration MetricConfig `mapstructure:"gostitch.goroutine.syscall.duration"`
+	GostitchGoroutineUnblockDuration MetricConfig `mapstructure:"gostitch.goroutine.unblock.duration"`
 	GostitchMemoryAllocated          MetricConfig `mapstructure:"gostitch.memory.allocated"`
 	GostitchMemoryAllocations        MetricConfig `mapstructure:"gostitch.memory.allocations"`
 	GostitchTaskDuration             MetricConfig `mapstructure:"gostitch.task.duration"`
 	GostitchTCPBytes                 MetricConfig `mapstructure:"gostitch.tcp.bytes"`
 	GostitchTCPConnectDuration       MetricConfig `mapstructure:"gostitch.tcp.connect.duration"`
 	GostitchTCPKernelQueueDelay      MetricConfig `mapstructure:"gostitch.tcp.kernel_queue.delay"`
+	GostitchTCPPeerWaitDuration      MetricConfig `mapstructure:"gostitch.tcp.peer_wait.duration"`
 	GostitchTCPRetransmitRatio       MetricConfig `mapstructure:"gostitch.tcp.retransmit.ratio"`
 	GostitchTCPRetransmits           MetricConfig `mapstructure:"gostitch.tcp.retransmits"`
 	GostitchTCPRTT                   MetricConfig `mapstructure:"gostitch.tcp.rtt"`
 	GostitchTCPSegments              MetricConfig `mapstructure:"gostitch.tcp.segments"`
+	GostitchTlsHandshakeDuration     MetricConfig `mapstructure:"gostitch.tls.handshake.duration"`
 }
 
 // DefaultMetricsConfig turns on the metrics metadata.yaml enables.
@@ -235,16 +260,19 @@ func DefaultMetricsConfig() MetricsConfig {
 		GostitchCPUTime:                  MetricConfig{Enabled: true},
 		GostitchGoroutineBlockDuration:   MetricConfig{Enabled: true},
 		GostitchGoroutineSyscallDuration: MetricConfig{Enabled: true},
+		GostitchGoroutineUnblockDuration: MetricConfig{Enabled: true},
 		GostitchMemoryAllocated:          MetricConfig{Enabled: true},
 		GostitchMemoryAllocations:        MetricConfig{Enabled: true},
 		GostitchTaskDuration:             MetricConfig{Enabled: true},
 		GostitchTCPBytes:                 MetricConfig{Enabled: true},
 		GostitchTCPConnectDuration:       MetricConfig{Enabled: true},
 		GostitchTCPKernelQueueDelay:      MetricConfig{Enabled: true},
+		GostitchTCPPeerWaitDuration:      MetricConfig{Enabled: true},
 		GostitchTCPRetransmitRatio:       MetricConfig{Enabled: true},
 		GostitchTCPRetransmits:           MetricConfig{Enabled: true},
 		GostitchTCPRTT:                   MetricConfig{Enabled: true},
 		GostitchTCPSegments:              MetricConfig{Enabled: true},
+		GostitchTlsHandshakeDuration:     MetricConfig{Enabled: true},
 	}
 }
 
@@ -267,6 +295,8 @@ func (c MetricsConfig) Enabled(info MetricInfo) bool {
 		return c.GostitchGoroutineBlockDuration.Enabled
 	case "gostitch.goroutine.syscall.duration":
 		return c.GostitchGoroutineSyscallDuration.Enabled
+	case "gostitch.goroutine.unblock.duration":
+		return c.GostitchGoroutineUnblockDuration.Enabled
 	case "gostitch.memory.allocated":
 		return c.GostitchMemoryAllocated.Enabled
 	case "gostitch.memory.allocations":
@@ -279,6 +309,8 @@ func (c MetricsConfig) Enabled(info MetricInfo) bool {
 		return c.GostitchTCPConnectDuration.Enabled
 	case "gostitch.tcp.kernel_queue.delay":
 		return c.GostitchTCPKernelQueueDelay.Enabled
+	case "gostitch.tcp.peer_wait.duration":
+		return c.GostitchTCPPeerWaitDuration.Enabled
 	case "gostitch.tcp.retransmit.ratio":
 		return c.GostitchTCPRetransmitRatio.Enabled
 	case "gostitch.tcp.retransmits":
@@ -287,6 +319,8 @@ func (c MetricsConfig) Enabled(info MetricInfo) bool {
 		return c.GostitchTCPRTT.Enabled
 	case "gostitch.tcp.segments":
 		return c.GostitchTCPSegments.Enabled
+	case "gostitch.tls.handshake.duration":
+		return c.GostitchTlsHandshakeDuration.Enabled
 	}
 	return false
 }
