@@ -158,3 +158,23 @@ func TestLeads(t *testing.T) {
 		t.Errorf("leads after a syscall: %d, after a stop: %d; want some of each", syscalls, stops)
 	}
 }
+
+// TestThreadIntervalsDisjoint: on every thread the kept intervals follow one another, none twice,
+// also for goroutines still running in an open task when the trace ends.
+func TestThreadIntervalsDisjoint(t *testing.T) {
+	for _, name := range []string{"blocksync.trace", "syncnode.trace", "window1.trace", "annotations-stress.trace"} {
+		for _, mode := range []ThreadIntervals{TaskThreadIntervals, AllThreadIntervals} {
+			_, tl, err := readAll(t, readFixture(t, name), Options{Threads: mode})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for m, ivs := range tl.Threads {
+				for i := 1; i < len(ivs); i++ {
+					if ivs[i].Start < ivs[i-1].End {
+						t.Errorf("%s, mode %d: thread %d: interval %+v begins before %+v ends", name, mode, m, ivs[i], ivs[i-1])
+					}
+				}
+			}
+		}
+	}
+}

@@ -161,6 +161,7 @@ func (s *state) finish() {
 		s.outsideFinish(g, now)
 		if g.executing() {
 			s.endRun(g, now)
+			g.runStart = now // closing its open tasks below keeps no second interval
 		}
 	}
 	for _, ts := range s.openTasksDescending() {
