@@ -57,6 +57,8 @@ type diagnosisInput struct {
 	// stw is the wall time stop-the-world phases overlapped the task; gcOnly says they were all GC's.
 	stw    time.Duration
 	gcOnly bool
+	// net is the task's longest named network wait and its longest TLS handshake (net_waits.go).
+	net netNote
 }
 
 // newDiagnosisInput summarizes task t for its diagnosis.
@@ -116,8 +118,9 @@ func newDiagnoser(hold int) diagnoser {
 // taskSpan returns the span to build task t's span in, and t's diagnosis input: the span is
 // held until the end of the conversion, or, past hold held tasks, in the current batch of b
 // (now is then set); diagnose finishes it.
-func (d *diagnoser) taskSpan(t *tracesrc.Task, b *spanBatch) (sp ptrace.Span, in diagnosisInput, now bool) {
+func (d *diagnoser) taskSpan(t *tracesrc.Task, b *spanBatch, net netNote) (sp ptrace.Span, in diagnosisInput, now bool) {
 	in = newDiagnosisInput(t)
+	in.net = net
 	d.sketch(in.typ).add(in.dur)
 	if d.overflow {
 		return b.span(), in, true
@@ -306,6 +309,7 @@ func (in *diagnosisInput) summary(kernel kernelWait) string {
 	if kernel.loss.ratio > 0 {
 		parts = append(parts, kernel.loss.String())
 	}
+	parts = in.net.appendTo(parts, in.dur, &in.time)
 	if in.stw > 0 {
 		what := "stop-the-world"
 		if in.gcOnly {

@@ -83,9 +83,9 @@ func NewTraceConverter(id target.Identity, opts TraceOptions) *TraceConverter {
 // trace is read so that those slower than the p95 of their type get their diagnosis (see
 // diagnosis.go) and memory stays bounded by the open tasks. The conversion is nil when not
 // even the trace's header could be read.
-func (c *TraceConverter) readTrace(r io.Reader, app appspans.Matcher, emit Emit) (*conversion, error) {
+func (c *TraceConverter) readTrace(r io.Reader, app appspans.Matcher, b *ebpfsrc.Batch, emit Emit) (*conversion, error) {
 	conv := &conversion{c: c, next: make(map[trace.TaskID]carried), diag: newDiagnoser(c.opts.HoldTasks),
-		cpu: cpuProfile{period: c.opts.CPUSamplePeriod.Nanoseconds()}}
+		cpu: cpuProfile{period: c.opts.CPUSamplePeriod.Nanoseconds()}, net: newNetReads(b)}
 	conv.out = spanWriter{pid: c.id.PID, blockedKeys: c.blockedKeys, batch: spanBatch{id: c.id, size: c.opts.BatchSpans,
 		emit: func(td ptrace.Traces) error { return emit(metadata.AttributeSourceGoTrace, td) }}}
 	if c.opts.Threads != tracesrc.NoThreadIntervals {
@@ -121,6 +121,7 @@ func (c *TraceConverter) finish(conv *conversion, b *ebpfsrc.Batch, j *joined, r
 	conv.diag.emitHeld(&conv.out.batch, kernelWaits(b, j))
 	conv.out.batch.flush()
 	res.Metrics, res.Profiles, res.EmitErr = conv.metrics.build(c, tl), conv.cpu.result(c, tl), conv.out.batch.err
+	conv.netMetrics.build(histogramWriter{c: c, tl: tl, metrics: res.Metrics.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics()})
 	res.tl, res.index = tl, conv.join
 	res.Stats = Stats{Trace: true, Events: tl.Events, Spans: conv.out.batch.emitted, Refused: conv.out.batch.refused,
 		CPUSamples: tl.CPUSamples, TaskCPUSamples: conv.cpu.count - conv.cpu.outside,
@@ -140,6 +141,10 @@ type conversion struct {
 	diag    diagnoser
 	// join indexes the tasks for the eBPF join, nil when not asked for.
 	join *joinIndex
+	// net indexes the window's reads and connects for the network waits and TLS handshakes
+	// (net_waits.go, tls_spans.go), nil without socket events; netMetrics holds their histograms.
+	net        *netReads
+	netMetrics netMetrics
 	// next collects the tasks to carry into the next trace.
 	next map[trace.TaskID]carried
 	// goroutines holds the work outside tasks whose root spans are still to be built.

@@ -43,6 +43,7 @@ func (conv *conversion) taskSpans(t *tracesrc.Task) {
 		for i := range t.Episodes {
 			conv.episodeSpan(t, traceID, &ids, i)
 		}
+		conv.handshakeSpans(t, traceID, &ids)
 		return
 	}
 	ids := taskSpanIDs{task: c.taskSpanID(t), regions: conv.out.regionIDs[:0]}
@@ -51,7 +52,7 @@ func (conv *conversion) taskSpans(t *tracesrc.Task) {
 	}
 	conv.out.regionIDs = ids.regions
 
-	sp, in, now := conv.diag.taskSpan(t, &conv.out.batch)
+	sp, in, now := conv.diag.taskSpan(t, &conv.out.batch, conv.netNote(t))
 	sp.SetTraceID(traceID)
 	sp.SetSpanID(ids.task)
 	sp.SetParentSpanID(parent)
@@ -86,6 +87,7 @@ func (conv *conversion) taskSpans(t *tracesrc.Task) {
 	for i := range t.Episodes {
 		conv.episodeSpan(t, traceID, &ids, i)
 	}
+	conv.handshakeSpans(t, traceID, &ids)
 	conv.diag.diagnose(sp, &in, now, &conv.out.batch)
 }
 
@@ -121,6 +123,7 @@ func (conv *conversion) episodeSpan(t *tracesrc.Task, traceID pcommon.TraceID, i
 	sp.SetSpanID(conv.c.episodeSpanID(t, i))
 	sp.SetParentSpanID(ids.parent(e.Region))
 	conv.out.fillEpisode(sp, e)
+	conv.netEpisode(t, i, sp.Attributes())
 }
 
 // relevantFunction is the function of the stack's relevantFrame.

@@ -83,7 +83,7 @@ func (c *TraceConverter) ConvertWindow(w Window, emit Emit) (Result, error) {
 	var conv *conversion
 	var readErr error
 	if w.Trace != nil {
-		conv, readErr = c.readTrace(w.Trace, w.AppSpans, emit)
+		conv, readErr = c.readTrace(w.Trace, w.AppSpans, w.Sockets, emit)
 	}
 	var j *joined
 	if conv != nil && conv.join != nil && w.Sockets != nil {
