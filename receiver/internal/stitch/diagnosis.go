@@ -54,6 +54,8 @@ type diagnosisInput struct {
 		frame  trace.StackFrame
 		d      time.Duration
 	}
+	// syscall is the task's longest syscall episode (syscalls.go).
+	syscall longestSyscall
 	// stw is the wall time stop-the-world phases overlapped the task; gcOnly says they were all GC's.
 	stw    time.Duration
 	gcOnly bool
@@ -66,9 +68,13 @@ func newDiagnosisInput(t *tracesrc.Task) diagnosisInput {
 	in := diagnosisInput{id: t.ID, typ: t.Type, dur: t.End.Sub(t.Start), time: t.Time, gcOnly: true}
 	for i := range t.Episodes {
 		e := &t.Episodes[i]
+		in.syscall.note(e)
 		if d := e.End.Sub(e.Start); e.Kind == tracesrc.Blocked && d > in.longest.d && len(e.Stack) > 0 {
 			in.longest.reason, in.longest.d = e.Reason, d
 			in.longest.frame = appFrame(e.Stack)
+			if e.Reason == tracesrc.FlowControl {
+				in.longest.frame = flowControlFrame(e.Stack)
+			}
 		}
 	}
 	for _, s := range t.STWs {
@@ -285,7 +291,7 @@ type cause struct {
 // 25ms data waiting in the kernel on peer 127.0.0.1:30303; 3ms GC stop-the-world".
 func (in *diagnosisInput) summary(kernel kernelWait) string {
 	b := &in.time
-	causes := []cause{{"running", b.Running, ""}, {"GC assist", b.GCAssist, ""}, {"in syscalls", b.Syscall, ""},
+	causes := []cause{{"running", b.Running, ""}, {"GC assist", b.GCAssist, ""}, {inSyscalls, b.Syscall, ""},
 		{"runnable, waiting to run", b.Runnable, ""}, {"no goroutine working for it", b.Untracked, ""}}
 	for _, bt := range b.Blocked {
 		causes = append(causes, cause{"blocked on " + bt.Reason, bt.Time, bt.Reason})
@@ -300,6 +306,9 @@ func (in *diagnosisInput) summary(kernel kernelWait) string {
 		p := fmt.Sprintf("%s %.0f%%", c.what, 100*share)
 		if c.reason != "" && c.reason == in.longest.reason {
 			p += fmt.Sprintf(" at %s:%d", path.Base(in.longest.frame.File), in.longest.frame.Line)
+		}
+		if c.what == inSyscalls && in.syscall.d > 0 {
+			p += ": " + in.syscall.String()
 		}
 		parts = append(parts, p)
 	}
