@@ -139,7 +139,7 @@ const (
 	AttributeTimeNetpollWakeup = "gostitch.time.netpoll_wakeup"
 	// AttributeTimePeer: On a block network span with eBPF on, from the block's start until the data the goroutine waited for reached the kernel (the peer and the network), in nanoseconds; the socket is the one the goroutine read right after it woke.
 	AttributeTimePeer = "gostitch.time.peer"
-	// AttributeTimeQueued: On a task span, the part of gostitch.time.untracked the execution trace shows as hand-offs: from a goroutine leaving the task (its work handed to a queue or channel) until another began working for it (a region's begin, a log), in nanoseconds; absent when there was none of at least trace.min_span_duration.
+	// AttributeTimeQueued: On a task span, the time no goroutine worked for the task that the execution trace shows as hand-offs (a part of the breakdown, out of what would be gostitch.time.untracked): from a goroutine leaving the task (its work handed to a queue or channel) until another began working for it (a region's begin, a log), in nanoseconds; absent when there was none of at least trace.min_span_duration.
 	AttributeTimeQueued = "gostitch.time.queued"
 	// AttributeTimeReadReturn: On a tcp read wait, from the reading goroutine running after its netpoller wakeup (or, without one, from data ready) until the read returned; netpoll_wakeup, sched_wait and read_return add up to the span's duration.
 	AttributeTimeReadReturn = "gostitch.time.read_return"
@@ -153,7 +153,7 @@ const (
 	AttributeTimeSTW = "gostitch.time.stw"
 	// AttributeTimeSyscall: Time in system calls, in nanoseconds.
 	AttributeTimeSyscall = "gostitch.time.syscall"
-	// AttributeTimeUntracked: Time no goroutine of the task was known to work for it (e.g. its work waited in a queue), in nanoseconds.
+	// AttributeTimeUntracked: Time no goroutine of the task was known to work for it (e.g. its work waited in a queue), in nanoseconds, besides gostitch.time.queued.
 	AttributeTimeUntracked = "gostitch.time.untracked"
 	// AttributeTlsProtocolVersion: On a tls handshake span (one crypto/tls handshake of a goroutine, from the stacks of its syscalls and blocks: client side from the end of the dial's connect, server side from the ClientHello's read, to its last handshake operation), the TLS version its frames name: 1.3 or 1.2; absent when no frame said.
 	AttributeTlsProtocolVersion = "tls.protocol.version"

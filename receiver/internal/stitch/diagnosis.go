@@ -53,9 +53,11 @@ type diagnosisInput struct {
 		reason string
 		frame  trace.StackFrame
 		d      time.Duration
+		// released says who released it (unblock_diagnosis.go).
+		released releaseInput
 	}
-	// syscall is the task's longest syscall episode (syscalls.go).
-	syscall longestSyscall
+	// queued is the task's longest hand-off between two goroutines (unblock_diagnosis.go).
+	queued queuedInput
 	// stw is the wall time stop-the-world phases overlapped the task; gcOnly says they were all GC's.
 	stw    time.Duration
 	gcOnly bool
@@ -68,15 +70,13 @@ func newDiagnosisInput(t *tracesrc.Task) diagnosisInput {
 	in := diagnosisInput{id: t.ID, typ: t.Type, dur: t.End.Sub(t.Start), time: t.Time, gcOnly: true}
 	for i := range t.Episodes {
 		e := &t.Episodes[i]
-		in.syscall.note(e)
 		if d := e.End.Sub(e.Start); e.Kind == tracesrc.Blocked && d > in.longest.d && len(e.Stack) > 0 {
 			in.longest.reason, in.longest.d = e.Reason, d
 			in.longest.frame = appFrame(e.Stack)
-			if e.Reason == tracesrc.FlowControl {
-				in.longest.frame = flowControlFrame(e.Stack)
-			}
+			in.longest.released = newReleaseInput(&e.Release)
 		}
 	}
+	in.queued = newQueuedInput(&t.Time, t.Handoffs)
 	for _, s := range t.STWs {
 		in.stw += min(s.End, t.End).Sub(max(s.Start, t.Start))
 		in.gcOnly = in.gcOnly && s.GC > 0
@@ -276,6 +276,13 @@ func addDiagnosis(sp ptrace.Span, in *diagnosisInput, p95 time.Duration, kernel 
 	ev.Attributes().PutInt(metadata.AttributeDiagnosisThreshold, int64(p95))
 }
 
+// untrackedCause names the time no goroutine worked for the task, queuedCause the part of it
+// the task waited between two goroutines (unblock_diagnosis.go).
+const (
+	untrackedCause = "no goroutine working for it"
+	queuedCause    = "queued"
+)
+
 // cause is one part of a task's time in its diagnosis.
 type cause struct {
 	what string
@@ -291,8 +298,8 @@ type cause struct {
 // 25ms data waiting in the kernel on peer 127.0.0.1:30303; 3ms GC stop-the-world".
 func (in *diagnosisInput) summary(kernel kernelWait) string {
 	b := &in.time
-	causes := []cause{{"running", b.Running, ""}, {"GC assist", b.GCAssist, ""}, {inSyscalls, b.Syscall, ""},
-		{"runnable, waiting to run", b.Runnable, ""}, {"no goroutine working for it", b.Untracked, ""}}
+	causes := []cause{{"running", b.Running, ""}, {"GC assist", b.GCAssist, ""}, {"in syscalls", b.Syscall, ""},
+		{"runnable, waiting to run", b.Runnable, ""}, {untrackedCause, b.Untracked - in.queued.total, ""}, {queuedCause, in.queued.total, ""}}
 	for _, bt := range b.Blocked {
 		causes = append(causes, cause{"blocked on " + bt.Reason, bt.Time, bt.Reason})
 	}
@@ -305,10 +312,10 @@ func (in *diagnosisInput) summary(kernel kernelWait) string {
 		}
 		p := fmt.Sprintf("%s %.0f%%", c.what, 100*share)
 		if c.reason != "" && c.reason == in.longest.reason {
-			p += fmt.Sprintf(" at %s:%d", path.Base(in.longest.frame.File), in.longest.frame.Line)
+			p += fmt.Sprintf(" at %s:%d", path.Base(in.longest.frame.File), in.longest.frame.Line) + in.longest.released.text()
 		}
-		if c.what == inSyscalls && in.syscall.d > 0 {
-			p += ": " + in.syscall.String()
+		if c.what == queuedCause {
+			p += in.queued.text()
 		}
 		parts = append(parts, p)
 	}

@@ -83,8 +83,12 @@ func TestDiagnosisOfChannelBlock(t *testing.T) {
 		if _, err := fmt.Sscanf(s, "blocked on chan receive %d%% at %s", &share, &at); err != nil || share < 90 {
 			t.Errorf("task of %v: diagnosis %q, want blocked on chan receive ≥ 90%%", spanDuration(sp), s)
 		}
-		if want := fmt.Sprintf("diagnosis_test.go:%d", line+1); strings.TrimSuffix(at, ";") != want {
+		if want := fmt.Sprintf("diagnosis_test.go:%d", line+1); strings.TrimRight(at, ";,") != want {
 			t.Errorf("diagnosis %q: at %q, want %s", s, at, want)
+		}
+		// The chain one step on: the timer's goroutine closed the channel.
+		if !strings.Contains(s, ", released by TestDiagnosisOfChannelBlock.func1 at diagnosis_test.go:") {
+			t.Errorf("diagnosis %q does not name the close in the AfterFunc as the release", s)
 		}
 	}
 	t.Logf("diagnosis: %v", slices.Collect(func(yield func(string) bool) {

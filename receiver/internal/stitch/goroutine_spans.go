@@ -94,6 +94,7 @@ func (conv *conversion) GoroutineEpisode(e tracesrc.Episode) {
 	sp.SetSpanID(c.goroutineEpisodeSpanID(e.Goroutine, conv.tl.Start, w.episodes))
 	sp.SetParentSpanID(c.goroutineParentSpanID(e.Goroutine, conv.tl.Start, e.Region))
 	conv.out.fillEpisode(sp, &e)
+	conv.releaseOf(sp, &e.Release)
 	w.episodes++
 }
 

@@ -71,6 +71,7 @@ func (conv *conversion) taskSpans(t *tracesrc.Task) {
 	}
 	conv.out.truncation(attrs, t.Continued, !t.Ended)
 	conv.out.breakdown(attrs, t.Time)
+	queued(attrs, &t.Time, t.Handoffs)
 	if len(t.Samples) > 0 {
 		attrs.PutInt(metadata.AttributeCPUTime, int64(len(t.Samples))*int64(c.opts.CPUSamplePeriod))
 	}
@@ -123,6 +124,7 @@ func (conv *conversion) episodeSpan(t *tracesrc.Task, traceID pcommon.TraceID, i
 	sp.SetSpanID(conv.c.episodeSpanID(t, i))
 	sp.SetParentSpanID(ids.parent(e.Region))
 	conv.out.fillEpisode(sp, e)
+	conv.releaseOf(sp, &e.Release)
 	conv.netEpisode(t, i, sp.Attributes())
 }
 

@@ -45,6 +45,9 @@ const minNotableSample = 20
 // markNoSpan marks (in tracesrc.Task.Mark) a task that makes no span because it is not notable.
 const markNoSpan = 1
 
+// markDecided marks a task whose span was decided (it was handed over): makesSpan is final.
+const markDecided = 2
+
 // makesSpan says whether task t has a span of its own: not a wrapper (see wrapper), and not
 // left out by NotableTaskSpans. It holds once t was handed over.
 func makesSpan(t *tracesrc.Task) bool {
@@ -53,6 +56,7 @@ func makesSpan(t *tracesrc.Task) bool {
 
 // decideSpan marks task t, being handed over, when NotableTaskSpans leaves it without a span.
 func (conv *conversion) decideSpan(t *tracesrc.Task) {
+	t.Mark |= markDecided
 	if conv.c.opts.TaskSpans != NotableTaskSpans || wrapper(t) || conv.notable(t) {
 		return
 	}

@@ -1,0 +1,122 @@
+package stitch
+
+import (
+	"fmt"
+	"time"
+
+	"golang.org/x/exp/trace"
+
+	"github.com/gostitch/gostitch/receiver/internal/tracesrc"
+)
+
+// releaseInput is what the diagnosis keeps of who released a task's longest block: the
+// releaser's frame and the task it worked for (type and id; id 0 for none). frame.Func is
+// empty when no goroutine of the program released it.
+type releaseInput struct {
+	frame   trace.StackFrame
+	taskTyp string
+	taskID  trace.TaskID
+}
+
+func newReleaseInput(r *tracesrc.Release) releaseInput {
+	if r.Goroutine == 0 {
+		return releaseInput{}
+	}
+	in := releaseInput{frame: r.Frame}
+	if r.Task != nil {
+		in.taskTyp, in.taskID = r.Task.Type, r.Task.ID
+	}
+	return in
+}
+
+// text follows the chain one step: ", released by broadcast at peer.go:120 (task importBlock
+// 5120)"; empty when no goroutine of the program released the wait.
+func (r *releaseInput) text() string {
+	if r.frame.Func == "" {
+		return ""
+	}
+	s := fmt.Sprintf(", released by %s at %s", shortFunc(r.frame.Func), fileLine(r.frame))
+	if r.taskID != 0 {
+		typ := r.taskTyp
+		if typ == "" {
+			typ = unknownTaskName
+		}
+		s += fmt.Sprintf(" (task %s %d)", typ, r.taskID)
+	}
+	return s
+}
+
+// queuedInput is what the diagnosis keeps of a task's hand-offs (tracesrc.Handoff): their
+// total, and the longest one.
+type queuedInput struct {
+	total time.Duration
+	d     time.Duration
+	to    trace.GoID
+	busy  int
+	// sent is the sender's wait that handed the task over (a send or a select on a full queue),
+	// received the receive that ended it, by the goroutine that took the task up; took is where
+	// that goroutine began working for the task. Zero frames when the trace does not show them.
+	sent, received, took trace.StackFrame
+}
+
+// handoffReasons are the block reasons of a sender's last wait that are the hand-off itself.
+var handoffReasons = map[string]bool{"chan send": true, "select": true}
+
+func newQueuedInput(b *tracesrc.Breakdown, hs []tracesrc.Handoff) queuedInput {
+	var in queuedInput
+	for i := range hs {
+		h := &hs[i]
+		if d := h.End.Sub(h.Start); d > in.d {
+			in = queuedInput{d: d, to: h.To, busy: h.Busy, took: h.Took}
+			if handoffReasons[h.Wait.Reason] {
+				in.sent = h.Wait.Frame
+				if h.Wait.Release.Goroutine == h.To {
+					in.received = h.Wait.Release.Frame
+				}
+			}
+		}
+	}
+	in.total = queuedTime(b, hs)
+	return in
+}
+
+// text names the longest hand-off, after the queued share: " between fetch.go:88 and
+// import.go:40 (goroutine 7 took up 3 earlier tasks meanwhile)" when the trace shows the send
+// and its receive, else " until goroutine 7 took it up at import.go:52 (it took up 3 earlier
+// tasks meanwhile)"; with several hand-offs, the longest's duration comes first
+// ("queued 80%, 151ms between ..."); empty when there was none.
+func (q *queuedInput) text() string {
+	if q.d <= 0 {
+		return ""
+	}
+	s := ""
+	if q.d < q.total {
+		s = fmt.Sprintf(", %v", roundDuration(q.d))
+	}
+	busy := ""
+	if q.busy > 0 {
+		busy = fmt.Sprintf("took up %d earlier %s meanwhile", q.busy, plural(q.busy, "task", "tasks"))
+	}
+	if q.sent.Func != "" && q.received.Func != "" {
+		s += fmt.Sprintf(" between %s and %s (goroutine %d", fileLine(q.sent), fileLine(q.received), q.to)
+		if busy != "" {
+			s += " " + busy
+		}
+		return s + ")"
+	}
+	s += fmt.Sprintf(" until goroutine %d took it up", q.to)
+	if q.took.Func != "" {
+		s += " at " + fileLine(q.took)
+	}
+	if busy != "" {
+		s += " (it " + busy + ")"
+	}
+	return s
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
