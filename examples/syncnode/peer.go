@@ -19,7 +19,8 @@ import (
 
 // Peer serves the chain to the syncer over its own loopback TCP listener, one goroutine per
 // accepted connection, over TLS when it has a TLS configuration. A slow peer (delay > 0) holds
-// every reply back, as a remote node behind a congested link would.
+// every reply back, and over TLS its answer to the ClientHello too, as a remote node behind a
+// congested link would.
 type Peer struct {
 	id    string // peer_id pprof label
 	chain *Chain
@@ -55,6 +56,12 @@ func StartPeer(id int, chain *Chain, delay time.Duration, tlsConf *tls.Config) (
 		ctx:    ctx,
 		cancel: cancel,
 		conns:  make(map[net.Conn]struct{}),
+	}
+	if tlsConf != nil && delay > 0 {
+		p.tls = tlsConf.Clone()
+		p.tls.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+			return nil, sleepCtx(hello.Context(), delay)
+		}
 	}
 	p.wg.Go(p.acceptLoop)
 	return p, nil

@@ -1,17 +1,34 @@
 package stitch
 
 import (
+	"compress/gzip"
+	"encoding/json"
+	"flag"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
+	"github.com/gostitch/gostitch/internal/gziptest"
 	"github.com/gostitch/gostitch/receiver/internal/ebpfsrc"
 	"github.com/gostitch/gostitch/receiver/internal/metadata"
 	"github.com/gostitch/gostitch/receiver/internal/target"
 	"github.com/gostitch/gostitch/receiver/internal/tracesrc"
+)
+
+// update rewrites the network fixtures (testdata/syncnet.*) from TestNetWaitsOnSyncnode's run.
+var update = flag.Bool("update", false, "rewrite testdata/syncnet.trace and syncnet.batch.json from a live syncnode run (root)")
+
+// Network fixtures: a 2 s window of syncnode -tls -reconnect-every 2 with a slow peer (20 ms a
+// reply and a handshake), its execution trace and the socket events the network waits and
+// handshakes read (connects and read idles), as the eBPF source gave them.
+const (
+	netTraceFixture = "testdata/syncnet.trace"
+	netBatchFixture = "testdata/syncnet.batch.json.gz"
 )
 
 // TestHandshakeSpansOnFixture converts a trace of syncnode -tls -reconnect-every 2 without
@@ -78,7 +95,12 @@ func TestNetWaitsOnSyncnode(t *testing.T) {
 	if testing.Short() {
 		t.Skip("skipped in -short: runs syncnode for a few seconds")
 	}
-	run := runSyncnode(t, "-slow-peer-delay", "20ms", "-tls", "-reconnect-every", "2")
+	// An importer that keeps up (no GC pressure, verifying once), so that slow imports are the
+	// ones that waited on the slow peer.
+	run := runSyncnode(t, "-slow-peer-delay", "20ms", "-tls", "-reconnect-every", "2", "-verify-cost", "1", "-gc-pressure=false")
+	if *update {
+		writeNetFixtures(t, run)
+	}
 	id := target.Identity{Name: "syncnode", PID: run.pid, Host: "h"}
 	out, err := convertWindow(t, NewTraceConverter(id, TraceOptions{Threads: tracesrc.TaskThreadIntervals, MaxGoroutineSpans: 5000}), run.trace, &run.batch)
 	if err != nil {
@@ -177,4 +199,84 @@ func isTaskChild(out *converted, sp ptrace.Span) bool {
 		}
 	}
 	return false
+}
+
+// writeNetFixtures writes run's trace and the socket events the network waits and handshakes
+// read.
+func writeNetFixtures(t *testing.T, run syncnodeRun) {
+	b := run.batch
+	b.Sockets, b.Events = nil, nil
+	for _, e := range run.batch.Events {
+		if e.Kind == ebpfsrc.KindConnect || e.Kind == ebpfsrc.KindReadWait {
+			b.Events = append(b.Events, e)
+		}
+	}
+	js, err := json.Marshal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(netTraceFixture, run.trace, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(netBatchFixture, gziptest.Compress(t, js), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestREADMEDiagnosisNetwork keeps README's diagnosis lines on network waits and TLS handshakes
+// true: each quoted diagnosis that names a peer's reply or a handshake is one the code makes of
+// the network fixtures, and there is one of each.
+func TestREADMEDiagnosisNetwork(t *testing.T) {
+	readme, err := os.ReadFile("../../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(netBatchFixture)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b ebpfsrc.Batch
+	if err := json.NewDecoder(zr).Decode(&b); err != nil {
+		t.Fatal(err)
+	}
+	id := target.Identity{Name: "syncnode", PID: int(b.PID), Host: "h"}
+	c := NewTraceConverter(id, TraceOptions{MinSpanDuration: time.Millisecond, Threads: tracesrc.TaskThreadIntervals, MaxGoroutineSpans: 5000})
+	data, err := os.ReadFile(netTraceFixture)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := convertWindow(t, c, data, &b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	made := map[string]bool{}
+	for _, s := range diagnoses(t, out) {
+		made[s] = true
+	}
+	var waits, handshakes int
+	quoted := strings.Split(string(readme), "`")
+	for i := 1; i < len(quoted); i += 2 {
+		q := strings.Join(strings.Fields(quoted[i]), " ") // a quote may wrap across lines
+		wait, handshake := strings.Contains(q, ": the reply reached the kernel after "), strings.Contains(q, " handshake ")
+		if !wait && !handshake {
+			continue
+		}
+		if !made[q] {
+			t.Errorf("README quotes the diagnosis %q, which the code does not make of %s; it makes %v", q, netTraceFixture, made)
+		}
+		if wait {
+			waits++
+		}
+		if handshake {
+			handshakes++
+		}
+	}
+	if waits == 0 || handshakes == 0 {
+		t.Errorf("README quotes %d diagnoses naming a peer's reply and %d naming a handshake, want one of each at least", waits, handshakes)
+	}
 }
