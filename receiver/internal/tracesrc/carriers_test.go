@@ -160,21 +160,49 @@ func TestLeads(t *testing.T) {
 }
 
 // TestThreadIntervalsDisjoint: on every thread the kept intervals follow one another, none twice,
-// also for goroutines still running in an open task when the trace ends.
+// and none goes past the thread's last event (x/exp/trace), also for goroutines still running
+// when the trace ends.
 func TestThreadIntervalsDisjoint(t *testing.T) {
 	for _, name := range []string{"blocksync.trace", "syncnode.trace", "window1.trace", "annotations-stress.trace"} {
+		data := readFixture(t, name)
+		last := refLastOnThread(t, data)
 		for _, mode := range []ThreadIntervals{TaskThreadIntervals, AllThreadIntervals} {
-			_, tl, err := readAll(t, readFixture(t, name), Options{Threads: mode})
+			_, tl, err := readAll(t, data, Options{Threads: mode})
 			if err != nil {
 				t.Fatal(err)
 			}
 			for m, ivs := range tl.Threads {
-				for i := 1; i < len(ivs); i++ {
-					if ivs[i].Start < ivs[i-1].End {
+				for i := range ivs {
+					if i > 0 && ivs[i].Start < ivs[i-1].End {
 						t.Errorf("%s, mode %d: thread %d: interval %+v begins before %+v ends", name, mode, m, ivs[i], ivs[i-1])
+					}
+					if ivs[i].End > max(last[m], ivs[i].Start+1) {
+						t.Errorf("%s, mode %d: thread %d: interval %+v ends after the thread's last event at %d", name, mode, m, ivs[i], last[m])
 					}
 				}
 			}
+		}
+	}
+}
+
+// refLastOnThread reads, with x/exp/trace, the time of each thread's last event.
+func refLastOnThread(t testing.TB, data []byte) map[trace.ThreadID]trace.Time {
+	t.Helper()
+	r, err := trace.NewReader(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := map[trace.ThreadID]trace.Time{}
+	for {
+		ev, err := r.ReadEvent()
+		if errors.Is(err, io.EOF) {
+			return last
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.Thread() != trace.NoThread {
+			last[ev.Thread()] = ev.Time()
 		}
 	}
 }

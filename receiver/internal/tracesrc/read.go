@@ -69,6 +69,8 @@ type state struct {
 	stwReason string
 	gcs       int
 	started   bool
+	// lastOnThread holds each thread's latest event, while thread intervals are kept.
+	lastOnThread map[trace.ThreadID]trace.Time
 	// outside receives the work outside tasks, nil when not asked for; outsideLeft is how
 	// many places for it are left (see reserve).
 	outside     GoroutineHandler
@@ -82,7 +84,9 @@ func newState(opts Options, h Handler, tr *exectrace.Reader) *state {
 		opts.StackDepth = DefaultStackDepth
 	}
 	tl := &Timeline{wallOffset: hostWallOffset()}
+	var lastOnThread map[trace.ThreadID]trace.Time
 	if opts.Threads != NoThreadIntervals {
+		lastOnThread = make(map[trace.ThreadID]trace.Time)
 		tl.Threads = make(map[trace.ThreadID][]RunInterval)
 		tl.NetWakes = make(map[trace.GoID][]NetWake)
 		tl.Creators = make(map[trace.GoID]trace.GoID)
@@ -99,6 +103,7 @@ func newState(opts Options, h Handler, tr *exectrace.Reader) *state {
 		open:         make(map[trace.TaskID]*taskState),
 		minBegun:     trace.NoTask,
 		endedEarlier: make(map[trace.TaskID]bool),
+		lastOnThread: lastOnThread,
 	}
 	if gh, ok := h.(GoroutineHandler); ok && opts.MaxGoroutineSpans > 0 {
 		s.outside, s.outsideLeft = gh, opts.MaxGoroutineSpans
@@ -109,6 +114,7 @@ func newState(opts Options, h Handler, tr *exectrace.Reader) *state {
 // event updates the model with one event.
 func (s *state) event(ev *exectrace.Event) {
 	s.tl.End, s.ev = ev.Time, ev
+	s.noteThread(ev)
 	switch ev.Kind {
 	case exectrace.Sync:
 		s.sync(ev)
@@ -160,7 +166,7 @@ func (s *state) finish() {
 		s.tlsFinish(g, true)
 		s.outsideFinish(g, now)
 		if g.executing() {
-			s.endRun(g, now)
+			s.endRun(g, s.runEnd(g, now))
 			g.runStart = now // closing its open tasks below keeps no second interval
 		}
 	}

@@ -2,6 +2,8 @@ package tracesrc
 
 import (
 	"golang.org/x/exp/trace"
+
+	"github.com/gostitch/gostitch/receiver/internal/exectrace"
 )
 
 // endRun ends the goroutine's current run interval on its thread at now, keeping it in
@@ -17,4 +19,25 @@ func (s *state) endRun(g *gState, now trace.Time) {
 		return
 	}
 	s.tl.Threads[g.m] = append(s.tl.Threads[g.m], RunInterval{Start: g.runStart, End: now, Goroutine: g.id, Task: task})
+}
+
+// noteThread remembers the time of the latest event of ev's thread, while thread intervals are
+// kept (runEnd).
+func (s *state) noteThread(ev *exectrace.Event) {
+	if s.lastOnThread != nil && ev.Thread != trace.NoThread {
+		s.lastOnThread[ev.Thread] = ev.Time
+	}
+}
+
+// runEnd is where the run interval of goroutine g, still executing when the trace ends at now,
+// ends: at its thread's last event. The tracer stops thread by thread, so what ran on a thread
+// after its last event is not in the trace, and extending g's run to the trace's end would give
+// it the work of goroutines the trace never saw there.
+// A run that began at the thread's last event keeps its first nanosecond.
+func (s *state) runEnd(g *gState, now trace.Time) trace.Time {
+	last, ok := s.lastOnThread[g.m]
+	if !ok || last >= now {
+		return now
+	}
+	return max(last, min(g.runStart+1, now))
 }
