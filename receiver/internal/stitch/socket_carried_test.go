@@ -204,21 +204,22 @@ func (w *servedWindow) taskBounds(task ptrace.Span) (start, end int64) {
 	return start, end
 }
 
-// requestsInTrace counts the requests of proto from client port port that have a task span.
+// requestsInTrace counts the task spans that served a request of proto from client port port
+// (a task cut by the trace's bounds overlaps every request past them on its goroutine: one task).
 func (w *servedWindow) requestsInTrace(proto string, port int64) int {
-	n := 0
+	tasks := map[pcommon.SpanID]bool{}
 	for _, r := range w.run.requests {
 		if r.Proto != proto || r.ClientPort != port {
 			continue
 		}
 		for _, task := range w.byGoroutine[r.Goroutine] {
 			if start, end := w.taskBounds(task); start <= r.EndMonoNS && r.StartMonoNS <= end {
-				n++
+				tasks[task.SpanID()] = true
 				break
 			}
 		}
 	}
-	return n
+	return len(tasks)
 }
 
 // near counts the requests of proto in progress at mono or begun within 20 ms after it: at the
