@@ -22,7 +22,7 @@ func newReleaseInput(r *tracesrc.Release) releaseInput {
 	if r.Goroutine == 0 {
 		return releaseInput{}
 	}
-	in := releaseInput{frame: r.Frame}
+	in := releaseInput{frame: *r.Frame}
 	if r.Task != nil {
 		in.taskTyp, in.taskID = r.Task.Type, r.Task.ID
 	}
@@ -71,7 +71,7 @@ func newQueuedInput(b *tracesrc.Breakdown, hs []tracesrc.Handoff) queuedInput {
 			if handoffReasons[h.Wait.Reason] {
 				in.sent = h.Wait.Frame
 				if h.Wait.Release.Goroutine == h.To {
-					in.received = h.Wait.Release.Frame
+					in.received = *h.Wait.Release.Frame
 				}
 			}
 		}

@@ -35,7 +35,7 @@ func (conv *conversion) observeRelease(w tracesrc.Wait) {
 		if s.text == nil {
 			s.text, s.m = make(map[uint64]string), make(map[releaseKey]*histogram)
 		}
-		fn = frameText(e.Release.Frame)
+		fn = frameText(*e.Release.Frame)
 		s.text[e.Release.Frame.PC] = fn
 	}
 	k := releaseKey{e.Reason, fn}

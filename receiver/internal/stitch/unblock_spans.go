@@ -31,7 +31,7 @@ func (conv *conversion) releaseOf(sp ptrace.Span, r *tracesrc.Release) {
 	}
 	attrs := sp.Attributes()
 	attrs.PutInt(metadata.AttributeUnblockGoroutineID, int64(r.Goroutine))
-	attrs.PutStr(metadata.AttributeUnblockFunction, frameText(r.Frame))
+	attrs.PutStr(metadata.AttributeUnblockFunction, frameText(*r.Frame))
 	if rt := r.Task; rt != nil && (conv.c.opts.TaskSpans == AllTaskSpans || rt.Mark&markDecided != 0) {
 		tid, _ := conv.c.taskIDs(rt)
 		if sid := conv.c.parentSpanID(rt, r.Region); !sid.IsEmpty() {

@@ -53,7 +53,7 @@ type gState struct {
 	// for a task; pickups when it took up tasks left with no goroutine (unblock.go, handoff.go).
 	unblock  unblock
 	lastWait lastWait
-	pickups  *pickups
+	pickups  []trace.Time
 }
 
 // class is the goroutine's contribution to a task's breakdown.
@@ -202,7 +202,7 @@ func (s *state) endWait(g *gState, now trace.Time, cut bool) {
 	if blocked {
 		w.Reason = s.reasons[g.reason]
 	} else {
-		w.Kind, w.Reason = InSyscall, g.syscall
+		w.Reason = g.syscall
 	}
 	if (ts == nil || ts.emitted) && s.outsideOn() && now.Sub(s.outsideSince(g)) >= s.opts.MinSpanDuration {
 		ep := Episode{Kind: Syscall, Reason: w.Reason, Goroutine: g.id, Thread: g.m, Start: s.outsideSince(g), End: now,
@@ -232,7 +232,7 @@ func (s *state) endWait(g *gState, now trace.Time, cut bool) {
 		s.noteWait(g, ts, stack)
 	}
 	g.unblock = unblock{}
-	if !g.partial && !cut {
+	if blocked && !g.partial && !cut {
 		s.h.Wait(w)
 	}
 }

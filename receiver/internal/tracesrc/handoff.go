@@ -53,42 +53,41 @@ type lastWait struct {
 type idleStretch struct {
 	since trace.Time
 	from  trace.GoID
-	// wait is from's last wait for the task, nil when it had none.
-	wait *HandoffWait
-}
-
-// pickups remembers when a goroutine last took up tasks after a stretch with no goroutine.
-type pickups struct {
-	at [MaxBusy]trace.Time
-	n  int
+	// wait is from's last wait for the task, nil when it had none; its stacks are read only
+	// when the hand-off is kept.
+	wait *lastWait
 }
 
 // noteWait keeps g's blocking wait that ended now as its last wait for task ts.
 func (s *state) noteWait(g *gState, ts *taskState, stack []trace.StackFrame) {
-	g.lastWait = lastWait{task: ts, reason: g.reason, stack: stack, unblock: g.unblock, gen: s.tl.Generations, relRegion: -1}
+	lw := &g.lastWait
+	*lw = lastWait{task: ts, reason: g.reason, stack: stack, unblock: g.unblock, gen: s.tl.Generations, relRegion: -1}
 	if rg := s.gs.get(g.unblock.g); g.unblock.g != 0 && rg != nil && rg.cur != nil {
-		g.lastWait.relTask, g.lastWait.relRegion = rg.cur.t, rg.innermostRegion(rg.cur)
+		lw.relTask, lw.relRegion = rg.cur.t, rg.innermostRegion(rg.cur)
 	}
 }
 
 // left notes that g, leaving task ts at now, was the last goroutine working for it.
 func (s *state) left(ts *taskState, g *gState, now trace.Time) {
 	ts.idle = idleStretch{since: now, from: g.id}
-	lw := &g.lastWait
-	if lw.task != ts {
+	if g.lastWait.task != ts {
 		return
 	}
-	w := &HandoffWait{Reason: s.reasons[lw.reason], Frame: ProgramFrame(lw.stack),
-		Release: Release{Goroutine: lw.unblock.g, Task: lw.relTask, Region: lw.relRegion}}
+	lw := g.lastWait
+	ts.idle.wait = &lw
+	g.lastWait = lastWait{}
+}
+
+// handoffWait resolves the sender's last wait of a kept hand-off.
+func (s *state) handoffWait(lw *lastWait) HandoffWait {
+	w := HandoffWait{Reason: s.reasons[lw.reason], Frame: ProgramFrame(lw.stack), Release: Release{Region: -1}}
 	if lw.unblock.g == 0 || lw.gen != s.tl.Generations { // stack ids live for one generation
-		w.Release = Release{Region: -1}
-	} else if f, ok := releaseFrame(s.stacks.frames(s.tr, lw.unblock.stack)); ok {
-		w.Release.Frame = f
-	} else {
-		w.Release = Release{Region: -1}
+		return w
 	}
-	ts.idle.wait = w
-	*lw = lastWait{}
+	if f, ok := releaseFrame(s.stacks.frames(s.tr, lw.unblock.stack)); ok {
+		w.Release = Release{Goroutine: lw.unblock.g, Frame: f, Task: lw.relTask, Region: lw.relRegion}
+	}
+	return w
 }
 
 // tookUp ends task ts's stretch with no goroutine as g begins to work for it at now, keeping
@@ -104,11 +103,9 @@ func (s *state) tookUp(ts *taskState, g *gState, now trace.Time) {
 		return
 	}
 	busy := 0
-	if p := g.pickups; p != nil {
-		for i := range min(p.n, MaxBusy) {
-			if p.at[i] >= st.since {
-				busy++
-			}
+	for _, at := range g.pickups {
+		if at >= st.since {
+			busy++
 		}
 	}
 	g.notePickup(now)
@@ -117,12 +114,12 @@ func (s *state) tookUp(ts *taskState, g *gState, now trace.Time) {
 
 // notePickup remembers that g took up a task at now: one left with no goroutine, or one that
 // began before the trace and that g is the first to act for.
+// It keeps the last MaxBusy, in time order: most goroutines take up a few tasks, if any.
 func (g *gState) notePickup(now trace.Time) {
-	if g.pickups == nil {
-		g.pickups = new(pickups)
+	if len(g.pickups) == MaxBusy {
+		g.pickups = append(g.pickups[:0], g.pickups[1:]...)
 	}
-	g.pickups.at[g.pickups.n%MaxBusy] = now
-	g.pickups.n++
+	g.pickups = append(g.pickups, now)
 }
 
 // keepHandoff adds the hand-off of stretch st, taken up by g at now, to its task when it
@@ -133,7 +130,7 @@ func (s *state) keepHandoff(ts *taskState, g *gState, st idleStretch, now trace.
 	}
 	h := Handoff{Start: st.since, End: now, From: st.from, To: g.id, Busy: busy}
 	if st.wait != nil {
-		h.Wait = *st.wait
+		h.Wait = s.handoffWait(st.wait)
 	}
 	if s.ev != nil {
 		h.Took = ProgramFrame(s.stacks.frames(s.tr, s.ev.Stack))

@@ -36,13 +36,14 @@ type taskState struct {
 	parent, root *taskState
 	open         bool
 	emitted      bool
+	// named is set once an event of the trace names the task (begin, end, region, log, a child's
+	// begin); activeBelow once a descendant closed that was not Idle. (The flags share a word:
+	// taskState plus the allocator's header must stay within 768 bytes, its size class.)
+	named, activeBelow bool
 	// creator is the goroutine holding the task's task scope; lingering those that may hold a
 	// linger scope of it.
 	creator   *gState
 	lingering []*gState
-	// named is set once an event of the trace names the task (begin, end, region, log, a child's
-	// begin); activeBelow once a descendant closed that was not Idle.
-	named, activeBelow bool
 	// last is when the breakdown was last brought up to date.
 	last trace.Time
 	// n counts the goroutines working for the task or a descendant, per class.

@@ -16,8 +16,9 @@ type Release struct {
 	Goroutine trace.GoID
 	// Frame is the innermost frame of the releaser's stack outside the runtime and the
 	// synchronization primitives (see ProgramFrame): the program's line that released the
-	// wait, e.g. a channel send or a mutex unlock; zero when the stack has no such frame.
-	Frame trace.StackFrame
+	// wait, e.g. a channel send or a mutex unlock. It points into the stack the model shares
+	// (no copy per episode); nil when Goroutine is 0.
+	Frame *trace.StackFrame
 	// Task is the task the releaser worked for, nil for none; Region indexes the releaser's
 	// innermost region of Task, -1 for none.
 	Task   *Task
@@ -88,17 +89,18 @@ func (s *state) release(u unblock) Release {
 // goroutine runnable on its own business while it ran on the releasing goroutine (netpoller
 // results taken when the world restarts, GC, the tracer: their frames sit above the
 // program's, from runtime.systemstack_switch, runtime.gc*, runtime.*trace*, ...).
-func releaseFrame(stack []trace.StackFrame) (trace.StackFrame, bool) {
-	for _, f := range stack {
+func releaseFrame(stack []trace.StackFrame) (*trace.StackFrame, bool) {
+	for i := range stack {
+		f := &stack[i]
 		if !isRuntimeFunc(f.Func) {
 			return f, f.Func != ""
 		}
 		for _, own := range [...]string{"runtime.systemstack_switch", "runtime.gc", "runtime.trace", "runtime.(*trace",
 			"runtime.startTheWorld", "runtime.stopTheWorld", "runtime.netpoll", "runtime.findRunnable", "runtime.schedule"} {
 			if strings.HasPrefix(f.Func, own) {
-				return trace.StackFrame{}, false
+				return nil, false
 			}
 		}
 	}
-	return trace.StackFrame{}, false
+	return nil, false
 }

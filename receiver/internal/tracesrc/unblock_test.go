@@ -156,7 +156,7 @@ func TestReleaseSlowPeer(t *testing.T) {
 		}
 		n++
 		r := e.Release
-		if ProgramFrame(e.Stack).Line != recv || r.Frame.Func != "main.(*Syncer).fetchLoop" || r.Frame.Line != sel ||
+		if ProgramFrame(e.Stack).Line != recv || r.Frame == nil || r.Frame.Func != "main.(*Syncer).fetchLoop" || r.Frame.Line != sel ||
 			r.Task == nil || r.Region != -1 || !r.Task.Continued && (r.Task.Type != "importBlock" || r.Task.Goroutine != r.Goroutine) {
 			t.Errorf("the importer's wait %v at %+v released by %+v, want the fetcher's select at syncer.go:%d working for the importBlock it began",
 				e.End.Sub(e.Start), ProgramFrame(e.Stack), r, sel)
