@@ -59,16 +59,13 @@ type queuedInput struct {
 	sent, received, took trace.StackFrame
 }
 
-// handoffReasons are the block reasons of a sender's last wait that are the hand-off itself.
-var handoffReasons = map[string]bool{"chan send": true, "select": true}
-
 func newQueuedInput(b *tracesrc.Breakdown, hs []tracesrc.Handoff) queuedInput {
 	var in queuedInput
 	for i := range hs {
 		h := &hs[i]
 		if d := h.End.Sub(h.Start); d > in.d {
 			in = queuedInput{d: d, to: h.To, busy: h.Busy, took: h.Took}
-			if handoffReasons[h.Wait.Reason] {
+			if tracesrc.HandsOff(h.Wait.Reason) {
 				in.sent = h.Wait.Frame
 				if h.Wait.Release.Goroutine == h.To {
 					in.received = *h.Wait.Release.Frame

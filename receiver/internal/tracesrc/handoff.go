@@ -15,7 +15,8 @@ type Handoff struct {
 	From, To   trace.GoID
 	// Wait is From's last blocking wait while it worked for the task, when there was one: its
 	// Reason (e.g. "chan send", "select": the hand-off itself, when the queue was full), its
-	// Frame (ProgramFrame of its stack) and Release. Reason is empty when there was none.
+	// Frame (ProgramFrame of its stack) and, for a chan send or a select only, its Release.
+	// Reason is empty when there was none.
 	Wait HandoffWait
 	// Took is ProgramFrame of To's stack at the event where it began working for the task.
 	Took trace.StackFrame
@@ -47,6 +48,9 @@ type lastWait struct {
 	gen       int
 	relTask   *Task
 	relRegion int
+	// relFrame is the release's frame once resolved (left), nil before or when the program did
+	// not release the wait.
+	relFrame *trace.StackFrame
 }
 
 // idleStretch is a task's current stretch with no goroutine working for it.
@@ -74,18 +78,24 @@ func (s *state) left(ts *taskState, g *gState, now trace.Time) {
 		return
 	}
 	lw := g.lastWait
-	ts.idle.wait = &lw
 	g.lastWait = lastWait{}
+	if lw.unblock.g != 0 && lw.gen == s.tl.Generations && HandsOff(s.reasons[lw.reason]) { // stack ids live for one generation
+		if f, ok := releaseFrame(s.stacks.frames(s.tr, lw.unblock.stack)); ok {
+			lw.relFrame = f
+		}
+	}
+	ts.idle.wait = &lw
 }
+
+// HandsOff says whether a wait for block reason r can be a hand-off itself (a send to a full
+// queue): only then is its release read, when the task goes without a goroutine right after.
+func HandsOff(r string) bool { return r == "chan send" || r == "select" }
 
 // handoffWait resolves the sender's last wait of a kept hand-off.
 func (s *state) handoffWait(lw *lastWait) HandoffWait {
 	w := HandoffWait{Reason: s.reasons[lw.reason], Frame: ProgramFrame(lw.stack), Release: Release{Region: -1}}
-	if lw.unblock.g == 0 || lw.gen != s.tl.Generations { // stack ids live for one generation
-		return w
-	}
-	if f, ok := releaseFrame(s.stacks.frames(s.tr, lw.unblock.stack)); ok {
-		w.Release = Release{Goroutine: lw.unblock.g, Frame: f, Task: lw.relTask, Region: lw.relRegion}
+	if lw.relFrame != nil {
+		w.Release = Release{Goroutine: lw.unblock.g, Frame: lw.relFrame, Task: lw.relTask, Region: lw.relRegion}
 	}
 	return w
 }
