@@ -199,8 +199,11 @@ func (w histogramWriter) writeKeyed(info metadata.MetricInfo, n int, series func
 }
 
 // netNote is what a task's diagnosis says of its network: its longest network wait that a read
-// names, and its longest TLS handshake (tls_spans.go).
-type netNote struct {
+// names, and its longest TLS handshake (tls_spans.go). It holds a pointer, nil for a task with
+// neither: every held task span keeps one (diagnosis.go).
+type netNote struct{ *netFacts }
+
+type netFacts struct {
 	wait   netWait
 	waitOK bool
 	tls    slowHandshake
@@ -208,14 +211,17 @@ type netNote struct {
 
 // netNote gathers task t's network note.
 func (conv *conversion) netNote(t *tracesrc.Task) netNote {
-	var n netNote
+	var f netFacts
 	if conv.net != nil {
-		n.wait, n.waitOK = conv.longestNetWait(t)
+		f.wait, f.waitOK = conv.longestNetWait(t)
 	}
 	if len(t.Handshakes) > 0 {
-		n.tls = conv.longestHandshake(t)
+		f.tls = conv.longestHandshake(t)
 	}
-	return n
+	if !f.waitOK && f.tls.d == 0 {
+		return netNote{}
+	}
+	return netNote{&f}
 }
 
 // appendTo adds the note's parts to a task's diagnosis: its longest named network wait when
@@ -223,7 +229,10 @@ func (conv *conversion) netNote(t *tracesrc.Task) netNote {
 // longest TLS handshake when that took as much; e.g. "waited 20.4ms on peer 127.0.0.1:41153:
 // the reply reached the kernel after 20.3ms; host added 0.1ms" and "TLS 1.3 client handshake
 // 2.1ms with 127.0.0.1:41153".
-func (n *netNote) appendTo(parts []string, dur time.Duration, b *tracesrc.Breakdown) []string {
+func (n netNote) appendTo(parts []string, dur time.Duration, b *tracesrc.Breakdown) []string {
+	if n.netFacts == nil {
+		return parts
+	}
 	notable := func(d time.Duration) bool { return d > 0 && float64(d) >= minCauseShare*float64(dur) }
 	var network time.Duration
 	for _, bt := range b.Blocked {

@@ -81,7 +81,7 @@ type HandshakeHandler interface {
 
 // Stack classes: what a stack's frames say of TLS and dialing.
 const (
-	stackClassed uint16 = 1 << iota // the class is known (cache entries only)
+	stackClassed uint8 = 1 << iota // the class is known (cache entries only)
 	stackHandshake
 	stackClient
 	stackServer
@@ -100,12 +100,12 @@ const tlsClassDepth = 48
 
 // stackClasses caches the class of each stack of a generation.
 type stackClasses struct {
-	class  []uint16
+	class  []uint8
 	frames []trace.StackFrame
 }
 
 // of returns the class of stack id.
-func (c *stackClasses) of(tr *exectrace.Reader, id exectrace.StackID) uint16 {
+func (c *stackClasses) of(tr *exectrace.Reader, id exectrace.StackID) uint8 {
 	if id == exectrace.NoStack {
 		return 0
 	}
@@ -118,7 +118,7 @@ func (c *stackClasses) of(tr *exectrace.Reader, id exectrace.StackID) uint16 {
 	k := stackClassed | classify(c.frames)
 	if id < maxClassedStacks {
 		if int(id) >= len(c.class) {
-			c.class = append(c.class, make([]uint16, int(id)+1-len(c.class))...)
+			c.class = append(c.class, make([]uint8, int(id)+1-len(c.class))...)
 		}
 		c.class[id] = k
 	}
@@ -129,8 +129,8 @@ func (c *stackClasses) of(tr *exectrace.Reader, id exectrace.StackID) uint16 {
 func (c *stackClasses) reset() { clear(c.class) }
 
 // classify reads the TLS and dial frames of a stack.
-func classify(frames []trace.StackFrame) uint16 {
-	var k uint16
+func classify(frames []trace.StackFrame) uint8 {
+	var k uint8
 	for _, f := range frames {
 		fn, ok := strings.CutPrefix(f.Func, "crypto/tls.")
 		if !ok {
@@ -167,11 +167,11 @@ type goTLS struct {
 	h    Handshake
 	// first is the time of the open handshake's first event.
 	first trace.Time
-	class uint16
+	class uint8
 	task  *taskState
 	// op is the class of the goroutine's last operation (syscall, block or preemption); opWait
 	// says it is a syscall or block not yet ended (by the goroutine running again).
-	op     uint16
+	op     uint8
 	opWait bool
 	// lastEnd is when the goroutine's last syscall or block that was not a handshake's ended;
 	// connect is the last dial's connect syscall.
