@@ -11,7 +11,8 @@
 // dial them trusting that certificate only; the protocol above is unchanged. -reconnect-every N
 // redials each peer after N blocks fetched from it, so connects and handshakes (resumed ones,
 // with -tls) happen throughout the sync, inside the importBlock task that needed them.
-// -tls-version 1.2 caps both sides at TLS 1.2 (full and resumed handshakes of the older protocol).
+// -tls-version 1.2 caps both sides at TLS 1.2 (full and resumed handshakes of the older protocol);
+// -tls-no-resume makes every handshake a full one.
 //
 // Usage:
 //
@@ -54,6 +55,7 @@ type config struct {
 	logEvery             uint64
 	tls                  bool
 	tlsVersion           string
+	tlsNoResume          bool
 	reconnectEvery       int
 }
 
@@ -82,6 +84,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.Uint64Var(&c.logEvery, "log-every", 100, "print a progress line every N blocks (0 = none)")
 	fs.BoolVar(&c.tls, "tls", false, "peers serve TLS with a self-signed certificate made at start; the syncer dials with TLS")
 	fs.StringVar(&c.tlsVersion, "tls-version", "1.3", "highest TLS version the peers and the syncer speak with -tls: 1.2 or 1.3")
+	fs.BoolVar(&c.tlsNoResume, "tls-no-resume", false, "with -tls, every handshake is a full one: the peers issue no session tickets")
 	fs.IntVar(&c.reconnectEvery, "reconnect-every", 0, "redial a peer after every N blocks fetched from it (0 = keep each connection)")
 	if err := fs.Parse(args); err != nil {
 		return c, err

@@ -68,6 +68,7 @@ func startNode(ctx context.Context, cfg config, out *log.Logger) (*node, error) 
 		if cfg.tlsVersion == "1.2" {
 			tlsConfs.Server.MaxVersion, tlsConfs.Client.MaxVersion = tls.VersionTLS12, tls.VersionTLS12
 		}
+		tlsConfs.Server.SessionTicketsDisabled = cfg.tlsNoResume
 	}
 	addrs := make([]string, 0, cfg.peers)
 	for i := range cfg.peers {

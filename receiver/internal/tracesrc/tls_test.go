@@ -26,7 +26,8 @@ func TestReadHandshakes(t *testing.T) {
 		resumed       TLSResumption
 	}{
 		{"synctls13.trace", "1.3", ResumptionUnknown},
-		{"synctls12.trace", "1.2", ResumptionResumed}, // the client's session cache resumes every redial
+		{"synctls12.trace", "1.2", ResumptionResumed},  // the client's session cache resumes every redial
+		{"synctls12full.trace", "1.2", ResumptionFull}, // -tls-no-resume: the peers issue no tickets
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			col := &tlsCollector{outsideCollector: &outsideCollector{collector: newCollector(t)}}

@@ -1,9 +1,11 @@
-// Command synctls regenerates synctls13.trace and synctls12.trace: it runs the demo workload
-// examples/syncnode with -tls -reconnect-every 2 (TLS 1.3, then -tls-version 1.2), so the syncer
-// redials its peers inside importBlock tasks and every redial is a TLS handshake, a resumed one
-// after the first, and fetches one second of its execution trace from net/http/pprof.
+// Command synctls regenerates synctls13.trace, synctls12.trace and synctls12full.trace: it runs
+// the demo workload examples/syncnode with -tls -reconnect-every 2 (TLS 1.3, then -tls-version
+// 1.2, then 1.2 with -tls-no-resume), so the syncer redials its peers inside importBlock tasks
+// and every redial is a TLS handshake, a resumed one after the first but with -tls-no-resume,
+// and fetches one second of its execution trace from net/http/pprof.
 //
-// Regenerate with: go run synctls.go (in this directory).
+// Regenerate with: go run synctls.go (in this directory); go run synctls.go full writes only
+// synctls12full.trace.
 //
 //go:build ignore
 
@@ -21,16 +23,22 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "full" { // the full TLS 1.2 handshakes only
+		capture("1.2", "synctls12full.trace", "-tls-no-resume")
+		return
+	}
 	for _, version := range []string{"1.3", "1.2"} {
 		capture(version, "synctls"+strings.ReplaceAll(version, ".", "")+".trace")
 	}
+	capture("1.2", "synctls12full.trace", "-tls-no-resume")
 }
 
-// capture runs syncnode speaking TLS up to version and writes one second of its trace to name.
-func capture(version, name string) {
-	cmd := exec.Command("go", "run", "../../../../examples/syncnode",
+// capture runs syncnode speaking TLS up to version, with args, and writes one second of its
+// trace to name.
+func capture(version, name string, args ...string) {
+	cmd := exec.Command("go", append([]string{"run", "../../../../examples/syncnode",
 		"-peers", "3", "-slow-peer", "1", "-tls", "-tls-version", version, "-reconnect-every", "2",
-		"-pprof-addr", "127.0.0.1:0", "-duration", "20s", "-log-every", "0")
+		"-pprof-addr", "127.0.0.1:0", "-duration", "20s", "-log-every", "0"}, args...)...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		log.Fatal(err)
