@@ -58,6 +58,8 @@ type diagnosisInput struct {
 	}
 	// queued is the task's longest hand-off between two goroutines (unblock_diagnosis.go).
 	queued queuedInput
+	// syscall is the task's longest syscall episode (syscalls.go).
+	syscall longestSyscall
 	// stw is the wall time stop-the-world phases overlapped the task; gcOnly says they were all GC's.
 	stw    time.Duration
 	gcOnly bool
@@ -70,9 +72,13 @@ func newDiagnosisInput(t *tracesrc.Task) diagnosisInput {
 	in := diagnosisInput{id: t.ID, typ: t.Type, dur: t.End.Sub(t.Start), time: t.Time, gcOnly: true}
 	for i := range t.Episodes {
 		e := &t.Episodes[i]
+		in.syscall.note(e)
 		if d := e.End.Sub(e.Start); e.Kind == tracesrc.Blocked && d > in.longest.d && len(e.Stack) > 0 {
 			in.longest.reason, in.longest.d = e.Reason, d
 			in.longest.frame = appFrame(e.Stack)
+			if e.Reason == tracesrc.FlowControl {
+				in.longest.frame = flowControlFrame(e.Stack)
+			}
 			in.longest.released = newReleaseInput(&e.Release)
 		}
 	}
@@ -298,7 +304,7 @@ type cause struct {
 // 25ms data waiting in the kernel on peer 127.0.0.1:30303; 3ms GC stop-the-world".
 func (in *diagnosisInput) summary(kernel kernelWait) string {
 	b := &in.time
-	causes := []cause{{"running", b.Running, ""}, {"GC assist", b.GCAssist, ""}, {"in syscalls", b.Syscall, ""},
+	causes := []cause{{"running", b.Running, ""}, {"GC assist", b.GCAssist, ""}, {inSyscalls, b.Syscall, ""},
 		{"runnable, waiting to run", b.Runnable, ""}, {untrackedCause, b.Untracked - in.queued.total, ""}, {queuedCause, in.queued.total, ""}}
 	for _, bt := range b.Blocked {
 		causes = append(causes, cause{"blocked on " + bt.Reason, bt.Time, bt.Reason})
@@ -316,6 +322,9 @@ func (in *diagnosisInput) summary(kernel kernelWait) string {
 		}
 		if c.what == queuedCause {
 			p += in.queued.text()
+		}
+		if c.what == inSyscalls && in.syscall.d > 0 {
+			p += ": " + in.syscall.String()
 		}
 		parts = append(parts, p)
 	}

@@ -1,6 +1,7 @@
 package stitch
 
 import (
+	"cmp"
 	"strings"
 
 	"github.com/gostitch/gostitch/receiver/internal/metadata"
@@ -40,7 +41,7 @@ func (w *spanWriter) fillRegion(sp ptrace.Span, r *tracesrc.Region) {
 // fillEpisode sets the name, times and attributes of the span of episode e.
 func (w *spanWriter) fillEpisode(sp ptrace.Span, e *tracesrc.Episode) {
 	if e.Kind == tracesrc.Syscall {
-		sp.SetName(syscallSpanName)
+		sp.SetName(cmp.Or(syscallSpanNames[e.Reason], syscallSpanName))
 	} else {
 		sp.SetName(blockSpanPrefix + e.Reason)
 	}
@@ -52,6 +53,8 @@ func (w *spanWriter) fillEpisode(sp ptrace.Span, e *tracesrc.Episode) {
 	attrs.PutInt(metadata.AttributeThreadID, int64(e.Thread))
 	if e.Kind == tracesrc.Blocked {
 		attrs.PutStr(metadata.AttributeBlockReason, e.Reason)
+	} else if e.Reason != "" {
+		attrs.PutStr(metadata.AttributeSyscallName, e.Reason)
 	}
 	if len(e.Stack) > 0 {
 		st := w.stack(e.Stack)

@@ -29,6 +29,9 @@ type traceMetrics struct {
 	sched, gcPause  histogram
 	block, taskDur  map[string]*histogram
 	blockOrder, typ []string
+	// syscall holds the syscall durations by name (syscalls.go), syscallOrder the names.
+	syscall      map[string]*histogram
+	syscallOrder []string
 	// release holds gostitch.goroutine.unblock.duration (unblock_metrics.go).
 	release releaseSeries
 }
@@ -41,8 +44,12 @@ func (conv *conversion) observeWait(w tracesrc.Wait) {
 		ref.episode = w.Episode
 	}
 	d := w.End.Sub(w.Start)
-	if w.Kind == tracesrc.Scheduling {
+	switch w.Kind {
+	case tracesrc.Scheduling:
 		conv.metrics.sched.observe(d, w.End, ref)
+		return
+	case tracesrc.InSyscall:
+		conv.metrics.series(&conv.metrics.syscall, &conv.metrics.syscallOrder, syscallMetricName(w.Reason)).observe(d, w.End, ref)
 		return
 	}
 	conv.metrics.series(&conv.metrics.block, &conv.metrics.blockOrder, w.Reason).observe(d, w.End, ref)
@@ -86,6 +93,7 @@ func (m *traceMetrics) build(c *TraceConverter, tl *tracesrc.Timeline) pmetric.M
 	w.write(metadata.MetricGoScheduleDuration, "", []string{""}, map[string]*histogram{"": &m.sched})
 	w.write(metadata.MetricGoMemoryGCPauseDuration, "", []string{""}, map[string]*histogram{"": &m.gcPause})
 	w.write(metadata.MetricGostitchGoroutineBlockDuration, metadata.AttributeBlockReason, m.blockOrder, m.block)
+	w.write(metadata.MetricGostitchGoroutineSyscallDuration, metadata.AttributeSyscallName, m.syscallOrder, m.syscall)
 	w.write(metadata.MetricGostitchTaskDuration, metadata.AttributeTaskType, m.typ, m.taskDur)
 	m.release.write(w)
 	return md

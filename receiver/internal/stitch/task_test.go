@@ -398,7 +398,7 @@ func TestConvertEpisodes(t *testing.T) {
 	out := mustConvert(t, "blocksync.trace", TraceOptions{MinSpanDuration: 20 * time.Microsecond, StackDepth: 4})
 	blocks := 0
 	for _, sp := range out.spans {
-		if !strings.HasPrefix(sp.Name(), blockSpanPrefix) && sp.Name() != syscallSpanName {
+		if !strings.HasPrefix(sp.Name(), blockSpanPrefix) && !isSyscallSpan(sp.Name()) {
 			continue
 		}
 		if spanDuration(sp) < 20*time.Microsecond && !boolAttr(sp, metadata.AttributeTruncated) {

@@ -81,7 +81,7 @@ func checkNotableSpans(t *testing.T, all, notable *converted) {
 		}
 	}
 	for _, sp := range all.spans {
-		if sp.Name() != syscallSpanName && !strings.HasPrefix(sp.Name(), blockSpanPrefix) {
+		if !isSyscallSpan(sp.Name()) && !strings.HasPrefix(sp.Name(), blockSpanPrefix) {
 			continue
 		}
 		for id := sp.SpanID(); !id.IsEmpty(); {
@@ -182,7 +182,7 @@ func TestNotableSlowTasks(t *testing.T) {
 // hasEpisodeChild says whether a task span has a blocking or syscall span below it in its own task.
 func hasEpisodeChild(out *converted, task ptrace.Span) bool {
 	for _, sp := range out.spans {
-		if sp.Name() != syscallSpanName && !strings.HasPrefix(sp.Name(), blockSpanPrefix) {
+		if !isSyscallSpan(sp.Name()) && !strings.HasPrefix(sp.Name(), blockSpanPrefix) {
 			continue
 		}
 		for id := sp.ParentSpanID(); ; {

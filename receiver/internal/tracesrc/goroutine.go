@@ -202,7 +202,7 @@ func (s *state) endWait(g *gState, now trace.Time, cut bool) {
 	if blocked {
 		w.Reason = s.reasons[g.reason]
 	} else {
-		w.Reason = g.syscall
+		w.Kind, w.Reason = InSyscall, g.syscall
 	}
 	if (ts == nil || ts.emitted) && s.outsideOn() && now.Sub(s.outsideSince(g)) >= s.opts.MinSpanDuration {
 		ep := Episode{Kind: Syscall, Reason: w.Reason, Goroutine: g.id, Thread: g.m, Start: s.outsideSince(g), End: now,
@@ -232,7 +232,7 @@ func (s *state) endWait(g *gState, now trace.Time, cut bool) {
 		s.noteWait(g, ts, stack)
 	}
 	g.unblock = unblock{}
-	if blocked && !g.partial && !cut {
+	if !g.partial && !cut {
 		s.h.Wait(w)
 	}
 }

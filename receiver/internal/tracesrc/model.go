@@ -200,12 +200,15 @@ const (
 	Scheduling WaitKind = iota
 	// Blocking: blocked until runnable.
 	Blocking
+	// InSyscall: in a system call until it returned.
+	InSyscall
 )
 
 // Wait is one complete wait of a goroutine, for the duration metrics.
 type Wait struct {
 	Kind WaitKind
-	// Reason is the block reason of a Blocking wait.
+	// Reason is the block reason of a Blocking wait, the system call's name of an InSyscall
+	// one (as Episode.Reason).
 	Reason     string
 	Goroutine  trace.GoID
 	Start, End trace.Time
@@ -225,7 +228,7 @@ type Handler interface {
 	Task(t *Task)
 	// STW is called when a stop-the-world phase ends, after it was added to the tasks it overlapped.
 	STW(s STW)
-	// Wait is called when a goroutine's scheduling or blocking wait ends.
+	// Wait is called when a goroutine's scheduling or blocking wait or its system call ends.
 	Wait(w Wait)
 }
 

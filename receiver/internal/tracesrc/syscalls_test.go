@@ -111,8 +111,8 @@ func TestSyscallNamesLive(t *testing.T) {
 }
 
 // TestSyscallNamesSyncnode: in syncnode's real trace (testdata/syncnode.go, -fsync-every 1),
-// the block store's fsyncs and writes and the peers' socket reads and writes are named so, and
-// every name is one of SyscallNames.
+// the block store's fsyncs and writes and the peers' socket reads and writes are named so,
+// every name is one of SyscallNames, and the syscalls are waits too.
 func TestSyscallNamesSyncnode(t *testing.T) {
 	c, _, err := readAll(t, readFixture(t, "syncnode.trace"), Options{})
 	if err != nil {
@@ -146,4 +146,24 @@ func TestSyscallNamesSyncnode(t *testing.T) {
 		}
 	}
 	t.Logf("syscalls by caller: %v", seen)
+
+	// Each syscall the trace shows whole is an InSyscall wait by the same name, pointing at its
+	// episode when it has one.
+	waits, pointing := 0, 0
+	for _, w := range c.waits {
+		if w.Kind != InSyscall {
+			continue
+		}
+		waits++
+		if w.Episode < 0 {
+			continue
+		}
+		pointing++
+		if e := w.Task.Episodes[w.Episode]; e.Kind != Syscall || e.Start != w.Start || e.Reason != w.Reason {
+			t.Errorf("syscall wait %+v points at episode %+v", w, e)
+		}
+	}
+	if waits == 0 || pointing == 0 {
+		t.Errorf("%d syscall waits, %d of them episodes", waits, pointing)
+	}
 }
