@@ -63,8 +63,6 @@ type diagnosisInput struct {
 	// stw is the wall time stop-the-world phases overlapped the task; gcOnly says they were all GC's.
 	stw    time.Duration
 	gcOnly bool
-	// net is the task's longest named network wait and its longest TLS handshake (net_waits.go).
-	net netNote
 }
 
 // newDiagnosisInput summarizes task t for its diagnosis.
@@ -121,6 +119,10 @@ type diagnoser struct {
 	// while task spans are held, quietN their number, for the p95 of the diagnosis.
 	quiet  map[string][]time.Duration
 	quietN int
+	// net is the network note of the task span taskSpan gave last, notes those of the held
+	// ones by index (net_waits.go): kept apart from the inputs, as few tasks have one.
+	net   netNote
+	notes netNotes
 }
 
 func newDiagnoser(hold int) diagnoser {
@@ -132,11 +134,12 @@ func newDiagnoser(hold int) diagnoser {
 // (now is then set); diagnose finishes it.
 func (d *diagnoser) taskSpan(t *tracesrc.Task, b *spanBatch, net netNote) (sp ptrace.Span, in diagnosisInput, now bool) {
 	in = newDiagnosisInput(t)
-	in.net = net
 	d.sketch(in.typ).add(in.dur)
+	d.net = net
 	if d.overflow {
 		return b.span(), in, true
 	}
+	d.notes.add(len(d.inputs), net)
 	d.inputs = append(d.inputs, in)
 	return d.held.AppendEmpty(), in, false
 }
@@ -147,7 +150,7 @@ func (d *diagnoser) taskSpan(t *tracesrc.Task, b *spanBatch, net netNote) (sp pt
 func (d *diagnoser) diagnose(sp ptrace.Span, in *diagnosisInput, now bool, b *spanBatch) {
 	if now {
 		if p95 := d.sketch(in.typ).p95(); in.dur > p95 {
-			addDiagnosis(sp, in, p95, kernelWait{})
+			addDiagnosis(sp, in, p95, kernelWait{}, d.net)
 		}
 		return
 	}
@@ -266,19 +269,19 @@ func (d *diagnoser) emitHeld(b *spanBatch, kernel map[trace.TaskID]kernelWait) {
 		sp := b.span()
 		d.held.At(i).MoveTo(sp)
 		if in := &d.inputs[i]; in.dur > p95[in.typ] {
-			addDiagnosis(sp, in, p95[in.typ], kernel[in.id])
+			addDiagnosis(sp, in, p95[in.typ], kernel[in.id], d.notes[i])
 		}
 	}
 	d.held = ptrace.NewSpanSlice()
-	d.inputs = nil
+	d.inputs, d.notes = nil, nil
 }
 
 // addDiagnosis adds the gostitch.diagnosis event to task span sp, slower than p95.
-func addDiagnosis(sp ptrace.Span, in *diagnosisInput, p95 time.Duration, kernel kernelWait) {
+func addDiagnosis(sp ptrace.Span, in *diagnosisInput, p95 time.Duration, kernel kernelWait, net netNote) {
 	ev := sp.Events().AppendEmpty()
 	ev.SetName(eventDiagnosis)
 	ev.SetTimestamp(sp.EndTimestamp())
-	ev.Attributes().PutStr(metadata.AttributeDiagnosisSummary, in.summary(kernel))
+	ev.Attributes().PutStr(metadata.AttributeDiagnosisSummary, in.summary(kernel, net))
 	ev.Attributes().PutInt(metadata.AttributeDiagnosisThreshold, int64(p95))
 }
 
@@ -302,7 +305,7 @@ type cause struct {
 // any, and a lossy peer: these overlap the breakdown's parts (data waits in the kernel while its
 // reader is blocked on network or busy), so they come without a share. E.g. "blocked on chan receive 62% at fetcher.go:88; running 20%;
 // 25ms data waiting in the kernel on peer 127.0.0.1:30303; 3ms GC stop-the-world".
-func (in *diagnosisInput) summary(kernel kernelWait) string {
+func (in *diagnosisInput) summary(kernel kernelWait, net netNote) string {
 	b := &in.time
 	causes := []cause{{"running", b.Running, ""}, {"GC assist", b.GCAssist, ""}, {inSyscalls, b.Syscall, ""},
 		{"runnable, waiting to run", b.Runnable, ""}, {untrackedCause, b.Untracked - in.queued.total, ""}, {queuedCause, in.queued.total, ""}}
@@ -334,7 +337,7 @@ func (in *diagnosisInput) summary(kernel kernelWait) string {
 	if kernel.loss.ratio > 0 {
 		parts = append(parts, kernel.loss.String())
 	}
-	parts = in.net.appendTo(parts, in.dur, &in.time)
+	parts = net.appendTo(parts, in.dur, &in.time)
 	if in.stw > 0 {
 		what := "stop-the-world"
 		if in.gcOnly {

@@ -200,13 +200,27 @@ func (w histogramWriter) writeKeyed(info metadata.MetricInfo, n int, series func
 
 // netNote is what a task's diagnosis says of its network: its longest network wait that a read
 // names, and its longest TLS handshake (tls_spans.go). It holds a pointer, nil for a task with
-// neither: every held task span keeps one (diagnosis.go).
+// neither; the diagnoser keeps the notes of held task spans apart from their inputs.
 type netNote struct{ *netFacts }
 
 type netFacts struct {
 	wait   netWait
 	waitOK bool
 	tls    slowHandshake
+}
+
+// netNotes holds the network notes of held task spans by their index; nil until one has a note.
+type netNotes map[int]netNote
+
+// add keeps note n of held task span i, when it has one.
+func (ns *netNotes) add(i int, n netNote) {
+	if n.netFacts == nil {
+		return
+	}
+	if *ns == nil {
+		*ns = make(netNotes)
+	}
+	(*ns)[i] = n
 }
 
 // netNote gathers task t's network note.
@@ -221,7 +235,9 @@ func (conv *conversion) netNote(t *tracesrc.Task) netNote {
 	if !f.waitOK && f.tls.d == 0 {
 		return netNote{}
 	}
-	return netNote{&f}
+	p := new(netFacts) // only here: f itself stays on the stack
+	*p = f
+	return netNote{p}
 }
 
 // appendTo adds the note's parts to a task's diagnosis: its longest named network wait when
