@@ -10,19 +10,16 @@ import (
 )
 
 // releaseInput is what the diagnosis keeps of who released a task's longest block: the
-// releaser's frame and the task it worked for (type and id; id 0 for none). frame.Func is
-// empty when no goroutine of the program released it.
+// releaser's frame (nil when no goroutine of the program released it; it points into the
+// stack the model shares) and the task it worked for (type and id; id 0 for none).
 type releaseInput struct {
-	frame   trace.StackFrame
+	frame   *trace.StackFrame
 	taskTyp string
 	taskID  trace.TaskID
 }
 
 func newReleaseInput(r *tracesrc.Release) releaseInput {
-	if r.Goroutine == 0 {
-		return releaseInput{}
-	}
-	in := releaseInput{frame: *r.Frame}
+	in := releaseInput{frame: r.Frame}
 	if r.Task != nil {
 		in.taskTyp, in.taskID = r.Task.Type, r.Task.ID
 	}
@@ -31,11 +28,11 @@ func newReleaseInput(r *tracesrc.Release) releaseInput {
 
 // text follows the chain one step: ", released by broadcast at peer.go:120 (task importBlock
 // 5120)"; empty when no goroutine of the program released the wait.
-func (r *releaseInput) text() string {
-	if r.frame.Func == "" {
+func (r releaseInput) text() string {
+	if r.frame == nil {
 		return ""
 	}
-	s := fmt.Sprintf(", released by %s at %s", shortFunc(r.frame.Func), fileLine(r.frame))
+	s := fmt.Sprintf(", released by %s at %s", shortFunc(r.frame.Func), fileLine(*r.frame))
 	if r.taskID != 0 {
 		typ := r.taskTyp
 		if typ == "" {
@@ -47,12 +44,17 @@ func (r *releaseInput) text() string {
 }
 
 // queuedInput is what the diagnosis keeps of a task's hand-offs (tracesrc.Handoff): their
-// total, and the longest one.
+// total, and the longest one (nil for none).
 type queuedInput struct {
-	total time.Duration
-	d     time.Duration
-	to    trace.GoID
-	busy  int
+	total   time.Duration
+	longest *handoffDetail
+}
+
+// handoffDetail is a task's longest hand-off.
+type handoffDetail struct {
+	d    time.Duration
+	to   trace.GoID
+	busy int
 	// sent is the sender's wait that handed the task over (a send or a select on a full queue),
 	// received the receive that ended it, by the goroutine that took the task up; took is where
 	// that goroutine began working for the task. Zero frames when the trace does not show them.
@@ -60,20 +62,23 @@ type queuedInput struct {
 }
 
 func newQueuedInput(b *tracesrc.Breakdown, hs []tracesrc.Handoff) queuedInput {
-	var in queuedInput
+	if len(hs) == 0 {
+		return queuedInput{}
+	}
+	in := queuedInput{total: queuedTime(b, hs), longest: new(handoffDetail)}
+	q := in.longest
 	for i := range hs {
 		h := &hs[i]
-		if d := h.End.Sub(h.Start); d > in.d {
-			in = queuedInput{d: d, to: h.To, busy: h.Busy, took: h.Took}
+		if d := h.End.Sub(h.Start); d > q.d {
+			*q = handoffDetail{d: d, to: h.To, busy: h.Busy, took: h.Took}
 			if tracesrc.HandsOff(h.Wait.Reason) {
-				in.sent = h.Wait.Frame
+				q.sent = h.Wait.Frame
 				if h.Wait.Release.Goroutine == h.To {
-					in.received = *h.Wait.Release.Frame
+					q.received = *h.Wait.Release.Frame
 				}
 			}
 		}
 	}
-	in.total = queuedTime(b, hs)
 	return in
 }
 
@@ -82,12 +87,13 @@ func newQueuedInput(b *tracesrc.Breakdown, hs []tracesrc.Handoff) queuedInput {
 // and its receive, else " until goroutine 7 took it up at import.go:52 (it took up 3 earlier
 // tasks meanwhile)"; with several hand-offs, the longest's duration comes first
 // ("queued 80%, 151ms between ..."); empty when there was none.
-func (q *queuedInput) text() string {
-	if q.d <= 0 {
+func (in *queuedInput) text() string {
+	q := in.longest
+	if q == nil || q.d <= 0 {
 		return ""
 	}
 	s := ""
-	if q.d < q.total {
+	if q.d < in.total {
 		s = fmt.Sprintf(", %v", roundDuration(q.d))
 	}
 	busy := ""

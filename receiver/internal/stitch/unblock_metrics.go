@@ -2,6 +2,7 @@ package stitch
 
 import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
+	"golang.org/x/exp/trace"
 
 	"github.com/gostitch/gostitch/receiver/internal/metadata"
 	"github.com/gostitch/gostitch/receiver/internal/tracesrc"
@@ -30,22 +31,31 @@ func (conv *conversion) observeRelease(w tracesrc.Wait) {
 		return
 	}
 	s := &conv.metrics.release
-	fn, ok := s.text[e.Release.Frame.PC]
-	if !ok {
-		if s.text == nil {
-			s.text, s.m = make(map[uint64]string), make(map[releaseKey]*histogram)
-		}
-		fn = frameText(*e.Release.Frame)
-		s.text[e.Release.Frame.PC] = fn
-	}
-	k := releaseKey{e.Reason, fn}
+	k := releaseKey{e.Reason, s.callSite(e.Release.Frame)}
 	h := s.m[k]
 	if h == nil {
+		if s.m == nil {
+			s.m = make(map[releaseKey]*histogram)
+		}
 		h = &histogram{}
 		s.m[k] = h
 		s.order = append(s.order, k)
 	}
 	h.observe(e.End.Sub(e.Start), e.End, spanRef{task: w.Task, episode: w.Episode})
+}
+
+// callSite renders a releasing frame as gostitch.unblock.function shows it, once per program
+// counter (a call site's text is the same in every trace of the program).
+func (s *releaseSeries) callSite(f *trace.StackFrame) string {
+	if t, ok := s.text[f.PC]; ok {
+		return t
+	}
+	if s.text == nil {
+		s.text = make(map[uint64]string)
+	}
+	t := frameText(*f)
+	s.text[f.PC] = t
+	return t
 }
 
 // write renders gostitch.goroutine.unblock.duration.

@@ -30,8 +30,9 @@ func (conv *conversion) releaseOf(sp ptrace.Span, r *tracesrc.Release) {
 		return
 	}
 	attrs := sp.Attributes()
+	attrs.EnsureCapacity(attrs.Len() + 2) // exactly: the span's attributes are all there
 	attrs.PutInt(metadata.AttributeUnblockGoroutineID, int64(r.Goroutine))
-	attrs.PutStr(metadata.AttributeUnblockFunction, frameText(*r.Frame))
+	attrs.PutStr(metadata.AttributeUnblockFunction, conv.metrics.release.callSite(r.Frame))
 	if rt := r.Task; rt != nil && (conv.c.opts.TaskSpans == AllTaskSpans || rt.Mark&markDecided != 0) {
 		tid, _ := conv.c.taskIDs(rt)
 		if sid := conv.c.parentSpanID(rt, r.Region); !sid.IsEmpty() {
