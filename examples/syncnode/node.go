@@ -60,40 +60,13 @@ func startNode(ctx context.Context, cfg config, out *log.Logger) (*node, error) 
 		n.bg.Go(func() { runGCPressure(bgCtx) })
 	}
 
-	var tlsConfs TLSConfigs
-	if cfg.tls {
-		if tlsConfs, err = NewTLSConfigs(); err != nil {
-			return n, err
-		}
-		if cfg.tlsVersion == "1.2" {
-			tlsConfs.Server.MaxVersion, tlsConfs.Client.MaxVersion = tls.VersionTLS12, tls.VersionTLS12
-		}
-		tlsConfs.Server.SessionTicketsDisabled = cfg.tlsNoResume
+	tlsConfs, err := nodeTLS(cfg)
+	if err != nil {
+		return n, err
 	}
-	addrs := make([]string, 0, cfg.peers)
-	for i := range cfg.peers {
-		var delay time.Duration
-		if i == cfg.slowPeer {
-			delay = cfg.slowPeerDelay
-		}
-		p, err := StartPeer(i, chain, delay, tlsConfs.Server)
-		if err != nil {
-			return n, err
-		}
-		n.peers = append(n.peers, p)
-		addrs = append(addrs, p.Addr())
-		var notes []string
-		if cfg.tls {
-			notes = append(notes, map[string]string{"1.2": "tls 1.2", "1.3": "tls"}[cfg.tlsVersion])
-		}
-		if delay > 0 {
-			notes = append(notes, fmt.Sprintf("slow: +%s per reply", delay))
-		}
-		if len(notes) > 0 {
-			out.Printf("peer %d listening on %s (%s)", i, p.Addr(), strings.Join(notes, ", "))
-		} else {
-			out.Printf("peer %d listening on %s", i, p.Addr())
-		}
+	addrs, err := n.startPeers(cfg, chain, tlsConfs.Server)
+	if err != nil {
+		return n, err
 	}
 
 	if n.store, err = OpenBlockStore(cfg.fsyncEvery); err != nil {
@@ -125,6 +98,53 @@ func startNode(ctx context.Context, cfg config, out *log.Logger) (*node, error) 
 	}
 	out.Printf("syncnode pid %d: syncing from %d peers, storing blocks in %s", os.Getpid(), len(addrs), n.store.Dir())
 	return n, nil
+}
+
+// nodeTLS makes the peers' and the syncer's TLS configurations when cfg asks for TLS (zero otherwise).
+func nodeTLS(cfg config) (TLSConfigs, error) {
+	if !cfg.tls {
+		return TLSConfigs{}, nil
+	}
+	confs, err := NewTLSConfigs()
+	if err != nil {
+		return confs, err
+	}
+	if cfg.tlsVersion == "1.2" {
+		confs.Server.MaxVersion, confs.Client.MaxVersion = tls.VersionTLS12, tls.VersionTLS12
+	}
+	confs.Server.SessionTicketsDisabled = cfg.tlsNoResume
+	return confs, nil
+}
+
+// startPeers starts cfg.peers peers serving chain (with TLS when serverTLS is set) and returns
+// their addresses.
+func (n *node) startPeers(cfg config, chain *Chain, serverTLS *tls.Config) ([]string, error) {
+	addrs := make([]string, 0, cfg.peers)
+	for i := range cfg.peers {
+		var delay time.Duration
+		if i == cfg.slowPeer {
+			delay = cfg.slowPeerDelay
+		}
+		p, err := StartPeer(i, chain, delay, serverTLS)
+		if err != nil {
+			return addrs, err
+		}
+		n.peers = append(n.peers, p)
+		addrs = append(addrs, p.Addr())
+		var notes []string
+		if cfg.tls {
+			notes = append(notes, map[string]string{"1.2": "tls 1.2", "1.3": "tls"}[cfg.tlsVersion])
+		}
+		if delay > 0 {
+			notes = append(notes, fmt.Sprintf("slow: +%s per reply", delay))
+		}
+		if len(notes) > 0 {
+			n.out.Printf("peer %d listening on %s (%s)", i, p.Addr(), strings.Join(notes, ", "))
+		} else {
+			n.out.Printf("peer %d listening on %s", i, p.Addr())
+		}
+	}
+	return addrs, nil
 }
 
 // close stops everything in reverse order of start and returns every error met.
