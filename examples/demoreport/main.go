@@ -164,7 +164,7 @@ func findSlowest(traces []jaegerTrace, base, service string) (*jaegerTrace, int,
 }
 
 func fetch(base, service string) ([]jaegerTrace, error) {
-	q := url.Values{"service": {service}, "operation": {"importBlock"}, "limit": {"1000"}, "lookback": {"1h"}}
+	q := url.Values{"service": {service}, "operation": {"importBlock"}, "limit": {"10000"}, "lookback": {"1h"}}
 	resp, err := http.Get(base + "/api/traces?" + q.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("query Jaeger: %w", err)
