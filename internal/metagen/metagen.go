@@ -1,6 +1,8 @@
 // Package metagen turns the component's metadata.yaml (mdatagen's schema) into the Go
 // constants of receiver/internal/metadata and the documentation.md beside metadata.yaml.
 // mdatagen itself is not available to this project; this covers the subset gostitch uses.
+//
+// What it generates and who uses it: docs/design.md, "Output vocabulary".
 package metagen
 
 import (

@@ -1,6 +1,8 @@
 // Package collect is the collection controller: per target and per collection interval it
 // gathers the raw inputs of one window (pprof profiles, the execution trace, files) and hands
 // them to a Sink. It knows nothing of their formats.
+//
+// Its place among the layers: docs/design.md, "Layers" and "Data flow".
 package collect
 
 import (

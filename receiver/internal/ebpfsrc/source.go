@@ -3,6 +3,8 @@
 // per-socket counter deltas per target and window. Counters are read from the programs'
 // socket map (keyed by socket cookie) with batch lookups. Each program loads on its own: a
 // kernel that refuses an optional one costs only what it gave (see Program).
+//
+// Its place among the layers and the clock it shares with the trace: docs/design.md, "Layers" and "Data flow".
 package ebpfsrc
 
 import (

@@ -9,6 +9,8 @@
 // compare every event with x/exp/trace's reading of the same real traces. Events the model has
 // no use for (P transitions, heap metrics, labels, sweeps, experimental data) are decoded for
 // ordering and timing but not handed out.
+//
+// Its place among the layers: docs/design.md, "Layers".
 package exectrace
 
 import "golang.org/x/exp/trace"

@@ -1,5 +1,7 @@
 // Package gzlimit reads outside inputs that may be gzip-compressed, bounding what they
 // decompress to, so a small gzip bomb is cut at the limit instead of filling memory or disk.
+//
+// Its place among the layers: docs/design.md, "Layers".
 package gzlimit
 
 import (

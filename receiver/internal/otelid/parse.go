@@ -1,4 +1,6 @@
 // Package otelid parses and derives OTel trace, span and profile ids.
+//
+// The rules that use it: docs/design.md, "Trace ids".
 package otelid
 
 import (

@@ -1,6 +1,8 @@
 // Package profdict fills the dictionary that the profiles of an OTLP ProfilesData share,
 // storing each distinct string, function, location, stack and link once. Index 0 of every
 // table is the zero value, as OTLP requires, so that 0 means "unset".
+//
+// Its place among the layers: docs/design.md, "Layers".
 package profdict
 
 import (

@@ -2,6 +2,8 @@
 // execution traces such as runtime/trace.FlightRecorder snapshots (POST /v1/trace). Each
 // upload becomes a window of its target and is converted before the reply, so a client
 // learns whether its bytes were usable; the conversion stops when the client leaves.
+//
+// Its place among the layers: docs/design.md, "Layers".
 package push
 
 import (

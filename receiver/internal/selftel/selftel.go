@@ -1,6 +1,8 @@
 // Package selftel reports the receiver's own health through the collector's telemetry:
 // collections by outcome, bytes read, everything dropped, by reason, windows deferred by the
 // cap on concurrent conversions, and which eBPF programs run.
+//
+// Where the instruments come from: docs/design.md, "Output vocabulary".
 package selftel
 
 import (

@@ -1,4 +1,6 @@
 // Package target holds what identifies a monitored Go process in everything emitted about it.
+//
+// The ids derived from it: docs/design.md, "Trace ids".
 package target
 
 import (

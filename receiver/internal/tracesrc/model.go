@@ -24,6 +24,8 @@
 //
 // Task.Time splits the task's wall time by the most active state among the goroutines working
 // for it at each instant (see Breakdown), so its parts add up to the wall time exactly.
+//
+// Its place among the layers: docs/design.md, "Layers" and "One window".
 package tracesrc
 
 import (
