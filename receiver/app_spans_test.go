@@ -181,7 +181,6 @@ func (o *otlpTraces) Export(ctx context.Context, req ptraceotlp.ExportRequest) (
 	return ptraceotlp.NewExportResponse(), o.next.ConsumeTraces(ctx, req.Traces())
 }
 
-
 // startOtelapp builds and runs examples/otelapp on loopback ports until the end of the test and
 // returns its pprof address.
 func startOtelapp(t *testing.T, args ...string) string {

@@ -18,7 +18,7 @@ func benchSpans(n int, interval time.Duration) []Span {
 		start := t0.Add(time.Duration(i) * interval)
 		spans[i] = Span{Name: names[i%len(names)], TraceID: pcommon.TraceID{byte(i), byte(i >> 8), byte(i >> 16), byte(i >> 24)},
 			SpanID: pcommon.SpanID{byte(i), byte(i >> 8), byte(i >> 16), byte(i >> 24)},
-			Start: start.UnixNano(), End: start.Add(time.Millisecond).UnixNano()}
+			Start:  start.UnixNano(), End: start.Add(time.Millisecond).UnixNano()}
 	}
 	return spans
 }

@@ -49,7 +49,7 @@ func TestMatchTolerances(t *testing.T) {
 		{"typical lags", 10*ms + 700, 20*ms + 80, Matched},
 		{"largest lags", 10*ms + StartLag, 20*ms + EndLag, Matched},
 		{"clock error", 10*ms - Early, 20*ms - Early, Matched},
-		{"start too late", 10*ms + StartLag + 1, 20*ms, Unmatched},
+		{"start too late", 10*ms + StartLag + 1, 20 * ms, Unmatched},
 		{"end too late", 10 * ms, 20*ms + EndLag + 1, Unmatched},
 		{"start too early", 10*ms - Early - 1, 20 * ms, Unmatched},
 		{"end too early", 10 * ms, 20*ms - Early - 1, Unmatched},
