@@ -55,6 +55,7 @@ screenshot: setup build $(JAEGER)
 ## test: everything, as CI runs it
 test: setup build bpf-check $(JAEGER)
 	$(GO) mod tidy -diff
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt: not formatted: $$unformatted" >&2; exit 1; fi
 	$(GO) vet ./...
 	GOSTITCH_DIST=$(CURDIR)/$(DIST) GOSTITCH_JAEGER=$(JAEGER) $(GO) test -count=1 -timeout 30m ./...
 	$(MAKE) --no-print-directory fuzz FUZZTIME=20000x
