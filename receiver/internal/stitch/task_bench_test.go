@@ -87,16 +87,26 @@ func BenchmarkTrace(b *testing.B) {
 				return tl.Events
 			})
 		})
-		b.Run(fmt.Sprintf("size=%s/mode=convert", size), func(b *testing.B) {
-			benchRead(b, resolve(b), func(f *os.File) int {
-				c := NewTraceConverter(testIdentity, TraceOptions{MinSpanDuration: time.Millisecond})
-				res, err := c.ConvertWindow(Window{Trace: f}, func(string, ptrace.Traces) error { return nil })
-				if err != nil {
-					b.Fatal(err)
-				}
-				return res.Stats.Events
+		for _, conv := range []struct {
+			mode string
+			opts TraceOptions
+		}{
+			// every task makes a span, no work outside tasks: the conversion as it was first measured
+			{"convert", TraceOptions{MinSpanDuration: time.Millisecond}},
+			// the receiver's defaults: tasks that say something, work outside tasks up to 1,000 spans
+			{"convert-defaults", TraceOptions{MinSpanDuration: time.Millisecond, TaskSpans: NotableTaskSpans, MaxGoroutineSpans: 1000}},
+		} {
+			b.Run(fmt.Sprintf("size=%s/mode=%s", size, conv.mode), func(b *testing.B) {
+				benchRead(b, resolve(b), func(f *os.File) int {
+					c := NewTraceConverter(testIdentity, conv.opts)
+					res, err := c.ConvertWindow(Window{Trace: f}, func(string, ptrace.Traces) error { return nil })
+					if err != nil {
+						b.Fatal(err)
+					}
+					return res.Stats.Events
+				})
 			})
-		})
+		}
 	}
 }
 
