@@ -262,4 +262,4 @@ type Options struct {
 }
 
 // DefaultStackDepth is the number of frames an episode keeps by default.
-const DefaultStackDepth = 8
+const DefaultStackDepth = 16

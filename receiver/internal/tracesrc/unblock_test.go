@@ -109,7 +109,7 @@ func TestReleaseAndHandoffQueueBound(t *testing.T) {
 		t.Fatalf("%d selects and %d network waits in the tasks, want both", selects, network)
 	}
 
-	var queued, named int
+	var queued, named, unnamed int
 	for _, task := range c.tasks {
 		if task.Type != "importBlock" || !task.Ended || task.Continued || task.Time.Untracked < (task.End.Sub(task.Start))/2 {
 			continue
@@ -124,7 +124,13 @@ func TestReleaseAndHandoffQueueBound(t *testing.T) {
 			}
 			if h.Wait.Reason == "select" {
 				named++
-				if h.Wait.Frame.Line != sel || h.Wait.Release.Goroutine != importer || h.Wait.Release.Frame.Line != recv {
+				switch {
+				case h.Wait.Frame.Line == sel && h.Wait.Release.Goroutine == 0:
+					// The release the trace shows came from no program goroutine (an unblock the
+					// runtime did on the importer's behalf, left unnamed by design): not wrong,
+					// only unknown; bounded below.
+					unnamed++
+				case h.Wait.Frame.Line != sel || h.Wait.Release.Goroutine != importer || h.Wait.Release.Frame.Line != recv:
 					t.Errorf("task %d: hand-off's wait %+v, want the select at syncer.go:%d released by the importer at syncer.go:%d", task.ID, h.Wait, sel, recv)
 				}
 			}
@@ -136,7 +142,10 @@ func TestReleaseAndHandoffQueueBound(t *testing.T) {
 	if queued == 0 || named == 0 {
 		t.Fatalf("%d imports mostly queued, %d hand-offs through a full queue; want some of both", queued, named)
 	}
-	t.Logf("%d imports mostly queued, %d handed over through a full queue", queued, named)
+	if unnamed*20 > named {
+		t.Errorf("%d of %d hand-offs through a full queue name no releaser, want at most 5 %%", unnamed, named)
+	}
+	t.Logf("%d imports mostly queued, %d handed over through a full queue (%d with no releaser named)", queued, named, unnamed)
 }
 
 // TestReleaseSlowPeer: on a syncnode with a slow peer, the importer waits for blocks on the
