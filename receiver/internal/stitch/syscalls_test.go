@@ -62,7 +62,7 @@ func (out *converted) spansNamed(name string) []ptrace.Span {
 var fsyncDiagnosis = regexp.MustCompile(`in syscalls \d+%: fsync [0-9.]+m?s at store\.go:(\d+)`)
 
 // TestSyscallsNamed converts syncnode's real trace with -fsync-every 1 -queue 0 (tracesrc's
-// testdata/syncfsync.go): the block store's fsyncs are "syscall fsync" spans with their name
+// testdata/synctraces.go): the block store's fsyncs are "syscall fsync" spans with their name
 // and stack, the writes "syscall write"; the syscall histogram has a series per name; and the
 // slow imports that spent their time in syscalls are diagnosed with their longest, the fsync
 // at the line of store.go that calls os.(*File).Sync.
@@ -178,7 +178,7 @@ func TestFlowControlGRPCStall(t *testing.T) {
 
 // TestREADMEDiagnosisLines: the diagnosis lines README's "What you see" quotes for syscalls and
 // flow control are what the conversion says of the real traces they come from
-// (tracesrc/testdata: syncfsync.go, grpcflow.go): each begins a part of a diagnosis of its
+// (tracesrc/testdata: synctraces.go, grpcflow.go): each begins a part of a diagnosis of its
 // trace (the parts are separated by "; ", and a part may go on with what else the diagnosis
 // knows of the same cause).
 func TestREADMEDiagnosisLines(t *testing.T) {

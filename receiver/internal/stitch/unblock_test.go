@@ -18,7 +18,7 @@ func strAttr(sp ptrace.Span, key string) string {
 	return ""
 }
 
-// The frames of syncqueue.trace (tracesrc/testdata/syncqueue.go: a queue-bound syncnode): the
+// The frames of syncqueue.trace (tracesrc/testdata/synctraces.go: a queue-bound syncnode): the
 // fetcher's select that hands a block to the full queue, and the importer's receive.
 const (
 	queueSend    = "syncer.go:147"

@@ -110,7 +110,7 @@ func TestSyscallNamesLive(t *testing.T) {
 	}
 }
 
-// TestSyscallNamesSyncnode: in syncnode's real trace (testdata/syncnode.go, -fsync-every 1),
+// TestSyscallNamesSyncnode: in syncnode's real trace (testdata/synctraces.go, -fsync-every 1),
 // the block store's fsyncs and writes and the peers' socket reads and writes are named so,
 // every name is one of SyscallNames, and the syscalls are waits too.
 func TestSyscallNamesSyncnode(t *testing.T) {

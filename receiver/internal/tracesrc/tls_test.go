@@ -14,7 +14,7 @@ type tlsCollector struct {
 
 func (c *tlsCollector) GoroutineHandshake(h Handshake) { c.handshakes = append(c.handshakes, h) }
 
-// TestReadHandshakes reads real traces of syncnode -tls -reconnect-every 2 (synctls.go): the
+// TestReadHandshakes reads real traces of syncnode -tls -reconnect-every 2 (testdata/synctraces.go): the
 // syncer redials inside each importBlock task's connect region, and the peers (goroutines of the
 // same process, working for no task) serve the other end. Every connect region the trace shows
 // whole holds exactly one client handshake of its goroutine, after the dial's connect; each
