@@ -77,7 +77,7 @@ func newDiagnosisInput(t *tracesrc.Task) diagnosisInput {
 			if e.Reason == tracesrc.FlowControl {
 				in.longest.frame = flowControlFrame(e.Stack)
 			}
-			in.longest.released = newReleaseInput(&e.Release)
+			in.longest.released = newReleaseInput(e)
 		}
 	}
 	in.queued = newQueuedInput(&t.Time, t.Handoffs)

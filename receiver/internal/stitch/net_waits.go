@@ -82,7 +82,7 @@ type netWait struct {
 
 // waitOf returns the network wait of block episode e, when a read of the window names it.
 func (r *netReads) waitOf(tl *tracesrc.Timeline, e *tracesrc.Episode) (netWait, bool) {
-	if r == nil || e.Kind != tracesrc.Blocked || e.Reason != "network" || e.Resumed.Thread == 0 || e.Partial {
+	if r == nil || e.Kind != tracesrc.Blocked || e.Reason != tracesrc.Network || e.Resumed.Thread == 0 || e.Partial {
 		return netWait{}, false
 	}
 	to := int64(math.MaxInt64)
@@ -252,7 +252,7 @@ func (n netNote) appendTo(parts []string, dur time.Duration, b *tracesrc.Breakdo
 	notable := func(d time.Duration) bool { return d > 0 && float64(d) >= minCauseShare*float64(dur) }
 	var network time.Duration
 	for _, bt := range b.Blocked {
-		if bt.Reason == "network" {
+		if bt.Reason == tracesrc.Network {
 			network = bt.Time
 		}
 	}

@@ -11,15 +11,19 @@ import (
 
 // releaseInput is what the diagnosis keeps of who released a task's longest block: the
 // releaser's frame (nil when no goroutine of the program released it; it points into the
-// stack the model shares) and the task it worked for (type and id; id 0 for none).
+// stack the model shares) and the task it worked for (type and id; id 0 for none); netpoller
+// is set for a network wait that the trace shows ended without a goroutine releasing it: the
+// netpoller did, on the socket's readiness or deadline.
 type releaseInput struct {
-	frame   *trace.StackFrame
-	taskTyp string
-	taskID  trace.TaskID
+	frame     *trace.StackFrame
+	taskTyp   string
+	taskID    trace.TaskID
+	netpoller bool
 }
 
-func newReleaseInput(r *tracesrc.Release) releaseInput {
-	in := releaseInput{frame: r.Frame}
+func newReleaseInput(e *tracesrc.Episode) releaseInput {
+	r := &e.Release
+	in := releaseInput{frame: r.Frame, netpoller: e.Reason == tracesrc.Network && r.Goroutine == 0 && !e.Partial}
 	if r.Task != nil {
 		in.taskTyp, in.taskID = r.Task.Type, r.Task.ID
 	}
@@ -27,9 +31,13 @@ func newReleaseInput(r *tracesrc.Release) releaseInput {
 }
 
 // text follows the chain one step: ", released by broadcast at peer.go:120 (task importBlock
-// 5120)"; empty when no goroutine of the program released the wait.
+// 5120)", or ", released by the netpoller"; empty when the trace does not say who released the
+// wait.
 func (r releaseInput) text() string {
 	if r.frame == nil {
+		if r.netpoller {
+			return ", released by the netpoller"
+		}
 		return ""
 	}
 	s := fmt.Sprintf(", released by %s at %s", shortFunc(r.frame.Func), fileLine(*r.frame))

@@ -26,7 +26,7 @@ type netEpisode struct {
 // g's next run.
 func (g *gState) noteNetEpisode(ts *taskState, i int, reason string) {
 	g.netEp = netEpisode{}
-	if reason == networkReason && i >= 0 {
+	if reason == Network && i >= 0 {
 		g.netEp = netEpisode{ts: ts, i: i}
 	}
 }

@@ -19,7 +19,7 @@ func TestEpisodeResumed(t *testing.T) {
 			n := 0
 			for _, task := range c.tasks {
 				for _, e := range task.Episodes {
-					if e.Kind != Blocked || e.Reason != networkReason {
+					if e.Kind != Blocked || e.Reason != Network {
 						if e.Resumed != (Run{}) {
 							t.Errorf("task %d: %s episode with a run after it %+v", task.ID, e.Reason, e.Resumed)
 						}

@@ -6,8 +6,8 @@ import (
 	"golang.org/x/exp/trace"
 )
 
-// networkReason is the block reason of a goroutine parked in the netpoller.
-const networkReason = "network"
+// Network is the block reason of a goroutine parked in the netpoller.
+const Network = "network"
 
 // NetWake is one wakeup of a goroutine by the netpoller: its unblock from a "network" block,
 // when it next ran, and when it next blocked. It is what the eBPF join needs to split a read's
@@ -40,7 +40,7 @@ func (tl *Timeline) NetWakeAt(g trace.GoID, t trace.Time) (NetWake, bool) {
 // netUnblock notes that g leaves a block at now for state to: a network block ending in
 // runnable is a netpoller wakeup, logged when it first runs (see netRun).
 func (s *state) netUnblock(g *gState, to trace.GoState, now trace.Time) {
-	if s.tl.NetWakes == nil || to != trace.GoRunnable || s.reasons[g.reason] != networkReason {
+	if s.tl.NetWakes == nil || to != trace.GoRunnable || s.reasons[g.reason] != Network {
 		return
 	}
 	if g.cur != nil || g.began || s.opts.Threads == AllThreadIntervals {

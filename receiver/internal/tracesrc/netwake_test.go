@@ -108,7 +108,7 @@ func bareNetWakes(t *testing.T, data []byte) map[trace.GoID][]NetWake {
 					open[g] = false
 				}
 				delete(woken, g)
-				if st.Reason == networkReason {
+				if st.Reason == Network {
 					woken[g] = -1 // parked in the netpoller
 				}
 			}
