@@ -84,18 +84,26 @@ func (conv *conversion) GoroutineLog(l tracesrc.Log) {
 
 // GoroutineEpisode implements tracesrc.GoroutineHandler.
 func (conv *conversion) GoroutineEpisode(e tracesrc.Episode) {
-	w := conv.goroutine(e.Goroutine, e.Start, e.End)
-	w.cutStart = w.cutStart || e.Partial && e.Start == conv.tl.Start
-	w.cutEnd = w.cutEnd || e.Partial && e.End == conv.tl.End
+	sp := conv.goroutineEpisodeSpan(e.Goroutine, e.Start, e.End, e.Partial, e.Region)
+	conv.out.fillEpisode(sp, &e)
+	conv.releaseOf(sp, &e.Release)
+}
+
+// goroutineEpisodeSpan starts the span of the next episode-like item (a wait, a syscall, a TLS
+// handshake) of goroutine g outside tasks, from start to end (partial: cut by the trace's
+// bounds) in its region (-1 for none), with its ids; the caller fills it in.
+func (conv *conversion) goroutineEpisodeSpan(g trace.GoID, start, end trace.Time, partial bool, region int) ptrace.Span {
+	w := conv.goroutine(g, start, end)
+	w.cutStart = w.cutStart || partial && start == conv.tl.Start
+	w.cutEnd = w.cutEnd || partial && end == conv.tl.End
 	c := conv.c
 	conv.out.batch.boundary()
 	sp := conv.out.batch.span()
-	sp.SetTraceID(c.goroutineTraceID(e.Goroutine, conv.tl.Start))
-	sp.SetSpanID(c.goroutineEpisodeSpanID(e.Goroutine, conv.tl.Start, w.episodes))
-	sp.SetParentSpanID(c.goroutineParentSpanID(e.Goroutine, conv.tl.Start, e.Region))
-	conv.out.fillEpisode(sp, &e)
-	conv.releaseOf(sp, &e.Release)
+	sp.SetTraceID(c.goroutineTraceID(g, conv.tl.Start))
+	sp.SetSpanID(c.goroutineEpisodeSpanID(g, conv.tl.Start, w.episodes))
+	sp.SetParentSpanID(c.goroutineParentSpanID(g, conv.tl.Start, region))
 	w.episodes++
+	return sp
 }
 
 // GoroutineSample implements tracesrc.GoroutineHandler: a sample of a goroutine that has a span

@@ -82,17 +82,8 @@ func (conv *conversion) handshakeSpans(t *tracesrc.Task, traceID pcommon.TraceID
 // GoroutineHandshake implements tracesrc.HandshakeHandler: a handshake outside tasks is a span of
 // its goroutine's trace, numbered with its episodes.
 func (conv *conversion) GoroutineHandshake(h tracesrc.Handshake) {
-	w := conv.goroutine(h.Goroutine, h.Start, h.End)
-	w.cutStart = w.cutStart || h.Partial && h.Start == conv.tl.Start
-	w.cutEnd = w.cutEnd || h.Partial && h.End == conv.tl.End
-	c := conv.c
-	conv.out.batch.boundary()
-	sp := conv.out.batch.span()
-	sp.SetTraceID(c.goroutineTraceID(h.Goroutine, conv.tl.Start))
-	sp.SetSpanID(c.goroutineEpisodeSpanID(h.Goroutine, conv.tl.Start, w.episodes))
-	sp.SetParentSpanID(c.goroutineParentSpanID(h.Goroutine, conv.tl.Start, h.Region))
+	sp := conv.goroutineEpisodeSpan(h.Goroutine, h.Start, h.End, h.Partial, h.Region)
 	conv.fillHandshake(sp, &h)
-	w.episodes++
 }
 
 // fillHandshake sets the name, times and attributes of the span of handshake h and observes its
