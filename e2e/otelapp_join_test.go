@@ -19,9 +19,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/ptrace"
-	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
-	"google.golang.org/grpc"
 
+	"github.com/gostitch/gostitch/internal/otlpsink"
 	"github.com/gostitch/gostitch/internal/syncnodetest"
 )
 
@@ -235,9 +234,8 @@ func joinAccuracy(truth map[string]joinTruth, tasks []taskSpan, windows []window
 	return a
 }
 
-// spanSink is an OTLP gRPC trace receiver keeping the task spans it is sent.
+// spanSink keeps the task spans an OTLP gRPC trace receiver (otlpsink) is sent.
 type spanSink struct {
-	ptraceotlp.UnimplementedGRPCServer
 	addr string
 
 	mu   sync.Mutex
@@ -245,20 +243,13 @@ type spanSink struct {
 }
 
 func startSpanSink(t *testing.T) *spanSink {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	s := &spanSink{addr: ln.Addr().String()}
-	srv := grpc.NewServer()
-	ptraceotlp.RegisterGRPCServer(srv, s)
-	done := make(chan struct{})
-	go func() { defer close(done); _ = srv.Serve(ln) }()
-	t.Cleanup(func() { srv.Stop(); <-done })
+	s := &spanSink{}
+	s.addr = otlpsink.Start(t, s.export)
 	return s
 }
 
-// Export implements ptraceotlp.GRPCServer.
-func (s *spanSink) Export(_ context.Context, req ptraceotlp.ExportRequest) (ptraceotlp.ExportResponse, error) {
-	rss := req.Traces().ResourceSpans()
+func (s *spanSink) export(_ context.Context, td ptrace.Traces) error {
+	rss := td.ResourceSpans()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i := 0; i < rss.Len(); i++ {
@@ -274,7 +265,7 @@ func (s *spanSink) Export(_ context.Context, req ptraceotlp.ExportRequest) (ptra
 			}
 		}
 	}
-	return ptraceotlp.NewExportResponse(), nil
+	return nil
 }
 
 func isTaskSpan(sp ptrace.Span) bool {

@@ -3,7 +3,6 @@ package gostitchreceiver
 import (
 	"bufio"
 	"context"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,17 +14,15 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
-	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
-	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"go.opentelemetry.io/collector/processor/processortest"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
-	"google.golang.org/grpc"
 
 	"github.com/gostitch/gostitch/internal/appspans"
+	"github.com/gostitch/gostitch/internal/otlpsink"
 	"github.com/gostitch/gostitch/processor/gostitchjoinprocessor"
 	"github.com/gostitch/gostitch/receiver/internal/collect"
 	"github.com/gostitch/gostitch/receiver/internal/metadata"
@@ -46,7 +43,7 @@ func TestSDKTasksHangUnderTheAppsSpans(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, join.Start(ctx, componenttest.NewNopHost()))
 	t.Cleanup(func() { require.NoError(t, join.Shutdown(ctx)) })
-	otlp := serveOTLP(t, join)
+	otlp := otlpsink.Start(t, join.ConsumeTraces)
 
 	pprofAddr := startOtelapp(t, "-otlp", otlp, "-service", service, "-load-rate", "100", "-load-duration", "10m",
 		"-slow-backend", "1ms")
@@ -158,27 +155,6 @@ func TestAppSpansWait(t *testing.T) {
 	x.Add("shop", appspans.Span{Name: "GET", SpanID: pcommon.SpanID{3}, Start: end.Add(-time.Hour).UnixNano(), End: end.Add(-time.Hour).UnixNano()})
 	file.End = end.Add(time.Hour)
 	assert.NotNil(t, r.appSpans(ctx, &file), "files are joined without waiting: they were written before they are read")
-}
-
-// serveOTLP serves OTLP gRPC on a loopback port, handing the traces to next; it returns the address.
-func serveOTLP(t *testing.T, next consumer.Traces) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	srv := grpc.NewServer()
-	ptraceotlp.RegisterGRPCServer(srv, &otlpTraces{next: next})
-	done := make(chan struct{})
-	go func() { defer close(done); _ = srv.Serve(ln) }()
-	t.Cleanup(func() { srv.Stop(); <-done })
-	return ln.Addr().String()
-}
-
-type otlpTraces struct {
-	ptraceotlp.UnimplementedGRPCServer
-	next consumer.Traces
-}
-
-func (o *otlpTraces) Export(ctx context.Context, req ptraceotlp.ExportRequest) (ptraceotlp.ExportResponse, error) {
-	return ptraceotlp.NewExportResponse(), o.next.ConsumeTraces(ctx, req.Traces())
 }
 
 // startOtelapp builds and runs examples/otelapp on loopback ports until the end of the test and

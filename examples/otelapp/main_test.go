@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -23,10 +22,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/ptrace"
-	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"go.uber.org/goleak"
 	"golang.org/x/exp/trace"
-	"google.golang.org/grpc"
+
+	"github.com/gostitch/gostitch/internal/otlpsink"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -116,9 +115,8 @@ type receivedSpan struct {
 	start, end                               int64
 }
 
-// sink is an OTLP gRPC trace receiver keeping every span it is sent.
+// sink keeps every span an OTLP gRPC trace receiver (otlpsink) is sent.
 type sink struct {
-	ptraceotlp.UnimplementedGRPCServer
 	addr string
 
 	mu    sync.Mutex
@@ -168,22 +166,15 @@ func TestOtelappLoadFlags(t *testing.T) {
 }
 
 func startSink(t *testing.T) *sink {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	s := &sink{addr: ln.Addr().String()}
-	srv := grpc.NewServer()
-	ptraceotlp.RegisterGRPCServer(srv, s)
-	done := make(chan struct{})
-	go func() { defer close(done); _ = srv.Serve(ln) }()
-	t.Cleanup(func() { srv.Stop(); <-done })
+	s := &sink{}
+	s.addr = otlpsink.Start(t, s.export)
 	return s
 }
 
-// Export implements ptraceotlp.GRPCServer.
-func (s *sink) Export(_ context.Context, req ptraceotlp.ExportRequest) (ptraceotlp.ExportResponse, error) {
+func (s *sink) export(_ context.Context, td ptrace.Traces) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	rss := req.Traces().ResourceSpans()
+	rss := td.ResourceSpans()
 	for i := range rss.Len() {
 		service, _ := rss.At(i).Resource().Attributes().Get("service.name")
 		for _, ss := range rss.At(i).ScopeSpans().All() {
@@ -197,7 +188,7 @@ func (s *sink) Export(_ context.Context, req ptraceotlp.ExportRequest) (ptraceot
 			}
 		}
 	}
-	return ptraceotlp.NewExportResponse(), nil
+	return nil
 }
 
 func (s *sink) received() []receivedSpan {
