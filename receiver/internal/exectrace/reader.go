@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"sync"
 
 	"golang.org/x/exp/trace"
 )
@@ -60,14 +61,29 @@ type cursor struct {
 	args [maxArgs]uint64
 }
 
+// buffers keeps the input buffer and batch arena of readers that reached the end of their
+// trace: a collector reads a trace of every target every window, and a generation's batches
+// take a megabyte or more.
+var buffers sync.Pool // of *readBuffers
+
+type readBuffers struct {
+	r     *bufio.Reader
+	arena []byte
+}
+
 // NewReader reads the trace's header. Versions other than Go 1.22 to 1.26 are refused, named.
 func NewReader(r io.Reader) (*Reader, error) {
-	br := bufio.NewReaderSize(r, 64<<10)
-	minor, err := readHeader(br)
+	bufs, ok := buffers.Get().(*readBuffers)
+	if ok {
+		bufs.r.Reset(r)
+	} else {
+		bufs = &readBuffers{r: bufio.NewReaderSize(r, 64<<10)}
+	}
+	minor, err := readHeader(bufs.r)
 	if err != nil {
 		return nil, err
 	}
-	tr := &Reader{r: br, minor: minor, args: eventArgs(minor), cursors: make(map[trace.ThreadID]*cursor)}
+	tr := &Reader{r: bufs.r, arena: bufs.arena[:0], minor: minor, args: eventArgs(minor), cursors: make(map[trace.ThreadID]*cursor)}
 	tr.o = newOrdering(&tr.t.strings, &tr.q)
 	return tr, nil
 }
@@ -99,10 +115,12 @@ func (r *Reader) Next() (*Event, error) {
 func (r *Reader) step() error {
 	switch {
 	case r.done:
+		r.release()
 		return io.EOF
 	case r.pending != nil:
 		err := r.pending
 		r.pending, r.done = nil, true
+		r.release()
 		return err
 	case len(r.frontier) == 0 && r.sample == len(r.t.samples):
 		if err := r.readErr; err != nil {
@@ -158,6 +176,20 @@ func (r *Reader) tryAdvance(i int) (bool, error) {
 		r.frontier = heapRemove(r.frontier, i)
 	}
 	return true, nil
+}
+
+// release gives the input buffer and the arena to the next reader once the trace has ended:
+// nothing reads them after that.
+func (r *Reader) release() {
+	if r.r == nil {
+		return
+	}
+	r.r.Reset(nil)
+	buffers.Put(&readBuffers{r: r.r, arena: r.arena[:0]})
+	r.r, r.arena = nil, nil
+	for _, c := range r.cursors {
+		c.data, c.batches = nil, nil
+	}
 }
 
 // fail ends the trace: a Sync closes what was read, then err is returned.

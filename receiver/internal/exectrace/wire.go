@@ -173,7 +173,12 @@ func readBatch(r *bufio.Reader, arena []byte) (batchHeader, []byte, error) {
 		return b, arena, fmt.Errorf("batch of %d bytes, the format's maximum is %d", size, maxBatchSize)
 	}
 	b.off, b.n = len(arena), int(size)
-	arena = slices.Grow(arena, int(size))[:b.off+int(size)]
+	if need := b.off + int(size); need > cap(arena) {
+		// Doubling, not append's gentler growth for large slices: a generation's batches
+		// would otherwise be copied about five times over.
+		arena = slices.Grow(arena, max(need, 2*cap(arena))-b.off)
+	}
+	arena = arena[:b.off+int(size)]
 	if _, err := io.ReadFull(r, arena[b.off:]); err != nil {
 		return b, arena, fmt.Errorf("batch of %d bytes: %w", size, truncated(err))
 	}
