@@ -33,6 +33,8 @@ import (
 // Each run reports events/s and peak-heap-MB, the highest heap in use above the heap before the
 // run (sampled every millisecond): flat as the trace grows, because memory follows open tasks,
 // not trace size. $GOSTITCH_BENCH_TRACE names one more trace file to run on (size=file).
+// GOSTITCH_BENCH_PEAK=off leaves the heap sampler out, for instruction counts under callgrind,
+// where its ticks would add work in proportion to the run's (slowed) wall time.
 //
 //	go test ./receiver/internal/stitch -run '^$' -bench Trace -count 6 | tee new.txt
 //	go run golang.org/x/perf/cmd/benchstat@latest -col /mode new.txt
@@ -118,6 +120,10 @@ const otelappBenchTrace = "../../../testdata/bench/otelapp.trace"
 func benchRead(b *testing.B, path string, read func(*os.File) int) {
 	events := 0
 	peak := newHeapPeak()
+	if os.Getenv("GOSTITCH_BENCH_PEAK") == "off" {
+		peak.stop()
+		peak = nil
+	}
 	for b.Loop() {
 		f, err := os.Open(path)
 		if err != nil {
@@ -127,7 +133,9 @@ func benchRead(b *testing.B, path string, read func(*os.File) int) {
 		f.Close()
 	}
 	b.ReportMetric(float64(events)/b.Elapsed().Seconds(), "events/s")
-	b.ReportMetric(float64(peak.stop())/(1<<20), "peak-heap-MB")
+	if peak != nil {
+		b.ReportMetric(float64(peak.stop())/(1<<20), "peak-heap-MB")
+	}
 }
 
 // discard is a tracesrc.Handler that drops everything.
