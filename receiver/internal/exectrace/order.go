@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"golang.org/x/exp/trace"
+
+	"github.com/gostitch/gostitch/receiver/internal/idmap"
 )
 
 // Goroutine and P statuses of the wire format.
@@ -58,7 +60,7 @@ type taskInfo struct {
 // thread's pending event waits for that one (x/exp/trace's rules, without its validation).
 // Each event type has its advance method in dispatch; what they produce goes to out.
 type ordering struct {
-	gs         map[trace.GoID]*goState
+	gs         idmap.Map[trace.GoID, goState]
 	ps         []*procState // by P id
 	ms         map[trace.ThreadID]*mState
 	tasks      map[trace.TaskID]taskInfo
@@ -73,7 +75,6 @@ type ordering struct {
 
 func newOrdering(strings *stringTable, out *queue) ordering {
 	return ordering{
-		gs:      make(map[trace.GoID]*goState),
 		ms:      make(map[trace.ThreadID]*mState),
 		tasks:   make(map[trace.TaskID]taskInfo),
 		strings: strings,
@@ -251,12 +252,12 @@ func (o *ordering) advanceGoStatus(c *cursor) (bool, error) {
 		return false, fmt.Errorf("goroutine %d has invalid status %d", gid, status)
 	}
 	from := wireGoState[status]
-	g, ok := o.gs[gid]
-	if ok {
+	g := o.gs.Get(gid)
+	if g != nil {
 		g.status, g.seq = status, seq{o.gen, 0}
 	} else {
 		g = &goState{status: status, seq: seq{o.gen, 0}}
-		o.gs[gid] = g
+		o.gs.Put(gid, g)
 		from = trace.GoUndetermined
 	}
 	ev := o.transition(c, gid, from, wireGoState[status])
@@ -298,7 +299,7 @@ func (o *ordering) advanceGoCreate(c *cursor) (bool, error) {
 	case evGoCreateSyscall:
 		g.status = goSyscall
 	}
-	o.gs[gid] = g
+	o.gs.Put(gid, g)
 	ev := o.transition(c, gid, trace.GoNotExist, wireGoState[g.status])
 	if c.typ == evGoCreateSyscall {
 		c.ms.g, c.ms.gs = gid, g
@@ -311,8 +312,8 @@ func (o *ordering) advanceGoCreate(c *cursor) (bool, error) {
 // advanceGoStart runs a runnable goroutine on c's thread.
 func (o *ordering) advanceGoStart(c *cursor) (bool, error) {
 	gid, s := trace.GoID(c.args[0]), seq{o.gen, c.args[1]}
-	g, ok := o.gs[gid]
-	if !ok || g.status != goRunnable || !s.follows(g.seq) {
+	g := o.gs.Get(gid)
+	if g == nil || g.status != goRunnable || !s.follows(g.seq) {
 		return false, nil
 	}
 	o.transition(c, gid, trace.GoRunnable, trace.GoRunning)
@@ -346,7 +347,7 @@ func (o *ordering) advanceGoDestroy(c *cursor) (bool, error) {
 		return false, err
 	}
 	o.transition(c, c.ms.g, trace.GoRunning, trace.GoNotExist)
-	delete(o.gs, c.ms.g)
+	o.gs.Delete(c.ms.g)
 	c.ms.g, c.ms.gs = trace.NoGoroutine, nil
 	return true, nil
 }
@@ -354,8 +355,8 @@ func (o *ordering) advanceGoDestroy(c *cursor) (bool, error) {
 // advanceGoUnblock makes a waiting goroutine runnable.
 func (o *ordering) advanceGoUnblock(c *cursor) (bool, error) {
 	gid, s := trace.GoID(c.args[0]), seq{o.gen, c.args[1]}
-	g, ok := o.gs[gid]
-	if !ok || g.status != goWaiting || !s.follows(g.seq) {
+	g := o.gs.Get(gid)
+	if g == nil || g.status != goWaiting || !s.follows(g.seq) {
 		return false, nil
 	}
 	g.status, g.seq = goRunnable, s
@@ -372,8 +373,8 @@ func (o *ordering) advanceGoSwitch(c *cursor) (bool, error) {
 		return false, err
 	}
 	next, s := trace.GoID(c.args[0]), seq{o.gen, c.args[1]}
-	ng, ok := o.gs[next]
-	if !ok || ng.status != goWaiting || !s.follows(ng.seq) {
+	ng := o.gs.Get(next)
+	if ng == nil || ng.status != goWaiting || !s.follows(ng.seq) {
 		return false, nil
 	}
 	o.transition(c, next, trace.GoWaiting, trace.GoRunnable)
@@ -381,7 +382,7 @@ func (o *ordering) advanceGoSwitch(c *cursor) (bool, error) {
 	if c.typ == evGoSwitch {
 		g.status, ev.To = goWaiting, trace.GoWaiting
 	} else {
-		delete(o.gs, c.ms.g)
+		o.gs.Delete(c.ms.g)
 	}
 	o.transition(c, next, trace.GoRunnable, trace.GoRunning).Goroutine = trace.NoGoroutine
 	ng.status, ng.seq, c.ms.g, c.ms.gs = goRunning, s, next, ng
@@ -438,7 +439,7 @@ func (o *ordering) advanceGoDestroySyscall(c *cursor) (bool, error) {
 	if _, err := o.running(c, goSyscall); err != nil {
 		return false, err
 	}
-	delete(o.gs, c.ms.g)
+	o.gs.Delete(c.ms.g)
 	if c.ms.p != trace.NoProc {
 		if ps := o.proc(c.ms.p); ps != nil {
 			ps.status = procSyscallAbandoned

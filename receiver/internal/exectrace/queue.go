@@ -14,8 +14,14 @@ type queue struct {
 // push queues a new event at time t on thread m with goroutine g in its context and returns
 // it for the caller to fill in, valid until the next push.
 func (q *queue) push(t trace.Time, m trace.ThreadID, g trace.GoID) *Event {
-	q.events = append(q.events, Event{Time: q.stamp(t), Thread: m, Goroutine: g})
-	return &q.events[len(q.events)-1]
+	n := len(q.events)
+	if n == cap(q.events) {
+		q.events = append(q.events, Event{})
+	}
+	q.events = q.events[:n+1]
+	ev := &q.events[n]
+	ev.reset(q.stamp(t), m, g)
+	return ev
 }
 
 // pushSync queues a Sync at the last event's time.

@@ -47,7 +47,7 @@ func (s *state) noteCarrier(g *gState, ts *taskState) {
 		return
 	}
 	s.tl.Creators[g.id] = g.creator
-	if c := s.gs.get(g.creator); c != nil {
+	if c := s.gs.Get(g.creator); c != nil {
 		c.carrier = true
 	}
 }

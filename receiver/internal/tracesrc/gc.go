@@ -17,7 +17,7 @@ func (s *state) rangeEvent(ev *exectrace.Event) {
 			s.gcs++
 		}
 	case exectrace.GCAssist:
-		if g := s.gs.get(ev.Subject); g != nil && g.assist != begin {
+		if g := s.gs.Get(ev.Subject); g != nil && g.assist != begin {
 			old := g.class()
 			g.assist = begin
 			s.reclass(g, old, now)

@@ -78,7 +78,7 @@ func (g *gState) executing() bool { return g.state.Executing() }
 // transition applies a goroutine state transition.
 func (s *state) transition(ev *exectrace.Event) {
 	from, to, id, now := ev.From, ev.To, ev.Subject, ev.Time
-	g := s.gs.get(id)
+	g := s.gs.Get(id)
 	if g == nil {
 		if to == trace.GoNotExist {
 			return
@@ -115,7 +115,7 @@ func (s *state) transition(ev *exectrace.Event) {
 // newGoroutine starts tracking a goroutine that was created or first appears in the trace.
 func (s *state) newGoroutine(id trace.GoID, to trace.GoState, seenBefore bool, ev *exectrace.Event) {
 	g := &gState{id: id}
-	s.gs.put(g)
+	s.gs.Put(g.id, g)
 	for _, ts := range s.creators[id] {
 		if ts.open {
 			g.scopes = append(g.scopes, scope{task: ts})
@@ -140,7 +140,7 @@ func (s *state) destroy(g *gState) {
 		}
 	}
 	g.state, g.scopes, g.cur = trace.GoNotExist, nil, nil
-	s.gs.delete(g.id)
+	s.gs.Delete(g.id)
 }
 
 // leave ends the goroutine's current state at now for state to, reporting the wait it ends.
@@ -259,35 +259,4 @@ func (s *state) reason(r string) int {
 	}
 	s.reasons = append(s.reasons, r)
 	return len(s.reasons) - 1
-}
-
-// goroutines holds the live goroutines. Nearly every event looks one up, so a small
-// direct-mapped cache sits in front of the map.
-type goroutines struct {
-	m     map[trace.GoID]*gState
-	cache [256]*gState
-}
-
-func (gs *goroutines) get(id trace.GoID) *gState {
-	c := &gs.cache[uint64(id)%uint64(len(gs.cache))]
-	if *c != nil && (*c).id == id {
-		return *c
-	}
-	g := gs.m[id]
-	if g != nil {
-		*c = g
-	}
-	return g
-}
-
-func (gs *goroutines) put(g *gState) {
-	gs.m[g.id] = g
-	gs.cache[uint64(g.id)%uint64(len(gs.cache))] = g
-}
-
-func (gs *goroutines) delete(id trace.GoID) {
-	delete(gs.m, id)
-	if c := &gs.cache[uint64(id)%uint64(len(gs.cache))]; *c != nil && (*c).id == id {
-		*c = nil
-	}
 }

@@ -66,7 +66,7 @@ type idleStretch struct {
 func (s *state) noteWait(g *gState, ts *taskState, stack []trace.StackFrame) {
 	lw := &g.lastWait
 	*lw = lastWait{task: ts, reason: g.reason, stack: stack, unblock: g.unblock, gen: s.tl.Generations, relRegion: -1}
-	if rg := s.gs.get(g.unblock.g); g.unblock.g != 0 && rg != nil && rg.cur != nil {
+	if rg := s.gs.Get(g.unblock.g); g.unblock.g != 0 && rg != nil && rg.cur != nil {
 		lw.relTask, lw.relRegion = rg.cur.t, rg.innermostRegion(rg.cur)
 	}
 }

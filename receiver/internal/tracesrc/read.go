@@ -4,12 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"slices"
 
 	"golang.org/x/exp/trace"
 
 	"github.com/gostitch/gostitch/receiver/internal/exectrace"
+	"github.com/gostitch/gostitch/receiver/internal/idmap"
 )
 
 // Read reads one execution trace from r and hands its tasks, stop-the-world phases and waits
@@ -52,7 +52,7 @@ type state struct {
 	// tlsClasses caches what stacks say of TLS handshakes and dials (tls.go).
 	tlsClasses stackClasses
 	// gs holds the live goroutines.
-	gs goroutines
+	gs idmap.Map[trace.GoID, gState]
 	// open holds the open tasks.
 	open map[trace.TaskID]*taskState
 	// minBegun is the lowest task id begun in this trace (task ids only grow), so a reference
@@ -99,7 +99,6 @@ func newState(opts Options, h Handler, tr *exectrace.Reader) *state {
 		tr:           tr,
 		stacks:       stackCache{depth: opts.StackDepth},
 		sampleStacks: stackCache{depth: SampleStackDepth},
-		gs:           goroutines{m: make(map[trace.GoID]*gState)},
 		open:         make(map[trace.TaskID]*taskState),
 		minBegun:     trace.NoTask,
 		endedEarlier: make(map[trace.TaskID]bool),
@@ -160,8 +159,8 @@ func (s *state) finish() {
 		return
 	}
 	now := s.tl.End
-	for _, id := range slices.Sorted(maps.Keys(s.gs.m)) { // episode order makes span ids
-		g := s.gs.m[id]
+	for _, id := range slices.Sorted(s.gs.Keys()) { // episode order makes span ids
+		g := s.gs.Get(id)
 		s.endOpenWait(g, now)
 		s.tlsFinish(g, true)
 		s.outsideFinish(g, now)

@@ -64,7 +64,7 @@ func (s *state) setCurrent(g *gState, now trace.Time) {
 
 // regionBegin opens a region in the scope of the goroutine that began it.
 func (s *state) regionBegin(ev *exectrace.Event) {
-	g := s.gs.get(ev.Goroutine)
+	g := s.gs.Get(ev.Goroutine)
 	if g == nil {
 		return
 	}
@@ -90,7 +90,7 @@ func (s *state) regionBegin(ev *exectrace.Event) {
 // regionEnd closes the goroutine's innermost region. A region that began before the trace is
 // added to its task, enclosing the goroutine's outermost regions of the task so far.
 func (s *state) regionEnd(ev *exectrace.Event) {
-	g := s.gs.get(ev.Goroutine)
+	g := s.gs.Get(ev.Goroutine)
 	if g == nil {
 		return
 	}
@@ -138,13 +138,13 @@ func (s *state) regionEnd(ev *exectrace.Event) {
 // log adds a trace.Log call to its task.
 func (s *state) log(ev *exectrace.Event) {
 	if ev.Task == trace.BackgroundTask {
-		if g := s.gs.get(ev.Goroutine); g != nil && s.outsideOn() && noOpenTask(g.cur) {
+		if g := s.gs.Get(ev.Goroutine); g != nil && s.outsideOn() && noOpenTask(g.cur) {
 			s.outsideLog(g, Log{Time: ev.Time, Goroutine: g.id, Category: ev.Name, Message: ev.Message})
 		}
 		return
 	}
 	now := ev.Time
-	if ts := s.taskRef(ev.Task, s.gs.get(ev.Goroutine), now); ts != nil {
+	if ts := s.taskRef(ev.Task, s.gs.Get(ev.Goroutine), now); ts != nil {
 		if ts.t.Logs == nil {
 			ts.t.Logs = make([]Log, 0, 4)
 		}
@@ -155,7 +155,7 @@ func (s *state) log(ev *exectrace.Event) {
 // cpuSample adds a CPU profile sample to the task its goroutine works for.
 func (s *state) cpuSample(ev *exectrace.Event) {
 	s.tl.CPUSamples++
-	g := s.gs.get(ev.Goroutine)
+	g := s.gs.Get(ev.Goroutine)
 	if g == nil || g.cur == nil || g.cur.emitted {
 		if s.outsideOn() {
 			var id trace.GoID

@@ -226,7 +226,7 @@ func (s *state) taskBegin(ev *exectrace.Event) {
 		parent = s.taskRef(ev.Parent, nil, now)
 	}
 	ts := s.newTask(id, ev.Name, parent, now)
-	g := s.gs.get(ev.Goroutine)
+	g := s.gs.Get(ev.Goroutine)
 	if g == nil {
 		return
 	}

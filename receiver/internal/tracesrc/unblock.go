@@ -78,7 +78,7 @@ func (s *state) release(u unblock) Release {
 		return r
 	}
 	r.Goroutine, r.Frame = u.g, f
-	if rg := s.gs.get(u.g); rg != nil && rg.cur != nil {
+	if rg := s.gs.Get(u.g); rg != nil && rg.cur != nil {
 		r.Task, r.Region = rg.cur.t, rg.innermostRegion(rg.cur)
 	}
 	return r
