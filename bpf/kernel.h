@@ -35,7 +35,6 @@ typedef _Bool bool;
 #define BPF_RB_RING_SIZE 1
 #define AF_INET 2
 #define AF_INET6 10
-#define MSG_PEEK 2
 #define EEXIST 17
 
 /* include/net/tcp_states.h */
@@ -74,6 +73,9 @@ struct tcp_sock {
 	__u32 srtt_us; /* smoothed RTT << 3, in microseconds */
 	__u32 data_segs_out; /* segments sent with data, retransmits included (RFC 4898) */
 	__u32 total_retrans; /* segments retransmitted */
+	__u64 bytes_received; /* bytes that arrived in order (RFC 4898) */
+	__u32 rcv_nxt; /* sequence number expected next */
+	__u32 copied_seq; /* head of the data not yet read */
 } __attribute__((preserve_access_index));
 
 struct sk_buff;

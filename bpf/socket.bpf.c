@@ -10,9 +10,11 @@
  * closed (state TCP_CLOSE); it stays for the resets and retransmits that
  * follow until the kernel destroys the socket. Hooks that run in softirq
  * context (data ready, retransmit, reset), where the current pid is
- * unrelated, only act on tracked sockets. RTT is sampled from the socket's
- * srtt on each read that returns data, not per incoming segment from a
- * tcp_probe hook: one hook run less per segment. Counters and histograms are
+ * unrelated, only act on tracked sockets. Reads are seen where data is
+ * copied out (tcp_rcv_space_adjust), not at the socket layer
+ * (sock_recv_length), which also runs for every read that finds nothing: a
+ * Go reader's EAGAIN before it parks. RTT is sampled from the socket's srtt
+ * on each of those copies, not per incoming segment from a tcp_probe hook. Counters and histograms are
  * aggregated in place and read from the map by userspace; the ring buffer
  * carries only discrete events. A failed reservation or a full socks map is
  * counted in drops.
@@ -264,27 +266,41 @@ int BPF_PROG(on_send, struct sock *sk, int ret, int flags)
 	return 0;
 }
 
-SEC("tp_btf/sock_recv_length")
-int BPF_PROG(on_recv, struct sock *sk, int ret, int flags)
+/* read_total is what the socket's reader has consumed over the socket's life:
+ * the bytes that arrived in order less those still queued. Read under the
+ * socket lock, where both move together. */
+static __always_inline __u64 read_total(const struct tcp_sock *tp)
+{
+	return tp->bytes_received - (__u32)(tp->rcv_nxt - tp->copied_seq);
+}
+
+/* on_recv runs each time a reader has copied data out of the socket
+ * (tcp_recvmsg, once per chunk of a read, after copied_seq moved; also
+ * splice and zero-copy receive), never for a read that found nothing (the
+ * EAGAIN of a non-blocking read: sock_recv_length ran twice per Go read). */
+SEC("tp_btf/tcp_rcv_space_adjust")
+int BPF_PROG(on_recv, struct sock *sk)
 {
 	struct sock_record *r;
 	const struct tcp_sock *tp;
-	__u64 id, ready, now, wait, last;
+	__u64 id, ready, now, wait, last, total, n;
 	__u32 srtt;
 
-	if (ret <= 0 || (flags & MSG_PEEK))
-		return 0;
 	id = bpf_get_current_pid_tgid();
 	if (!is_target(id >> 32))
 		return 0;
 	r = use(sk, id);
 	if (!r)
 		return 0;
-	__sync_fetch_and_add(&r->stats.bytes_recv, ret);
-
-	/* One RTT sample per read with data. Tracked sockets are TCP (track
-	 * checks it): no bpf_skc_to_tcp_sock. */
+	/* Tracked sockets are TCP (track checks it): no bpf_skc_to_tcp_sock. */
 	tp = tcp_of(sk);
+	total = read_total(tp);
+	n = total - r->stats.bytes_recv;
+	if (!n || n >> 63)
+		return 0; /* MSG_PEEK: nothing consumed */
+	r->stats.bytes_recv = total;
+
+	/* One RTT sample per chunk read. */
 	count_segs(r, tp);
 	srtt = tp->srtt_us >> 3;
 	if (srtt) {
@@ -295,7 +311,7 @@ int BPF_PROG(on_recv, struct sock *sk, int ret, int flags)
 
 	/* Races with on_data_ready lose a sample at worst, never skew one.
 	 * The socket's previous read tells a read after a long idle (a
-	 * reader parked in the netpoller): no EAGAIN read needs map work. */
+	 * reader parked in the netpoller). */
 	now = bpf_ktime_get_ns();
 	last = r->stats.read_ns;
 	r->stats.read_ns = now;
@@ -309,9 +325,9 @@ int BPF_PROG(on_recv, struct sock *sk, int ret, int flags)
 	hist_add(r->stats.qdelay_hist, wait / 1000);
 	__sync_fetch_and_add(&r->stats.qdelay_sum_ns, wait);
 	if (wait > read_wait_threshold_ns)
-		emit(r, EV_READ_WAIT, r->e.new_state, tid_of(r), now, ready, ret);
+		emit(r, EV_READ_WAIT, r->e.new_state, tid_of(r), now, ready, n);
 	else if (now - last >= read_idle_threshold_ns)
-		emit(r, EV_READ_IDLE, r->e.new_state, tid_of(r), now, ready, ret);
+		emit(r, EV_READ_IDLE, r->e.new_state, tid_of(r), now, ready, n);
 	return 0;
 }
 

@@ -27,11 +27,12 @@ enum event_kind {
 	EV_RETRANSMIT = 5,
 	EV_RESET_RECEIVED = 6,
 	EV_RESET_SENT = 7,     /* value = enum sk_rst_reason */
-	EV_READ_WAIT = 8,      /* since_ns = data ready; value = bytes read */
+	EV_READ_WAIT = 8,      /* since_ns = data ready; value = bytes of the
+				* read's first chunk (up to one queued skb) */
 	EV_SNAPSHOT = 9,       /* socks map entry (sock_record) */
 	EV_READ_IDLE = 10,     /* a read read_idle_threshold_ns or more after the
 				* socket's previous one (not an EV_READ_WAIT);
-				* since_ns = data ready; value = bytes read */
+				* since_ns = data ready; value as EV_READ_WAIT */
 };
 
 /* event is 80 bytes; ports in host order, addresses in network order
@@ -60,18 +61,18 @@ struct event {
  * retransmit or close: both count segments, so their ratio is the loss. */
 struct sock_stats {
 	__u64 bytes_sent;
-	__u64 bytes_recv;
+	__u64 bytes_recv;    /* read over the socket's life, as of its last read while tracked */
 	__u64 ready_ns;      /* first data ready since the last read, 0 if none */
 	__u64 rtt_sum_us;
 	__u64 qdelay_sum_ns;
 	__u32 srtt_us;       /* latest smoothed RTT */
 	__u32 segs_out;      /* data segments sent, retransmits included */
 	__u64 retrans;
-	__u32 rtt_hist[HIST_BUCKETS];    /* srtt per read with data, microseconds */
+	__u32 rtt_hist[HIST_BUCKETS];    /* srtt per chunk read, microseconds */
 	__u32 qdelay_hist[HIST_BUCKETS]; /* kernel queue delay per read, microseconds */
 	__u32 segs_retrans;  /* segments retransmitted */
 	__u32 pad;
-	__u64 read_ns;       /* last read with data, 0 before the first */
+	__u64 read_ns;       /* last chunk read, 0 before the first */
 };
 
 /* sock_record is a tracked socket: the value of the socks map, whose header

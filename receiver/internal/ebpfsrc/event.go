@@ -28,13 +28,14 @@ const (
 	// KindResetSent is a RST sent; Value is the kernel's reset reason (enum sk_rst_reason).
 	KindResetSent
 	// KindReadWait is a read whose data waited in the kernel longer than the threshold; Since
-	// is when the data became ready and Value the bytes the read returned.
+	// is when the data became ready and Value the bytes of the read's first chunk (up to one
+	// queued segment buffer; a read copying more runs the kernel hook once per chunk).
 	KindReadWait
 	// kindSnapshot is a socket map entry: a socket's cumulative counters.
 	kindSnapshot
 	// KindReadIdle is a read that came at least Options.ReadIdleThreshold after the socket's
 	// previous read, and is no KindReadWait: a goroutine that waited that long in the
-	// netpoller read next. Since is when the data became ready and Value the bytes read.
+	// netpoller read next. Since is when the data became ready and Value as for KindReadWait.
 	KindReadIdle
 )
 
@@ -73,7 +74,8 @@ type Event struct {
 	// Since is a start time (CLOCK_MONOTONIC ns) for KindReadWait and KindReadIdle (data ready),
 	// KindEstablished and KindClose (connect start, 0 when not connected by the target).
 	Since uint64
-	// Value is the bytes read for KindReadWait and KindReadIdle, the reset reason for KindResetSent.
+	// Value is the bytes of the read's first chunk for KindReadWait and KindReadIdle, the reset
+	// reason for KindResetSent.
 	Value int64
 	// OldState is the state before a close; State the state after the event.
 	OldState, State TCPState
@@ -116,14 +118,18 @@ func (h *Histogram) Count() uint64 {
 
 // Counters is a socket's activity: cumulative in Event.Total, a window's delta in Socket.
 type Counters struct {
+	// BytesReceived counts what the process read; a socket it read from before becoming a target
+	// counts those earlier reads in its first window (the kernel keeps a lifetime count).
 	BytesSent, BytesReceived, Retransmits uint64
 	// SegmentsSent counts the data segments the kernel sent, retransmits included, and
 	// SegmentsRetransmitted those it sent again (tcp_sock data_segs_out and total_retrans, as
 	// of the socket's last send, read, retransmit or close): their ratio is the loss.
 	SegmentsSent, SegmentsRetransmitted uint64
-	// RTT holds smoothed RTT samples (the socket's srtt), one per read that returns data.
+	// RTT holds smoothed RTT samples (the socket's srtt), one per chunk a read copies (a read
+	// copies a chunk per queued segment buffer it reaches).
 	RTT Histogram
-	// QueueDelay holds, per read, how long the data waited in the kernel socket queue.
+	// QueueDelay holds, per read of newly arrived data, how long it waited in the kernel socket
+	// queue.
 	QueueDelay Histogram
 }
 
