@@ -53,7 +53,8 @@ type cursor struct {
 	m       trace.ThreadID
 	ms      *mState
 	batches []batchHeader
-	data    []byte // the rest of the current batch
+	data    []byte // the current batch
+	pos     int    // its next event
 	last    trace.Time
 
 	typ  evType
@@ -188,7 +189,7 @@ func (r *Reader) release() {
 	buffers.Put(&readBuffers{r: r.r, arena: r.arena[:0]})
 	r.r, r.arena = nil, nil
 	for _, c := range r.cursors {
-		c.data, c.batches = nil, nil
+		c.data, c.pos, c.batches = nil, 0, nil
 	}
 }
 
@@ -382,7 +383,7 @@ func (r *Reader) setupCursors() error {
 		c.batches = append(c.batches, b)
 	}
 	for _, c := range order {
-		c.data, c.last = nil, 0
+		c.data, c.pos, c.last = nil, 0, 0
 		more, err := c.next(&r.t, r.arena, r.args)
 		if err != nil {
 			return fmt.Errorf("generation %d, thread %d: %w", r.gen, c.m, err)
@@ -396,20 +397,20 @@ func (r *Reader) setupCursors() error {
 
 // next decodes the thread's next event, reporting false when it has none left.
 func (c *cursor) next(t *tables, arena []byte, args *[256]int8) (bool, error) {
-	for len(c.data) == 0 {
+	for c.pos == len(c.data) {
 		if len(c.batches) == 0 {
 			return false, nil
 		}
 		b := c.batches[0]
 		c.batches = c.batches[1:]
-		c.data, c.last = arena[b.off:b.off+b.n], t.nanos(b.time)
+		c.data, c.pos, c.last = arena[b.off:b.off+b.n], 0, t.nanos(b.time)
 	}
-	typ := evType(c.data[0])
+	typ := evType(c.data[c.pos])
 	n := args[typ]
 	if n == 0 {
 		return false, fmt.Errorf("event type %d is not an event of this trace version's batches", typ)
 	}
-	d := decoder{b: c.data[1:]}
+	d := decoder{b: c.data, i: c.pos + 1}
 	dt := d.uvarint()
 	for i := range max(n, 0) {
 		c.args[i] = d.uvarint()
@@ -417,7 +418,7 @@ func (c *cursor) next(t *tables, arena []byte, args *[256]int8) (bool, error) {
 	if d.err != nil {
 		return false, fmt.Errorf("event type %d: %w", typ, d.err)
 	}
-	c.data, c.typ = d.b, typ
+	c.pos, c.typ = d.i, typ
 	c.time = t.nanos(dt) + c.last
 	c.last = c.time
 	return true, nil

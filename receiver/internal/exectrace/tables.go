@@ -55,7 +55,7 @@ func (t *tables) nanos(ticks uint64) trace.Time {
 
 // addStrings reads a strings batch (after its header byte).
 func (t *tables) addStrings(d *decoder) error {
-	for len(d.b) > 0 && d.err == nil {
+	for d.more() && d.err == nil {
 		if typ := evType(d.byte()); typ != evString {
 			return fmt.Errorf("strings batch: expected a string, found event type %d", typ)
 		}
@@ -79,7 +79,7 @@ func (t *tables) addStrings(d *decoder) error {
 
 // addStacks reads a stacks batch (after its header byte).
 func (t *tables) addStacks(d *decoder) error {
-	for len(d.b) > 0 && d.err == nil {
+	for d.more() && d.err == nil {
 		if typ := evType(d.byte()); typ != evStack {
 			return fmt.Errorf("stacks batch: expected a stack, found event type %d", typ)
 		}
@@ -114,7 +114,7 @@ func (t *tables) addStacks(d *decoder) error {
 // addSamples reads a CPU samples batch (after its header byte); times stay raw until the
 // generation's frequency is known.
 func (t *tables) addSamples(d *decoder) error {
-	for len(d.b) > 0 && d.err == nil {
+	for d.more() && d.err == nil {
 		if typ := evType(d.byte()); typ != evCPUSample {
 			return fmt.Errorf("CPU samples batch: expected a sample, found event type %d", typ)
 		}
@@ -139,7 +139,7 @@ func (t *tables) addSamples(d *decoder) error {
 func (t *tables) setSync(d *decoder, batchTime uint64) error {
 	last := batchTime
 	var snapTicks uint64
-	for len(d.b) > 0 && d.err == nil {
+	for d.more() && d.err == nil {
 		switch typ := evType(d.byte()); typ {
 		case evFrequency:
 			if t.freq != 0 {

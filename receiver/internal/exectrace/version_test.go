@@ -74,8 +74,8 @@ func TestOlderLayoutCutShort(t *testing.T) {
 func secondGeneration(t *testing.T, data []byte) int {
 	d := decoder{b: data[16:]}
 	first := uint64(0)
-	for len(d.b) > 0 && d.err == nil {
-		off := len(data) - len(d.b)
+	for d.more() && d.err == nil {
+		off := 16 + d.i
 		if evType(d.byte()) == evExperimentalBatch {
 			d.byte()
 		}
@@ -101,7 +101,7 @@ func relayout(t *testing.T, data []byte, minor int) []byte {
 	}
 	out := fmt.Appendf(nil, "go 1.%d trace\x00\x00\x00", minor)
 	d := decoder{b: data[len(header):]}
-	for len(d.b) > 0 {
+	for d.more() {
 		typ := evType(d.byte())
 		if typ == evEndOfGeneration {
 			continue
@@ -133,7 +133,7 @@ func relayout(t *testing.T, data []byte, minor int) []byte {
 // frequencyOnly turns a sync batch's body into the lone frequency event of older versions.
 func frequencyOnly(t *testing.T, body []byte) []byte {
 	d := decoder{b: body[1:]}
-	for len(d.b) > 0 {
+	for d.more() {
 		switch typ := evType(d.byte()); typ {
 		case evFrequency:
 			return binary.AppendUvarint([]byte{byte(evFrequency)}, d.uvarint())
