@@ -265,14 +265,11 @@ func (d *diagnoser) emitHeld(b *spanBatch, kernel map[trace.TaskID]kernelWait) {
 		p95[typ] = ds[(len(ds)*95+99)/100-1]
 	}
 	for i := range d.held.Len() {
-		b.boundary()
-		sp := b.span()
-		d.held.At(i).MoveTo(sp)
 		if in := &d.inputs[i]; in.dur > p95[in.typ] {
-			addDiagnosis(sp, in, p95[in.typ], kernel[in.id], d.notes[i])
+			addDiagnosis(d.held.At(i), in, p95[in.typ], kernel[in.id], d.notes[i])
 		}
 	}
-	d.held = ptrace.NewSpanSlice()
+	b.take(d.held)
 	d.inputs, d.notes = nil, nil
 }
 

@@ -47,6 +47,9 @@ type goroutineWork struct {
 	samples    int
 	// cutStart and cutEnd are set when some of its work began before the trace or outlasted it.
 	cutStart, cutEnd bool
+	// traceID is the trace of its work, spanID the id of its root span, derived once.
+	traceID pcommon.TraceID
+	spanID  pcommon.SpanID
 }
 
 // goroutine returns the work of goroutine g, widened to [start, end].
@@ -56,7 +59,8 @@ func (conv *conversion) goroutine(g trace.GoID, start, end trace.Time) *goroutin
 		if conv.goroutines == nil {
 			conv.goroutines = make(map[trace.GoID]*goroutineWork)
 		}
-		w = &goroutineWork{id: g, start: start, end: end}
+		c, at := conv.c, conv.tl.Start
+		w = &goroutineWork{id: g, start: start, end: end, traceID: c.goroutineTraceID(g, at), spanID: c.goroutineSpanID(g, at)}
 		conv.goroutines[g] = w
 	}
 	w.start, w.end = min(w.start, start), max(w.end, end)
@@ -70,9 +74,9 @@ func (conv *conversion) GoroutineRegion(r tracesrc.GoroutineRegion) {
 	c := conv.c
 	conv.out.batch.boundary()
 	sp := conv.out.batch.span()
-	sp.SetTraceID(c.goroutineTraceID(r.Goroutine, conv.tl.Start))
+	sp.SetTraceID(w.traceID)
 	sp.SetSpanID(c.goroutineRegionSpanID(r.Goroutine, conv.tl.Start, r.Index))
-	sp.SetParentSpanID(c.goroutineParentSpanID(r.Goroutine, conv.tl.Start, r.Parent))
+	sp.SetParentSpanID(w.parentSpanID(c, conv.tl.Start, r.Parent))
 	conv.out.fillRegion(sp, &r.Region)
 }
 
@@ -85,7 +89,7 @@ func (conv *conversion) GoroutineLog(l tracesrc.Log) {
 // GoroutineEpisode implements tracesrc.GoroutineHandler.
 func (conv *conversion) GoroutineEpisode(e tracesrc.Episode) {
 	sp := conv.goroutineEpisodeSpan(e.Goroutine, e.Start, e.End, e.Partial, e.Region)
-	conv.out.fillEpisode(sp, &e)
+	conv.out.fillEpisode(sp, &e, releaseAttrs(&e.Release))
 	conv.releaseOf(sp, &e.Release)
 }
 
@@ -99,9 +103,9 @@ func (conv *conversion) goroutineEpisodeSpan(g trace.GoID, start, end trace.Time
 	c := conv.c
 	conv.out.batch.boundary()
 	sp := conv.out.batch.span()
-	sp.SetTraceID(c.goroutineTraceID(g, conv.tl.Start))
+	sp.SetTraceID(w.traceID)
 	sp.SetSpanID(c.goroutineEpisodeSpanID(g, conv.tl.Start, w.episodes))
-	sp.SetParentSpanID(c.goroutineParentSpanID(g, conv.tl.Start, region))
+	sp.SetParentSpanID(w.parentSpanID(c, conv.tl.Start, region))
 	w.episodes++
 	return sp
 }
@@ -111,10 +115,9 @@ func (conv *conversion) goroutineEpisodeSpan(g trace.GoID, start, end trace.Time
 func (conv *conversion) GoroutineSample(s tracesrc.CPUSample, spanned bool) {
 	var link profdict.Link
 	if spanned {
-		c := conv.c
-		link = profdict.Link{Trace: c.goroutineTraceID(s.Goroutine, conv.tl.Start),
-			Span: c.goroutineParentSpanID(s.Goroutine, conv.tl.Start, s.Region)}
-		conv.goroutine(s.Goroutine, s.Time, s.Time).samples++
+		w := conv.goroutine(s.Goroutine, s.Time, s.Time)
+		link = profdict.Link{Trace: w.traceID, Span: w.parentSpanID(conv.c, conv.tl.Start, s.Region)}
+		w.samples++
 	}
 	conv.cpu.addOutside(&s, link, conv.tl)
 }
@@ -130,12 +133,13 @@ func (conv *conversion) goroutineRoots() {
 	for _, w := range ws {
 		conv.out.batch.boundary()
 		sp := conv.out.batch.span()
-		sp.SetTraceID(c.goroutineTraceID(w.id, conv.tl.Start))
-		sp.SetSpanID(c.goroutineSpanID(w.id, conv.tl.Start))
+		sp.SetTraceID(w.traceID)
+		sp.SetSpanID(w.spanID)
 		sp.SetName(goroutineSpanName)
 		sp.SetKind(ptrace.SpanKindInternal)
 		conv.out.setTimes(sp, w.start, w.end)
 		attrs := sp.Attributes()
+		attrs.EnsureCapacity(conv.out.commonAttrs(w.id) + truncationAttrs(w.cutStart, w.cutEnd) + b2i(w.samples > 0))
 		conv.out.common(attrs, w.id)
 		conv.out.truncation(attrs, w.cutStart, w.cutEnd)
 		if w.samples > 0 {
@@ -163,11 +167,11 @@ func (c *TraceConverter) goroutineEpisodeSpanID(g trace.GoID, start trace.Time, 
 	return c.hash(nsGoroutineEpisode).U64(uint64(g)).U64(uint64(start)).U64(uint64(episode)).SpanID()
 }
 
-// goroutineParentSpanID is the parent of a span of goroutine g's work outside tasks: its
-// region's span, or for -1 the goroutine's root span.
-func (c *TraceConverter) goroutineParentSpanID(g trace.GoID, start trace.Time, region int) pcommon.SpanID {
+// parentSpanID is the parent of a span of w's work in the trace that began at start: its
+// region's span, or for -1 w's root span.
+func (w *goroutineWork) parentSpanID(c *TraceConverter, start trace.Time, region int) pcommon.SpanID {
 	if region >= 0 {
-		return c.goroutineRegionSpanID(g, start, region)
+		return c.goroutineRegionSpanID(w.id, start, region)
 	}
-	return c.goroutineSpanID(g, start)
+	return w.spanID
 }

@@ -99,6 +99,9 @@ func (r *netReads) waitOf(tl *tracesrc.Timeline, e *tracesrc.Episode) (netWait, 
 		reached: time.Duration(ready - start), host: time.Duration(read - ready)}, true
 }
 
+// netWaitAttrs is how many attributes netWait.put sets.
+const netWaitAttrs = 5
+
 // put sets the socket and legs of w on a block network span.
 func (w *netWait) put(attrs pcommon.Map) {
 	putPeer(attrs, w.peer, w.cookie)
@@ -113,16 +116,11 @@ func putPeer(attrs pcommon.Map, peer netip.AddrPort, cookie uint64) {
 	attrs.PutInt(metadata.AttributeSocketCookie, int64(cookie))
 }
 
-// netEpisode names the socket and legs of task t's episode i on its span's attributes, and
-// observes the peer's leg; it returns the wait, false when no read names it.
-func (conv *conversion) netEpisode(t *tracesrc.Task, i int, attrs pcommon.Map) (netWait, bool) {
-	w, ok := conv.net.waitOf(conv.tl, &t.Episodes[i])
-	if !ok {
-		return w, false
-	}
+// netEpisode names the socket and legs of w, the network wait of task t's episode i, on its
+// span's attributes, and observes the peer's leg.
+func (conv *conversion) netEpisode(t *tracesrc.Task, i int, w *netWait, attrs pcommon.Map) {
 	w.put(attrs)
 	conv.netMetrics.peerWait(w.peer).observe(w.reached, t.Episodes[i].End, spanRef{task: t, episode: i})
-	return w, true
 }
 
 // longestNetWait is the longest network wait of task t that a read names, for its diagnosis.

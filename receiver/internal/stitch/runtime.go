@@ -43,6 +43,7 @@ func (conv *conversion) stwSpan(s tracesrc.STW) {
 	sp.SetKind(ptrace.SpanKindInternal)
 	conv.out.setTimes(sp, s.Start, s.End)
 	attrs := sp.Attributes()
+	attrs.EnsureCapacity(conv.out.commonAttrs(0) + 1 + b2i(s.GC > 0))
 	conv.out.common(attrs, 0)
 	attrs.PutStr(metadata.AttributeSTWReason, s.Reason)
 	if s.GC > 0 {
@@ -57,10 +58,13 @@ func (conv *conversion) stwEvents(sp ptrace.Span, stws []tracesrc.STW) {
 		return
 	}
 	runtimeTrace := conv.c.runtimeTraceID(conv.tl.Start)
+	sp.Events().EnsureCapacity(sp.Events().Len() + len(stws))
+	sp.Links().EnsureCapacity(sp.Links().Len() + len(stws))
 	for _, s := range stws {
 		ev := sp.Events().AppendEmpty()
 		ev.SetName(stwName(s))
 		ev.SetTimestamp(conv.out.ts(s.Start))
+		ev.Attributes().EnsureCapacity(2 + b2i(s.GC > 0))
 		ev.Attributes().PutStr(metadata.AttributeSTWReason, s.Reason)
 		ev.Attributes().PutInt(metadata.AttributeTimeSTW, int64(s.End.Sub(s.Start)))
 		if s.GC > 0 {

@@ -21,6 +21,8 @@ type spanWriter struct {
 	pid         int
 	stacks      map[*trace.StackFrame]renderedStack
 	blockedKeys map[string]string
+	// blockNames holds the name of the block spans of each reason.
+	blockNames map[string]string
 	// regionIDs is reused for the region span ids of each task; stws counts the stop-the-world
 	// spans of the runtime trace, whose root is built when it has some.
 	regionIDs []pcommon.SpanID
@@ -33,22 +35,19 @@ func (w *spanWriter) fillRegion(sp ptrace.Span, r *tracesrc.Region) {
 	sp.SetKind(ptrace.SpanKindInternal)
 	w.setTimes(sp, r.Start, r.End)
 	attrs := sp.Attributes()
-	attrs.EnsureCapacity(5)
+	attrs.EnsureCapacity(w.commonAttrs(r.Goroutine) + truncationAttrs(r.Continued, !r.Ended))
 	w.common(attrs, r.Goroutine)
 	w.truncation(attrs, r.Continued, !r.Ended)
 }
 
-// fillEpisode sets the name, times and attributes of the span of episode e.
-func (w *spanWriter) fillEpisode(sp ptrace.Span, e *tracesrc.Episode) {
-	if e.Kind == tracesrc.Syscall {
-		sp.SetName(cmp.Or(syscallSpanNames[e.Reason], syscallSpanName))
-	} else {
-		sp.SetName(blockSpanPrefix + e.Reason)
-	}
+// fillEpisode sets the name, times and attributes of the span of episode e; the caller adds
+// extra attributes after, held in the same allocation.
+func (w *spanWriter) fillEpisode(sp ptrace.Span, e *tracesrc.Episode, extra int) {
+	sp.SetName(w.episodeName(e))
 	sp.SetKind(ptrace.SpanKindInternal)
 	w.setTimes(sp, e.Start, e.End)
 	attrs := sp.Attributes()
-	attrs.EnsureCapacity(8)
+	attrs.EnsureCapacity(w.commonAttrs(e.Goroutine) + episodeAttrs(e) + extra)
 	w.common(attrs, e.Goroutine)
 	attrs.PutInt(metadata.AttributeThreadID, int64(e.Thread))
 	if e.Kind == tracesrc.Blocked {
@@ -66,6 +65,38 @@ func (w *spanWriter) fillEpisode(sp ptrace.Span, e *tracesrc.Episode) {
 	}
 }
 
+// episodeAttrs counts the attributes fillEpisode sets on the span of episode e beyond common's.
+func episodeAttrs(e *tracesrc.Episode) int {
+	n := 1 // thread id
+	if e.Kind == tracesrc.Blocked || e.Reason != "" {
+		n++
+	}
+	if len(e.Stack) > 0 {
+		n += 2
+	}
+	if e.Partial {
+		n++
+	}
+	return n
+}
+
+// episodeName names the span of episode e: "block <reason>" (rendered once per reason), or the
+// syscall's span name.
+func (w *spanWriter) episodeName(e *tracesrc.Episode) string {
+	if e.Kind == tracesrc.Syscall {
+		return cmp.Or(syscallSpanNames[e.Reason], syscallSpanName)
+	}
+	if name, ok := w.blockNames[e.Reason]; ok {
+		return name
+	}
+	if w.blockNames == nil {
+		w.blockNames = make(map[string]string)
+	}
+	name := blockSpanPrefix + e.Reason
+	w.blockNames[e.Reason] = name
+	return name
+}
+
 // common sets the attributes every execution-trace span carries.
 func (w *spanWriter) common(attrs pcommon.Map, g trace.GoID) {
 	attrs.PutStr(metadata.AttributeSource, metadata.AttributeSourceGoTrace)
@@ -77,6 +108,11 @@ func (w *spanWriter) common(attrs pcommon.Map, g trace.GoID) {
 	}
 }
 
+// commonAttrs counts the attributes common sets for goroutine g.
+func (w *spanWriter) commonAttrs(g trace.GoID) int {
+	return 1 + b2i(w.pid > 0) + b2i(g > 0)
+}
+
 // truncation marks a span cut by the start or the end of the trace.
 func (w *spanWriter) truncation(attrs pcommon.Map, start, end bool) {
 	if start {
@@ -86,6 +122,20 @@ func (w *spanWriter) truncation(attrs pcommon.Map, start, end bool) {
 		attrs.PutBool(metadata.AttributeTruncated, true)
 	}
 }
+
+// truncationAttrs counts the attributes truncation sets.
+func truncationAttrs(start, end bool) int { return b2i(start) + b2i(end) }
+
+// b2i is 1 for true, 0 for false.
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// breakdownAttrs is how many attributes breakdown sets besides one per block reason.
+const breakdownAttrs = 6
 
 // breakdown sets the task's time breakdown attributes (ns).
 func (w *spanWriter) breakdown(attrs pcommon.Map, b tracesrc.Breakdown) {
@@ -138,6 +188,7 @@ func (w *spanWriter) logEvents(sp ptrace.Span, logs []tracesrc.Log) {
 			ev.SetName("log")
 		}
 		ev.SetTimestamp(w.ts(l.Time))
+		ev.Attributes().EnsureCapacity(2)
 		ev.Attributes().PutStr(metadata.AttributeLogMessage, l.Message)
 		ev.Attributes().PutInt(metadata.AttributeGoroutineID, int64(l.Goroutine))
 	}

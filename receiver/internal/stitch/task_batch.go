@@ -24,16 +24,38 @@ type spanBatch struct {
 
 // span appends a new span to the current batch.
 func (b *spanBatch) span() ptrace.Span {
-	if b.n == 0 {
-		b.td = ptrace.NewTraces()
-		rs := b.td.ResourceSpans().AppendEmpty()
-		b.id.FillResource(rs.Resource())
-		ss := rs.ScopeSpans().AppendEmpty()
-		target.FillScope(ss.Scope(), metadata.AttributeSourceGoTrace)
-		b.spans = ss.Spans()
-	}
+	b.begin()
 	b.n++
 	return b.spans.AppendEmpty()
+}
+
+// take moves spans (whole tasks' spans) into the batches: at once when they fit in the current
+// batch, else one by one, filling batches to size. spans is left empty.
+func (b *spanBatch) take(spans ptrace.SpanSlice) {
+	if n := spans.Len(); n > 0 && b.n+n <= b.size {
+		b.begin()
+		spans.MoveAndAppendTo(b.spans)
+		b.n += n
+		return
+	}
+	for i := range spans.Len() {
+		b.boundary()
+		spans.At(i).MoveTo(b.span())
+	}
+	spans.RemoveIf(func(ptrace.Span) bool { return true })
+}
+
+// begin starts a batch when none is under way.
+func (b *spanBatch) begin() {
+	if b.n > 0 {
+		return
+	}
+	b.td = ptrace.NewTraces()
+	rs := b.td.ResourceSpans().AppendEmpty()
+	b.id.FillResource(rs.Resource())
+	ss := rs.ScopeSpans().AppendEmpty()
+	target.FillScope(ss.Scope(), metadata.AttributeSourceGoTrace)
+	b.spans = ss.Spans()
 }
 
 // boundary marks a point between tasks: a full batch is handed on.

@@ -3,6 +3,7 @@ package stitch
 import (
 	"strconv"
 	"strings"
+	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -62,19 +63,7 @@ func (conv *conversion) taskSpans(t *tracesrc.Task) {
 	}
 	sp.SetKind(ptrace.SpanKindInternal)
 	conv.out.setTimes(sp, t.Start, t.End)
-	attrs := sp.Attributes()
-	attrs.EnsureCapacity(16 + len(t.Time.Blocked))
-	conv.out.common(attrs, t.Goroutine)
-	attrs.PutInt(metadata.AttributeTaskID, int64(t.ID))
-	if t.Type != "" {
-		attrs.PutStr(metadata.AttributeTaskType, t.Type)
-	}
-	conv.out.truncation(attrs, t.Continued, !t.Ended)
-	conv.out.breakdown(attrs, t.Time)
-	queued(attrs, &t.Time, t.Handoffs)
-	if len(t.Samples) > 0 {
-		attrs.PutInt(metadata.AttributeCPUTime, int64(len(t.Samples))*int64(c.opts.CPUSamplePeriod))
-	}
+	conv.taskAttributes(sp.Attributes(), t, in.queued.total)
 	conv.out.logEvents(sp, t.Logs)
 	conv.stwEvents(sp, t.STWs)
 
@@ -90,6 +79,25 @@ func (conv *conversion) taskSpans(t *tracesrc.Task) {
 	}
 	conv.handshakeSpans(t, traceID, &ids)
 	conv.diag.diagnose(sp, &in, now, &conv.out.batch)
+}
+
+// taskAttributes sets the attributes of task t's span, in one allocation; queuedD is t's
+// queued time (queuedTime).
+func (conv *conversion) taskAttributes(attrs pcommon.Map, t *tracesrc.Task, queuedD time.Duration) {
+	w := &conv.out
+	attrs.EnsureCapacity(w.commonAttrs(t.Goroutine) + 1 + b2i(t.Type != "") + truncationAttrs(t.Continued, !t.Ended) +
+		breakdownAttrs + len(t.Time.Blocked) + b2i(queuedD > 0) + b2i(len(t.Samples) > 0))
+	w.common(attrs, t.Goroutine)
+	attrs.PutInt(metadata.AttributeTaskID, int64(t.ID))
+	if t.Type != "" {
+		attrs.PutStr(metadata.AttributeTaskType, t.Type)
+	}
+	w.truncation(attrs, t.Continued, !t.Ended)
+	w.breakdown(attrs, t.Time)
+	queued(attrs, &t.Time, queuedD)
+	if len(t.Samples) > 0 {
+		attrs.PutInt(metadata.AttributeCPUTime, int64(len(t.Samples))*int64(conv.c.opts.CPUSamplePeriod))
+	}
 }
 
 // taskSpanIDs holds the span ids of one task and its regions while its spans are built.
@@ -119,13 +127,16 @@ func (conv *conversion) regionSpan(t *tracesrc.Task, traceID pcommon.TraceID, id
 // episodeSpan builds the "block <reason>" or "syscall" span of episode i of t.
 func (conv *conversion) episodeSpan(t *tracesrc.Task, traceID pcommon.TraceID, ids *taskSpanIDs, i int) {
 	e := &t.Episodes[i]
+	w, net := conv.net.waitOf(conv.tl, e)
 	sp := conv.out.batch.span()
 	sp.SetTraceID(traceID)
 	sp.SetSpanID(conv.c.episodeSpanID(t, i))
 	sp.SetParentSpanID(ids.parent(e.Region))
-	conv.out.fillEpisode(sp, e)
+	conv.out.fillEpisode(sp, e, releaseAttrs(&e.Release)+b2i(net)*netWaitAttrs)
 	conv.releaseOf(sp, &e.Release)
-	conv.netEpisode(t, i, sp.Attributes())
+	if net {
+		conv.netEpisode(t, i, &w, sp.Attributes())
+	}
 }
 
 // relevantFunction is the function of the stack's relevantFrame.

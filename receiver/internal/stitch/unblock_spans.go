@@ -22,15 +22,15 @@ import (
 // follows the chain one step (diagnosis.go); gostitch.goroutine.unblock.duration sums the
 // block time by reason and releasing call site (unblock_metrics.go).
 
-// releaseOf adds to block span sp who released its wait: the goroutine, the function and line,
-// and a link to the releaser's task or region span when it has one. A wait the runtime released
-// (netpoller, timer, GC) or the trace does not show released gets nothing.
+// releaseOf adds to block span sp who released its wait: the goroutine, the function and line
+// (releaseAttrs counts them), and a link to the releaser's task or region span when it has
+// one. A wait the runtime released (netpoller, timer, GC) or the trace does not show released
+// gets nothing.
 func (conv *conversion) releaseOf(sp ptrace.Span, r *tracesrc.Release) {
 	if r.Goroutine == 0 {
 		return
 	}
 	attrs := sp.Attributes()
-	attrs.EnsureCapacity(attrs.Len() + 2) // exactly: the span's attributes are all there
 	attrs.PutInt(metadata.AttributeUnblockGoroutineID, int64(r.Goroutine))
 	attrs.PutStr(metadata.AttributeUnblockFunction, conv.metrics.release.callSite(r.Frame))
 	if rt := r.Task; rt != nil && (conv.c.opts.TaskSpans == AllTaskSpans || rt.Mark&markDecided != 0) {
@@ -39,16 +39,21 @@ func (conv *conversion) releaseOf(sp ptrace.Span, r *tracesrc.Release) {
 			l := sp.Links().AppendEmpty()
 			l.SetTraceID(tid)
 			l.SetSpanID(sid)
+			l.Attributes().EnsureCapacity(2)
 			l.Attributes().PutStr(metadata.AttributeLinkRelation, metadata.AttributeLinkRelationReleasedBy)
 			l.Attributes().PutInt(metadata.AttributeTaskID, int64(rt.ID))
 		}
 	}
 }
 
-// queued sets gostitch.time.queued, the time the task waited in hand-offs between two
-// goroutines, as a part of the breakdown: it comes out of gostitch.time.untracked (b's).
-func queued(attrs pcommon.Map, b *tracesrc.Breakdown, hs []tracesrc.Handoff) {
-	if d := queuedTime(b, hs); d > 0 {
+// releaseAttrs counts the attributes releaseOf sets for r.
+func releaseAttrs(r *tracesrc.Release) int { return 2 * b2i(r.Goroutine != 0) }
+
+// queued sets gostitch.time.queued, d, the time the task waited in hand-offs between two
+// goroutines (queuedTime), as a part of the breakdown: it comes out of gostitch.time.untracked
+// (b's).
+func queued(attrs pcommon.Map, b *tracesrc.Breakdown, d time.Duration) {
+	if d > 0 {
 		attrs.PutInt(metadata.AttributeTimeUntracked, int64(b.Untracked-d))
 		attrs.PutInt(metadata.AttributeTimeQueued, int64(d))
 	}
