@@ -142,8 +142,6 @@ func (s *state) keepHandoff(ts *taskState, g *gState, st idleStretch, now trace.
 	if st.wait != nil {
 		h.Wait = s.handoffWait(st.wait)
 	}
-	if s.ev != nil {
-		h.Took = ProgramFrame(s.stacks.frames(s.tr, s.ev.Stack))
-	}
+	h.Took = ProgramFrame(s.stacks.frames(s.tr, s.evStack))
 	ts.t.Handoffs = append(ts.t.Handoffs, h)
 }

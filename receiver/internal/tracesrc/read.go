@@ -75,8 +75,9 @@ type state struct {
 	// many places for it are left (see reserve).
 	outside     GoroutineHandler
 	outsideLeft int
-	// ev is the event being applied.
-	ev *exectrace.Event
+	// evStack is the stack of the event being applied (a StackID, not the event: no pointer
+	// write, and no write barrier, per event).
+	evStack exectrace.StackID
 }
 
 func newState(opts Options, h Handler, tr *exectrace.Reader) *state {
@@ -112,7 +113,7 @@ func newState(opts Options, h Handler, tr *exectrace.Reader) *state {
 
 // event updates the model with one event.
 func (s *state) event(ev *exectrace.Event) {
-	s.tl.End, s.ev = ev.Time, ev
+	s.tl.End, s.evStack = ev.Time, ev.Stack
 	s.noteThread(ev)
 	switch ev.Kind {
 	case exectrace.Sync:
