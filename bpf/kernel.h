@@ -76,6 +76,7 @@ struct tcp_sock {
 	__u64 bytes_received; /* bytes that arrived in order (RFC 4898) */
 	__u32 rcv_nxt; /* sequence number expected next */
 	__u32 copied_seq; /* head of the data not yet read */
+	__u64 tcp_clock_cache; /* CLOCK_MONOTONIC ns of the socket's last tcp_mstamp_refresh */
 } __attribute__((preserve_access_index));
 
 struct sk_buff;

@@ -331,13 +331,20 @@ int BPF_PROG(on_recv, struct sock *sk)
 	return 0;
 }
 
+/* on_data_ready notes when data became ready, once per read. An established
+ * socket's segments reach it through tcp_rcv_established, which refreshes
+ * the socket's clock cache (tcp_clock_ns: CLOCK_MONOTONIC) first: reading it
+ * costs a load, bpf_ktime_get_ns ~70 ns here. Other states take the clock. */
 SEC("tp_btf/sk_data_ready")
 int BPF_PROG(on_data_ready, const struct sock *sk)
 {
 	struct sock_record *r = find(sk);
 
-	if (r && !r->stats.ready_ns)
-		r->stats.ready_ns = bpf_ktime_get_ns();
+	if (!r || r->stats.ready_ns)
+		return 0;
+	r->stats.ready_ns = sk->__sk_common.skc_state == TCP_ESTABLISHED
+				    ? tcp_of(sk)->tcp_clock_cache
+				    : bpf_ktime_get_ns();
 	return 0;
 }
 
