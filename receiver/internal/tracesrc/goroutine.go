@@ -208,7 +208,7 @@ func (s *state) endWait(g *gState, now trace.Time, cut bool) {
 		ep := Episode{Kind: Syscall, Reason: w.Reason, Goroutine: g.id, Thread: g.m, Start: s.outsideSince(g), End: now,
 			Region: g.waitOutRegion, Stack: stack, Partial: g.partial || cut, Release: Release{Region: -1}}
 		if blocked {
-			ep.Kind, ep.Release = Blocked, s.release(g.unblock)
+			ep.Kind = Blocked
 		}
 		s.outsideEpisode(g, ep)
 	}

@@ -157,6 +157,9 @@ func (s *state) outsideEpisode(g *gState, ep Episode) {
 	if !s.reserve(g, 1) {
 		return
 	}
+	if ep.Kind == Blocked {
+		ep.Release = s.release(g.unblock) // only for the episodes kept: it reads a stack
+	}
 	s.outside.GoroutineEpisode(ep)
 }
 
