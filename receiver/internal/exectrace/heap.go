@@ -40,17 +40,23 @@ func siftUp(h []*cursor, i int) int {
 }
 
 func siftDown(h []*cursor, i int) {
-	for {
-		m := i
-		for _, k := range [2]int{2*i + 1, 2*i + 2} {
-			if k < len(h) && h[k].time < h[m].time {
-				m = k
-			}
-		}
-		if m == i {
-			return
-		}
-		h[i], h[m] = h[m], h[i]
-		i = m
+	if i >= len(h) {
+		return
 	}
+	c := h[i]
+	for {
+		k := 2*i + 1
+		if k >= len(h) {
+			break
+		}
+		if k+1 < len(h) && h[k+1].time < h[k].time {
+			k++
+		}
+		if h[k].time >= c.time {
+			break
+		}
+		h[i] = h[k]
+		i = k
+	}
+	h[i] = c
 }

@@ -413,7 +413,11 @@ func (c *cursor) next(t *tables, arena []byte, args *[256]int8) (bool, error) {
 	d := decoder{b: c.data, i: c.pos + 1}
 	dt := d.uvarint()
 	for i := range max(n, 0) {
-		c.args[i] = d.uvarint()
+		x, ok := d.small()
+		if !ok {
+			x = d.uvarintLong()
+		}
+		c.args[i] = x
 	}
 	if d.err != nil {
 		return false, fmt.Errorf("event type %d: %w", typ, d.err)

@@ -207,21 +207,41 @@ func (d *decoder) more() bool { return d.i < len(d.b) }
 
 // uvarint returns the next number, or 0 once the data is exhausted or corrupt (err says which).
 func (d *decoder) uvarint() uint64 {
-	if d.i < len(d.b) && d.b[d.i] < 0x80 { // most numbers in a trace are small
-		x := uint64(d.b[d.i])
-		d.i++
+	if x, ok := d.small(); ok {
 		return x
 	}
-	x, n := binary.Uvarint(d.b[d.i:])
-	if n <= 0 {
-		if d.err == nil {
-			d.err = errors.New("truncated or overlong varint")
-		}
-		d.i = len(d.b)
-		return 0
+	return d.uvarintLong()
+}
+
+// small returns the next number when it takes one byte, as most numbers in a trace do; it is
+// inlined where events are decoded, which uvarint, with its call, is not.
+func (d *decoder) small() (uint64, bool) {
+	if i := d.i; i < len(d.b) && d.b[i] < 0x80 {
+		d.i = i + 1
+		return uint64(d.b[i]), true
 	}
-	d.i += n
-	return x
+	return 0, false
+}
+
+// uvarintLong decodes a number of several bytes, as binary.Uvarint does.
+func (d *decoder) uvarintLong() uint64 {
+	var x uint64
+	for j, s := 0, uint(0); j < binary.MaxVarintLen64 && d.i+j < len(d.b); j, s = j+1, s+7 {
+		c := d.b[d.i+j]
+		if c < 0x80 {
+			if j == binary.MaxVarintLen64-1 && c > 1 {
+				break // overflows 64 bits
+			}
+			d.i += j + 1
+			return x | uint64(c)<<s
+		}
+		x |= uint64(c&0x7f) << s
+	}
+	if d.err == nil {
+		d.err = errors.New("truncated or overlong varint")
+	}
+	d.i = len(d.b)
+	return 0
 }
 
 // byte returns the next byte, or 0 once the data is exhausted.

@@ -24,10 +24,10 @@ func Read(r io.Reader, opts Options, h Handler) (*Timeline, error) {
 	s := newState(opts, h, tr)
 	for {
 		ev, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
 		if err != nil {
+			if errors.Is(err, io.EOF) {
+				break
+			}
 			s.finish()
 			return s.tl, fmt.Errorf("execution trace cut short after %d events (%v of trace time): %w",
 				s.tl.Events, s.tl.End.Sub(s.tl.Start), err)
