@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/bits"
 	"slices"
 )
 
@@ -223,8 +224,20 @@ func (d *decoder) small() (uint64, bool) {
 	return 0, false
 }
 
-// uvarintLong decodes a number of several bytes, as binary.Uvarint does.
+// uvarintLong decodes a number of several bytes, as binary.Uvarint does. With eight bytes
+// left, a number of up to eight (56 bits: every timestamp delta and id of a real trace) is
+// read in one load, its 7-bit groups moved together without a branch per byte.
 func (d *decoder) uvarintLong() uint64 {
+	if b := d.b[d.i:]; len(b) >= 8 {
+		w := binary.LittleEndian.Uint64(b)
+		if last := ^w & 0x8080808080808080; last != 0 {
+			n := bits.TrailingZeros64(last)/8 + 1
+			x := w&0x7f | w>>1&(0x7f<<7) | w>>2&(0x7f<<14) | w>>3&(0x7f<<21) |
+				w>>4&(0x7f<<28) | w>>5&(0x7f<<35) | w>>6&(0x7f<<42) | w>>7&(0x7f<<49)
+			d.i += n
+			return x & (1<<(7*n) - 1)
+		}
+	}
 	var x uint64
 	for j, s := 0, uint(0); j < binary.MaxVarintLen64 && d.i+j < len(d.b); j, s = j+1, s+7 {
 		c := d.b[d.i+j]
