@@ -69,8 +69,10 @@ type state struct {
 	stwReason string
 	gcs       int
 	started   bool
-	// lastOnThread holds each thread's latest event, while thread intervals are kept.
-	lastOnThread map[trace.ThreadID]trace.Time
+	// lastOnThread holds each thread's latest event, while thread intervals are kept
+	// (trackThreads).
+	lastOnThread idmap.Map[trace.ThreadID, trace.Time]
+	trackThreads bool
 	// outside receives the work outside tasks, nil when not asked for; outsideLeft is how
 	// many places for it are left (see reserve).
 	outside     GoroutineHandler
@@ -85,9 +87,7 @@ func newState(opts Options, h Handler, tr *exectrace.Reader) *state {
 		opts.StackDepth = DefaultStackDepth
 	}
 	tl := &Timeline{wallOffset: hostWallOffset()}
-	var lastOnThread map[trace.ThreadID]trace.Time
 	if opts.Threads != NoThreadIntervals {
-		lastOnThread = make(map[trace.ThreadID]trace.Time)
 		tl.Threads = make(map[trace.ThreadID][]RunInterval)
 		tl.NetWakes = make(map[trace.GoID][]NetWake)
 		tl.Creators = make(map[trace.GoID]trace.GoID)
@@ -103,7 +103,7 @@ func newState(opts Options, h Handler, tr *exectrace.Reader) *state {
 		open:         make(map[trace.TaskID]*taskState),
 		minBegun:     trace.NoTask,
 		endedEarlier: make(map[trace.TaskID]bool),
-		lastOnThread: lastOnThread,
+		trackThreads: opts.Threads != NoThreadIntervals,
 	}
 	if gh, ok := h.(GoroutineHandler); ok && opts.MaxGoroutineSpans > 0 {
 		s.outside, s.outsideLeft = gh, opts.MaxGoroutineSpans

@@ -24,9 +24,15 @@ func (s *state) endRun(g *gState, now trace.Time) {
 // noteThread remembers the time of the latest event of ev's thread, while thread intervals are
 // kept (runEnd).
 func (s *state) noteThread(ev *exectrace.Event) {
-	if s.lastOnThread != nil && ev.Thread != trace.NoThread {
-		s.lastOnThread[ev.Thread] = ev.Time
+	if !s.trackThreads || ev.Thread == trace.NoThread {
+		return
 	}
+	if last := s.lastOnThread.Get(ev.Thread); last != nil {
+		*last = ev.Time
+		return
+	}
+	last := ev.Time
+	s.lastOnThread.Put(ev.Thread, &last)
 }
 
 // runEnd is where the run interval of goroutine g, still executing when the trace ends at now,
@@ -35,9 +41,9 @@ func (s *state) noteThread(ev *exectrace.Event) {
 // it the work of goroutines the trace never saw there.
 // A run that began at the thread's last event keeps its first nanosecond.
 func (s *state) runEnd(g *gState, now trace.Time) trace.Time {
-	last, ok := s.lastOnThread[g.m]
-	if !ok || last >= now {
+	last := s.lastOnThread.Get(g.m)
+	if last == nil || *last >= now {
 		return now
 	}
-	return max(last, min(g.runStart+1, now))
+	return max(*last, min(g.runStart+1, now))
 }
