@@ -58,8 +58,10 @@ type TraceConverter struct {
 	carry map[trace.TaskID]carried
 	// blockedKeys caches the breakdown attribute key of each block reason.
 	blockedKeys map[string]string
-	// ids is the buffer of id derivations.
-	ids otelid.Hash
+	// ids is the buffer of id derivations; idPath remembers the ids of the conversion's
+	// last tasks.
+	ids    otelid.Hash
+	idPath taskIDPath
 	// app hangs the SDK's tasks under the app's spans.
 	app appJoin
 }
@@ -92,6 +94,7 @@ func (c *TraceConverter) readTrace(r io.Reader, app appspans.Matcher, b *ebpfsrc
 		conv.join = newJoinIndex()
 	}
 	c.app.spans = app
+	c.idPath = c.idPath[:0]
 	tl, err := tracesrc.Read(r, tracesrc.Options{
 		MinSpanDuration: c.opts.MinSpanDuration,
 		StackDepth:      c.opts.StackDepth,

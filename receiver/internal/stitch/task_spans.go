@@ -25,7 +25,8 @@ const (
 func (conv *conversion) taskSpans(t *tracesrc.Task) {
 	conv.out.batch.boundary()
 	c := conv.c
-	traceID, parent := c.taskIDs(t)
+	e := c.taskEntry(t)
+	traceID, parent := e.trace, e.parent
 	if !makesSpan(t) {
 		// No span (a wrapper, or a task that is not notable): the join and the CPU samples take
 		// the parent span instead, for the task and its regions alike.
@@ -47,7 +48,7 @@ func (conv *conversion) taskSpans(t *tracesrc.Task) {
 		conv.handshakeSpans(t, traceID, &ids)
 		return
 	}
-	ids := taskSpanIDs{task: c.taskSpanID(t), regions: conv.out.regionIDs[:0]}
+	ids := taskSpanIDs{task: e.span, regions: conv.out.regionIDs[:0]}
 	for i := range t.Regions {
 		ids.regions = append(ids.regions, c.regionSpanID(t, i))
 	}

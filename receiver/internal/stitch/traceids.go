@@ -33,6 +33,30 @@ const (
 // Not only root tasks may log ids: the OTel SDK begins a task for every span it starts, so the
 // application's task is the child of the SDK's.
 func (c *TraceConverter) taskIDs(t *tracesrc.Task) (pcommon.TraceID, pcommon.SpanID) {
+	e := c.taskEntry(t)
+	return e.trace, e.parent
+}
+
+// taskEntry returns the ids of task t: remembered on the id path, or derived, and remembered
+// once t was handed over (when they are final: makesSpan holds for t and its ancestors).
+func (c *TraceConverter) taskEntry(t *tracesrc.Task) taskIDEntry {
+	if e := c.idPath.find(t); e != nil {
+		return *e
+	}
+	e := taskIDEntry{t: t}
+	e.trace, e.parent = c.deriveTaskIDs(t)
+	e.span = e.parent
+	if makesSpan(t) {
+		e.span = taskKey(c.hash(nsTaskSpan), t).SpanID()
+	}
+	if t.Mark&markDecided != 0 {
+		c.idPath.push(e)
+	}
+	return e
+}
+
+// deriveTaskIDs decides the ids taskIDs returns.
+func (c *TraceConverter) deriveTaskIDs(t *tracesrc.Task) (pcommon.TraceID, pcommon.SpanID) {
 	if tid, sid, ok := loggedIDs(t.Logs); ok {
 		return tid, sid
 	}
@@ -100,10 +124,6 @@ func taskKey(h *otelid.Hash, t *tracesrc.Task) *otelid.Hash {
 	return h.U64(uint64(t.ID)).U64(uint64(t.Began)).U64(uint64(t.Start))
 }
 
-func (c *TraceConverter) taskSpanID(t *tracesrc.Task) pcommon.SpanID {
-	return taskKey(c.hash(nsTaskSpan), t).SpanID()
-}
-
 func (c *TraceConverter) regionSpanID(t *tracesrc.Task, region int) pcommon.SpanID {
 	return taskKey(c.hash(nsRegionSpan), t).U64(uint64(region)).SpanID()
 }
@@ -115,14 +135,47 @@ func (c *TraceConverter) episodeSpanID(t *tracesrc.Task, episode int) pcommon.Sp
 // parentSpanID is the span a task's child span (region, episode or task) hangs from: for a
 // task that has no span (see makesSpan), its own parent.
 func (c *TraceConverter) parentSpanID(t *tracesrc.Task, region int) pcommon.SpanID {
-	if !makesSpan(t) {
-		_, parent := c.taskIDs(t)
-		return parent
-	}
-	if region >= 0 {
+	if region >= 0 && makesSpan(t) {
 		return c.regionSpanID(t, region)
 	}
-	return c.taskSpanID(t)
+	return c.taskEntry(t).span
+}
+
+// taskIDPath remembers the ids of the tasks on the path from a root task to the task handed
+// over last. Tasks are handed over before their descendants, so a task's parent is mostly
+// there, and the ids of a task's ancestors (each a SHA-256) are not derived again for each of
+// its descendants, its regions' tasks and its waits' releases.
+type taskIDPath []taskIDEntry
+
+// taskIDEntry holds a task's trace, the parent of its span, and the span its child spans hang
+// from outside its regions: its own, or its parent when it makes none.
+type taskIDEntry struct {
+	t            *tracesrc.Task
+	trace        pcommon.TraceID
+	parent, span pcommon.SpanID
+}
+
+// find returns the entry of t, nil when t is not on the path.
+func (p taskIDPath) find(t *tracesrc.Task) *taskIDEntry {
+	for i := len(p) - 1; i >= 0; i-- {
+		if p[i].t == t {
+			return &p[i]
+		}
+	}
+	return nil
+}
+
+// push puts e on the path after its task's parent, in place of what followed the parent; the
+// path restarts at e when its parent is not on it.
+func (p *taskIDPath) push(e taskIDEntry) {
+	n := 0
+	for i := len(*p) - 1; i >= 0; i-- {
+		if (*p)[i].t == e.t.Parent {
+			n = i + 1
+			break
+		}
+	}
+	*p = append((*p)[:n], e)
 }
 
 // wrapperSlack bounds the time between a wrapper task's start and its child's.
