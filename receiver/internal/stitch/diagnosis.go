@@ -112,7 +112,7 @@ type diagnoser struct {
 	// overflow is set once more than hold completed; sketches holds the running durations per
 	// type.
 	held     ptrace.SpanSlice
-	inputs   []diagnosisInput
+	inputs   heldInputs
 	overflow bool
 	sketches map[string]*durationSketch
 	// quiet holds, per type, the durations of the tasks that make no span (task_volume.go)
@@ -124,6 +124,29 @@ type diagnoser struct {
 	net   netNote
 	notes netNotes
 }
+
+// heldInputs holds the diagnosis inputs of the held task spans, in chunks: a growing slice
+// would copy thousands of them over and over.
+type heldInputs struct {
+	chunks [][]diagnosisInput
+	n      int
+}
+
+// inputChunk is how many diagnosis inputs a chunk holds (about 70 KB).
+const inputChunk = 256
+
+// add appends a copy of in.
+func (h *heldInputs) add(in *diagnosisInput) {
+	if h.n%inputChunk == 0 {
+		h.chunks = append(h.chunks, make([]diagnosisInput, 0, inputChunk))
+	}
+	last := &h.chunks[len(h.chunks)-1]
+	*last = append(*last, *in)
+	h.n++
+}
+
+// at returns input i.
+func (h *heldInputs) at(i int) *diagnosisInput { return &h.chunks[i/inputChunk][i%inputChunk] }
 
 func newDiagnoser(hold int) diagnoser {
 	return diagnoser{hold: hold, held: ptrace.NewSpanSlice(), sketches: make(map[string]*durationSketch)}
@@ -139,8 +162,8 @@ func (d *diagnoser) taskSpan(t *tracesrc.Task, b *spanBatch, net netNote) (sp pt
 	if d.overflow {
 		return b.span(), in, true
 	}
-	d.notes.add(len(d.inputs), net)
-	d.inputs = append(d.inputs, in)
+	d.notes.add(d.inputs.n, net)
+	d.inputs.add(&in)
 	return d.held.AppendEmpty(), in, false
 }
 
@@ -154,7 +177,7 @@ func (d *diagnoser) diagnose(sp ptrace.Span, in *diagnosisInput, now bool, b *sp
 		}
 		return
 	}
-	if len(d.inputs) >= d.hold {
+	if d.inputs.n >= d.hold {
 		d.emitHeld(b, nil)
 		d.overflow = true
 	}
@@ -172,7 +195,7 @@ func (d *diagnoser) quietTask(t *tracesrc.Task, b *spanBatch) {
 		d.quiet = make(map[string][]time.Duration)
 	}
 	d.quiet[t.Type] = append(d.quiet[t.Type], dur)
-	if d.quietN++; len(d.inputs)+d.quietN >= d.hold {
+	if d.quietN++; d.inputs.n+d.quietN >= d.hold {
 		d.emitHeld(b, nil)
 		d.overflow = true
 	}
@@ -252,8 +275,8 @@ func kernelWaits(b *ebpfsrc.Batch, j *joined) map[trace.TaskID]kernelWait {
 func (d *diagnoser) emitHeld(b *spanBatch, kernel map[trace.TaskID]kernelWait) {
 	p95 := make(map[string]time.Duration)
 	byType := make(map[string][]time.Duration)
-	for i := range d.inputs {
-		in := &d.inputs[i]
+	for i := range d.inputs.n {
+		in := d.inputs.at(i)
 		byType[in.typ] = append(byType[in.typ], in.dur)
 	}
 	for typ, ds := range d.quiet { // tasks without a span count in their type's p95
@@ -265,12 +288,12 @@ func (d *diagnoser) emitHeld(b *spanBatch, kernel map[trace.TaskID]kernelWait) {
 		p95[typ] = ds[(len(ds)*95+99)/100-1]
 	}
 	for i := range d.held.Len() {
-		if in := &d.inputs[i]; in.dur > p95[in.typ] {
+		if in := d.inputs.at(i); in.dur > p95[in.typ] {
 			addDiagnosis(d.held.At(i), in, p95[in.typ], kernel[in.id], d.notes[i])
 		}
 	}
 	b.take(d.held)
-	d.inputs, d.notes = nil, nil
+	d.inputs, d.notes = heldInputs{}, nil
 }
 
 // addDiagnosis adds the gostitch.diagnosis event to task span sp, slower than p95.

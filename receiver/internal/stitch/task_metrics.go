@@ -1,7 +1,6 @@
 package stitch
 
 import (
-	"slices"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -26,14 +25,50 @@ var durationBounds = []time.Duration{
 
 // traceMetrics aggregates the histograms of one execution trace.
 type traceMetrics struct {
-	sched, gcPause  histogram
-	block, taskDur  map[string]*histogram
-	blockOrder, typ []string
-	// syscall holds the syscall durations by name (syscalls.go), syscallOrder the names.
-	syscall      map[string]*histogram
-	syscallOrder []string
+	sched, gcPause histogram
+	// block, syscall and taskDur hold the durations by block reason, syscall name (syscalls.go)
+	// and task type.
+	block, syscall, taskDur histogramSet
 	// release holds gostitch.goroutine.unblock.duration (unblock_metrics.go).
 	release releaseSeries
+}
+
+// histogramSet holds the histograms of one metric by attribute value, in first-seen order.
+type histogramSet struct {
+	keys  []string
+	hists []*histogram
+	// index finds a value's histogram once there are more than maxScannedSeries values; up to
+	// that, scanning keys is faster than hashing the value (an observation per wait).
+	index map[string]*histogram
+}
+
+// maxScannedSeries bounds the values a histogramSet scans.
+const maxScannedSeries = 16
+
+// series returns the histogram of value key, creating it.
+func (s *histogramSet) series(key string) *histogram {
+	if s.index != nil {
+		if h, ok := s.index[key]; ok {
+			return h
+		}
+	} else {
+		for i, k := range s.keys {
+			if k == key {
+				return s.hists[i]
+			}
+		}
+	}
+	h := &histogram{}
+	s.keys, s.hists = append(s.keys, key), append(s.hists, h)
+	if s.index == nil && len(s.keys) > maxScannedSeries {
+		s.index = make(map[string]*histogram, len(s.keys))
+		for i, k := range s.keys {
+			s.index[k] = s.hists[i]
+		}
+	} else if s.index != nil {
+		s.index[key] = h
+	}
+	return h
 }
 
 // observeWait records a scheduling or blocking wait, with the span that best shows it.
@@ -49,10 +84,10 @@ func (conv *conversion) observeWait(w tracesrc.Wait) {
 		conv.metrics.sched.observe(d, w.End, ref)
 		return
 	case tracesrc.InSyscall:
-		conv.metrics.series(&conv.metrics.syscall, &conv.metrics.syscallOrder, syscallMetricName(w.Reason)).observe(d, w.End, ref)
+		conv.metrics.syscall.series(syscallMetricName(w.Reason)).observe(d, w.End, ref)
 		return
 	}
-	conv.metrics.series(&conv.metrics.block, &conv.metrics.blockOrder, w.Reason).observe(d, w.End, ref)
+	conv.metrics.block.series(w.Reason).observe(d, w.End, ref)
 }
 
 // observeTask records the duration of a task whose start and end are both known.
@@ -65,21 +100,7 @@ func (conv *conversion) observeTask(t *tracesrc.Task) {
 	if !makesSpan(t) {
 		ref = spanRef{} // no exemplar: it would name another task's span
 	}
-	m.series(&m.taskDur, &m.typ, t.Type).observe(t.End.Sub(t.Began), t.End, ref)
-}
-
-// series returns the histogram of one attribute value, creating it in first-seen order.
-func (m *traceMetrics) series(hs *map[string]*histogram, order *[]string, key string) *histogram {
-	if h, ok := (*hs)[key]; ok {
-		return h
-	}
-	if *hs == nil {
-		*hs = make(map[string]*histogram)
-	}
-	h := &histogram{}
-	(*hs)[key] = h
-	*order = append(*order, key)
-	return h
+	m.taskDur.series(t.Type).observe(t.End.Sub(t.Began), t.End, ref)
 }
 
 // build renders the histograms that saw observations.
@@ -90,11 +111,11 @@ func (m *traceMetrics) build(c *TraceConverter, tl *tracesrc.Timeline) pmetric.M
 	sm := rm.ScopeMetrics().AppendEmpty()
 	target.FillScope(sm.Scope(), metadata.AttributeSourceGoTrace)
 	w := histogramWriter{c: c, tl: tl, metrics: sm.Metrics()}
-	w.write(metadata.MetricGoScheduleDuration, "", []string{""}, map[string]*histogram{"": &m.sched})
-	w.write(metadata.MetricGoMemoryGCPauseDuration, "", []string{""}, map[string]*histogram{"": &m.gcPause})
-	w.write(metadata.MetricGostitchGoroutineBlockDuration, metadata.AttributeBlockReason, m.blockOrder, m.block)
-	w.write(metadata.MetricGostitchGoroutineSyscallDuration, metadata.AttributeSyscallName, m.syscallOrder, m.syscall)
-	w.write(metadata.MetricGostitchTaskDuration, metadata.AttributeTaskType, m.typ, m.taskDur)
+	w.write(metadata.MetricGoScheduleDuration, "", histogramSet{keys: []string{""}, hists: []*histogram{&m.sched}})
+	w.write(metadata.MetricGoMemoryGCPauseDuration, "", histogramSet{keys: []string{""}, hists: []*histogram{&m.gcPause}})
+	w.write(metadata.MetricGostitchGoroutineBlockDuration, metadata.AttributeBlockReason, m.block)
+	w.write(metadata.MetricGostitchGoroutineSyscallDuration, metadata.AttributeSyscallName, m.syscall)
+	w.write(metadata.MetricGostitchTaskDuration, metadata.AttributeTaskType, m.taskDur)
 	m.release.write(w)
 	return md
 }
@@ -133,7 +154,7 @@ func (h *histogram) observe(d time.Duration, at trace.Time, ref spanRef) {
 		h.counts = make([]uint64, len(durationBounds)+1)
 		h.exemplars = make([]slowest, len(durationBounds)+1)
 	}
-	i, _ := slices.BinarySearch(durationBounds, d)
+	i := bucket(d)
 	h.counts[i]++
 	if h.n == 0 || d < h.min {
 		h.min = d
@@ -148,6 +169,22 @@ func (h *histogram) observe(d time.Duration, at trace.Time, ref spanRef) {
 	}
 }
 
+// bucket is the index of the bucket of d: of the first bound at or above it, or
+// len(durationBounds). It is slices.BinarySearch without the generic call, as it runs for
+// every wait.
+func bucket(d time.Duration) int {
+	lo, hi := 0, len(durationBounds)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if durationBounds[m] < d {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo
+}
+
 // histogramWriter renders histograms as pmetric data points.
 type histogramWriter struct {
 	c       *TraceConverter
@@ -155,11 +192,11 @@ type histogramWriter struct {
 	metrics pmetric.MetricSlice
 }
 
-// write adds one metric with a data point per series (attribute key attr, values in order).
-func (w histogramWriter) write(info metadata.MetricInfo, attr string, order []string, series map[string]*histogram) {
+// write adds one metric with a data point per series of set (attribute key attr).
+func (w histogramWriter) write(info metadata.MetricInfo, attr string, set histogramSet) {
 	var points pmetric.HistogramDataPointSlice
-	for _, v := range order {
-		h := series[v]
+	for i, v := range set.keys {
+		h := set.hists[i]
 		if h.n == 0 {
 			continue
 		}
