@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -76,14 +77,17 @@ type costOutcome struct {
 }
 
 // BenchmarkCostToObservedApp measures what observing costs the observed app (issue #16 goal 4):
-// each iteration runs the workload for costRunTime not observed (A), then observed (B), each
-// with a fresh app and a fresh collector that receives the app's OTLP spans, so that the only
-// difference is the gostitch receiver (and the gostitchjoin processor) in B. -benchtime 3x makes
-// ABABAB. It reports A's and B's mean throughput and latency, the medians of the pairs' ratios,
-// and the collector's CPU in B; the collector runs on the same cores as the app, as a node agent
-// does. About a minute per pair: 12 sub-benchmarks × 3 pairs take about 37 minutes.
+// each iteration is a pair of runs of the workload for costRunTime, not observed (A) and
+// observed (B), each with a fresh app and a fresh collector that receives the app's OTLP spans,
+// so that the only difference is the gostitch receiver (and the gostitchjoin processor) in B.
+// The pairs alternate their order, AB then BA (-benchtime 4x makes ABBAABBA), so that neither
+// always runs first; the B and B, A and A run back to back where pairs meet give the noise floor
+// of the same run. It reports A's and B's mean throughput and latency, the medians of the pairs'
+// ratios, that noise floor, and the collector's CPU in B; the collector runs on the same cores as
+// the app, as a node agent does. About a minute per pair: 12 sub-benchmarks × 4 pairs take about
+// 50 minutes; -bench 'CostToObservedApp//^default$' runs the default config alone on both apps.
 //
-//	GOSTITCH_DIST=$PWD/dist/otelcol-gostitch go test -run '^$' -bench CostToObservedApp -benchtime 3x -timeout 90m ./e2e/
+//	GOSTITCH_DIST=$PWD/dist/otelcol-gostitch go test -run '^$' -bench CostToObservedApp -benchtime 4x -timeout 120m ./e2e/
 func BenchmarkCostToObservedApp(b *testing.B) {
 	dist := distBinary(b)
 	roottest.Need(b, "the default config's eBPF socket hooks")
@@ -93,9 +97,14 @@ func BenchmarkCostToObservedApp(b *testing.B) {
 			for _, s := range costSettings {
 				b.Run(s.name, func(b *testing.B) {
 					var a, o []costOutcome
-					for b.Loop() {
-						a = append(a, runCost(b, dist, w, costSetting{}))
-						o = append(o, runCost(b, dist, w, s))
+					for i := 0; b.Loop(); i++ {
+						if i%2 == 0 {
+							a = append(a, runCost(b, dist, w, costSetting{}))
+							o = append(o, runCost(b, dist, w, s))
+						} else {
+							o = append(o, runCost(b, dist, w, s))
+							a = append(a, runCost(b, dist, w, costSetting{}))
+						}
 					}
 					reportCost(b, w, a, o)
 				})
@@ -285,8 +294,10 @@ service:
 `, service, costName(s), ports[1], receiver, join, pipelines, ports[2])
 }
 
-// reportCost reports the means of A's and B's runs, and B's ratios to A as the medians of the
-// pairs' ratios (each B against the A just before it, which cancels slow drift of the machine).
+// reportCost reports the means of A's and B's runs, B's ratios to A as the medians of the
+// pairs' ratios (each B against the A of its pair, run next to it, which cancels slow drift of
+// the machine), and the noise floor: the largest difference between two runs of the same
+// setting back to back where ABBA pairs meet (B of pair 0 and B of pair 1, A of 1 and A of 2, …).
 func reportCost(b *testing.B, w *costWorkload, a, o []costOutcome) {
 	mean := func(runs []costOutcome, f func(costOutcome) float64) float64 {
 		var sum float64
@@ -306,6 +317,18 @@ func reportCost(b *testing.B, w *costWorkload, a, o []costOutcome) {
 		}
 		return ratios[len(ratios)/2]
 	}
+	// sameSettingSpread is the largest |second/first - 1| of the runs back to back; 0 with one pair.
+	sameSettingSpread := func(f func(costOutcome) float64) float64 {
+		var spread float64
+		for i := 0; i+1 < len(a); i++ {
+			first, second := o[i], o[i+1] // pair i ends with B and pair i+1 begins with it
+			if i%2 == 1 {
+				first, second = a[i], a[i+1]
+			}
+			spread = max(spread, math.Abs(f(second)/f(first)-1))
+		}
+		return spread
+	}
 	rate := func(r costOutcome) float64 { return r.rate }
 	latency := func(r costOutcome) float64 { return r.latencyMs }
 	cpu := func(r costOutcome) float64 { return r.appCPUPerOp * 1e6 }
@@ -318,5 +341,8 @@ func reportCost(b *testing.B, w *costWorkload, a, o []costOutcome) {
 	b.ReportMetric(mean(a, latency), "A-"+w.latency+"-ms")
 	b.ReportMetric(mean(o, latency), "B-"+w.latency+"-ms")
 	b.ReportMetric(medianRatio(latency), "B/A-"+w.latency)
+	b.ReportMetric(sameSettingSpread(rate), "noise-"+w.op+"/s")
+	b.ReportMetric(sameSettingSpread(cpu), "noise-app-cpu/"+w.op)
+	b.ReportMetric(sameSettingSpread(latency), "noise-"+w.latency)
 	b.ReportMetric(mean(o, func(r costOutcome) float64 { return r.collectorCPU })/costRunTime.Seconds(), "B-collector-cores")
 }
