@@ -19,21 +19,13 @@ func TestPeekNotCounted(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	served := make(chan uint64, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			served <- 0
-			return
-		}
-		defer c.Close()
-		served <- cookieOf(t, c.(*net.TCPConn))
-		peekAll(t, c.(*net.TCPConn), n)
-		peekAll(t, c.(*net.TCPConn), n)
+	served := serveOne(t, ln, func(c *net.TCPConn) {
+		peekAll(t, c, n)
+		peekAll(t, c, n)
 		if _, err := io.ReadFull(c, make([]byte, n)); err != nil {
 			t.Error(err)
 		}
-	}()
+	})
 	c, err := net.Dial("tcp4", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)

@@ -32,13 +32,9 @@ func converse(t *testing.T, req, resp int) conversation {
 	return converseOn(t, "tcp4", "127.0.0.1:0", req, resp)
 }
 
-func converseOn(t *testing.T, network, addr string, req, resp int) conversation {
-	t.Helper()
-	ln, err := net.Listen(network, addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
+// serveOne accepts one connection on ln and serves it in a goroutine, closing it after; the
+// channel gives the server end's cookie once serve returned (0 when the accept failed).
+func serveOne(t *testing.T, ln net.Listener, serve func(*net.TCPConn)) <-chan uint64 {
 	served := make(chan uint64, 1)
 	go func() {
 		c, err := ln.Accept()
@@ -48,11 +44,24 @@ func converseOn(t *testing.T, network, addr string, req, resp int) conversation 
 		}
 		defer c.Close()
 		cookie := cookieOf(t, c.(*net.TCPConn))
+		serve(c.(*net.TCPConn))
+		served <- cookie
+	}()
+	return served
+}
+
+func converseOn(t *testing.T, network, addr string, req, resp int) conversation {
+	t.Helper()
+	ln, err := net.Listen(network, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	served := serveOne(t, ln, func(c *net.TCPConn) {
 		if _, err := io.ReadFull(c, make([]byte, req)); err == nil {
 			_, _ = c.Write(make([]byte, resp))
 		}
-		served <- cookie
-	}()
+	})
 	c, err := net.Dial(network, ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
