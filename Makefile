@@ -21,8 +21,10 @@ FUZZ_TARGETS := ./receiver/internal/pprofsrc:FuzzDecodeConvert ./receiver/intern
 .PHONY: build demo screenshot test setup generate bpf bpf-check fuzz bench jaeger
 
 ## build: the collector distribution (dist/otelcol-gostitch) and the syncnode demo (bin/syncnode)
+# The distribution is compiled with profile-guided optimization from default.pgo, a CPU profile of
+# itself converting real apps' windows (scripts/pgo-profile.sh makes it; BENCHMARKS.md, its gain).
 build: $(OCB)
-	$(OCB) --config builder-config.yaml
+	GOFLAGS="$(GOFLAGS) -pgo=$(CURDIR)/default.pgo" $(OCB) --config builder-config.yaml
 	$(GO) build -o $(SYNCNODE) ./examples/syncnode
 
 $(OCB):
