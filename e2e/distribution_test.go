@@ -21,6 +21,20 @@ import (
 	"github.com/gostitch/gostitch/internal/syncnodetest"
 )
 
+// selfTelemetry is the telemetry section, under service:, of a test collector's config:
+// detailed self-telemetry served to Prometheus on 127.0.0.1:port, where the tests read it.
+func selfTelemetry(port string) string {
+	return `  telemetry:
+    metrics:
+      level: detailed
+      readers:
+        - pull:
+            exporter:
+              prometheus:
+                host: 127.0.0.1
+                port: ` + port + "\n"
+}
+
 // distBinary is the collector under test; `make test` builds it and sets GOSTITCH_DIST.
 func distBinary(t testing.TB) string {
 	t.Helper()

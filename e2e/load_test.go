@@ -181,16 +181,8 @@ service:
     traces: {receivers: [gostitch], processors: [batch], exporters: [debug]}
     metrics: {receivers: [gostitch], processors: [batch], exporters: [debug]}
     profiles: {receivers: [gostitch], exporters: [debug]}
-  telemetry:
-    metrics:
-      level: detailed
-      readers:
-        - pull:
-            exporter:
-              prometheus:
-                host: 127.0.0.1
-                port: %s
-`, loadInterval, loadInterval, telemetryPort)
+`, loadInterval, loadInterval)
+	b.WriteString(selfTelemetry(telemetryPort))
 	return b.String()
 }
 

@@ -282,16 +282,7 @@ exporters:
 service:
   pipelines:
     traces/app: {receivers: [otlp], processors: [%sbatch], exporters: [debug]}%s
-  telemetry:
-    metrics:
-      level: detailed
-      readers:
-        - pull:
-            exporter:
-              prometheus:
-                host: 127.0.0.1
-                port: %s
-`, service, costName(s), ports[1], receiver, join, pipelines, ports[2])
+`, service, costName(s), ports[1], receiver, join, pipelines) + selfTelemetry(ports[2])
 }
 
 // reportCost reports the means of A's and B's runs, B's ratios to A as the medians of the

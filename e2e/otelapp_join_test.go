@@ -26,8 +26,8 @@ import (
 
 // joinConfig runs the distribution next to examples/otelapp as README's "Your own OTel service"
 // does: the app's spans through the gostitchjoin processor, gostitch on its pprof endpoint,
-// both exported to the test's OTLP sink. Placeholders: app OTLP port, service name, pprof
-// port, sink address, self-telemetry port.
+// both exported to the test's OTLP sink; selfTelemetry is appended. Placeholders: app OTLP
+// port, service name, pprof port, sink address.
 const joinConfig = `receivers:
   otlp:
     protocols:
@@ -60,15 +60,6 @@ service:
   pipelines:
     traces/app: {receivers: [otlp], processors: [gostitchjoin], exporters: [otlp_grpc]}
     traces/gostitch: {receivers: [gostitch], exporters: [otlp_grpc]}
-  telemetry:
-    metrics:
-      level: detailed
-      readers:
-        - pull:
-            exporter:
-              prometheus:
-                host: 127.0.0.1
-                port: %s
 `
 
 // TestOtelappTasksJoinTheirServerSpans measures the join of the OTel SDK's tasks onto the app's
@@ -84,7 +75,7 @@ func TestOtelappTasksJoinTheirServerSpans(t *testing.T) {
 	ports := freePorts(t, 3)
 	const service = "otelapp-e2e"
 	config := filepath.Join(t.TempDir(), "collector.yaml")
-	require.NoError(t, os.WriteFile(config, fmt.Appendf(nil, joinConfig, ports[0], service, ports[1], sink.addr, ports[2]), 0o600))
+	require.NoError(t, os.WriteFile(config, fmt.Appendf(nil, joinConfig+selfTelemetry(ports[2]), ports[0], service, ports[1], sink.addr), 0o600))
 	startProcess(t, "collector", nil, bin, "--config", config)
 	require.Eventually(t, func() bool {
 		c, err := net.Dial("tcp", "127.0.0.1:"+ports[0])
