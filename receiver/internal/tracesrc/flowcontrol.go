@@ -66,14 +66,5 @@ func (n *stackNames) flowControl(tr *exectrace.Reader, id exectrace.StackID) boo
 	if id == exectrace.NoStack {
 		return false
 	}
-	if flow, ok := n.flow[id]; ok {
-		return flow
-	}
-	n.frames = tr.AppendFrames(n.frames[:0], id, flowStackDepth)
-	flow := waitsForWindow(n.frames)
-	if n.flow == nil {
-		n.flow = make(map[exectrace.StackID]bool)
-	}
-	n.flow[id] = flow
-	return flow
+	return classifyOnce(n, &n.flow, tr, id, flowStackDepth, waitsForWindow)
 }

@@ -100,16 +100,23 @@ func (n *stackNames) syscall(tr *exectrace.Reader, id exectrace.StackID) string 
 	if id == exectrace.NoStack {
 		return ""
 	}
-	if name, ok := n.syscalls[id]; ok {
-		return name
+	return classifyOnce(n, &n.syscalls, tr, id, syscallStackDepth, syscallName)
+}
+
+// classifyOnce returns what classify says of the top depth frames of stack id, reading them
+// only the first time in the generation: memo holds the answers.
+func classifyOnce[T any](n *stackNames, memo *map[exectrace.StackID]T, tr *exectrace.Reader, id exectrace.StackID,
+	depth int, classify func([]trace.StackFrame) T) T {
+	if v, ok := (*memo)[id]; ok {
+		return v
 	}
-	n.frames = tr.AppendFrames(n.frames[:0], id, syscallStackDepth)
-	name := syscallName(n.frames)
-	if n.syscalls == nil {
-		n.syscalls = make(map[exectrace.StackID]string)
+	n.frames = tr.AppendFrames(n.frames[:0], id, depth)
+	v := classify(n.frames)
+	if *memo == nil {
+		*memo = make(map[exectrace.StackID]T)
 	}
-	n.syscalls[id] = name
-	return name
+	(*memo)[id] = v
+	return v
 }
 
 // reset forgets the stacks of the generation that ended.
