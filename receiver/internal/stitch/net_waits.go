@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
-	"go.opentelemetry.io/collector/pdata/pmetric"
 	"golang.org/x/exp/trace"
 
 	"github.com/gostitch/gostitch/receiver/internal/ebpfsrc"
@@ -173,27 +172,6 @@ func (m *netMetrics) build(w histogramWriter) {
 func putPeerAddress(attrs pcommon.Map, peer netip.AddrPort) {
 	attrs.PutStr(metadata.AttributeNetworkPeerAddress, peer.Addr().String())
 	attrs.PutInt(metadata.AttributeNetworkPeerPort, int64(peer.Port()))
-}
-
-// writeKeyed adds one metric with a data point per series i < n that saw observations; series
-// gives its histogram and sets its attributes.
-func (w histogramWriter) writeKeyed(info metadata.MetricInfo, n int, series func(i int) (*histogram, func(pcommon.Map))) {
-	var points pmetric.HistogramDataPointSlice
-	for i := range n {
-		h, attrs := series(i)
-		if h.n == 0 {
-			continue
-		}
-		if points == (pmetric.HistogramDataPointSlice{}) {
-			var ok bool
-			if points, ok = w.c.opts.Metrics.Histograms(w.metrics, info); !ok {
-				return
-			}
-		}
-		dp := points.AppendEmpty()
-		attrs(dp.Attributes())
-		w.point(dp, h)
-	}
 }
 
 // netNote is what a task's diagnosis says of its network: its longest network wait that a read

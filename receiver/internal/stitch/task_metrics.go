@@ -194,9 +194,21 @@ type histogramWriter struct {
 
 // write adds one metric with a data point per series of set (attribute key attr).
 func (w histogramWriter) write(info metadata.MetricInfo, attr string, set histogramSet) {
+	w.writeKeyed(info, len(set.keys), func(i int) (*histogram, func(pcommon.Map)) {
+		return set.hists[i], func(attrs pcommon.Map) {
+			if attr != "" {
+				attrs.PutStr(attr, set.keys[i])
+			}
+		}
+	})
+}
+
+// writeKeyed adds one metric with a data point per series i < n that saw observations; series
+// gives its histogram and sets its attributes.
+func (w histogramWriter) writeKeyed(info metadata.MetricInfo, n int, series func(i int) (*histogram, func(pcommon.Map))) {
 	var points pmetric.HistogramDataPointSlice
-	for i, v := range set.keys {
-		h := set.hists[i]
+	for i := range n {
+		h, attrs := series(i)
 		if h.n == 0 {
 			continue
 		}
@@ -207,9 +219,7 @@ func (w histogramWriter) write(info metadata.MetricInfo, attr string, set histog
 			}
 		}
 		dp := points.AppendEmpty()
-		if attr != "" {
-			dp.Attributes().PutStr(attr, v)
-		}
+		attrs(dp.Attributes())
 		w.point(dp, h)
 	}
 }
