@@ -69,10 +69,8 @@ type state struct {
 	stwReason string
 	gcs       int
 	started   bool
-	// lastOnThread holds each thread's latest event, while thread intervals are kept
-	// (trackThreads).
+	// lastOnThread holds each thread's latest event, while thread intervals are kept.
 	lastOnThread idmap.Map[trace.ThreadID, trace.Time]
-	trackThreads bool
 	// outside receives the work outside tasks, nil when not asked for; outsideLeft is how
 	// many places for it are left (see reserve).
 	outside     GoroutineHandler
@@ -103,7 +101,6 @@ func newState(opts Options, h Handler, tr *exectrace.Reader) *state {
 		open:         make(map[trace.TaskID]*taskState),
 		minBegun:     trace.NoTask,
 		endedEarlier: make(map[trace.TaskID]bool),
-		trackThreads: opts.Threads != NoThreadIntervals,
 	}
 	if gh, ok := h.(GoroutineHandler); ok && opts.MaxGoroutineSpans > 0 {
 		s.outside, s.outsideLeft = gh, opts.MaxGoroutineSpans

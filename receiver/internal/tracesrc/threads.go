@@ -24,7 +24,7 @@ func (s *state) endRun(g *gState, now trace.Time) {
 // noteThread remembers the time of the latest event of ev's thread, while thread intervals are
 // kept (runEnd).
 func (s *state) noteThread(ev *exectrace.Event) {
-	if !s.trackThreads || ev.Thread == trace.NoThread {
+	if s.tl.Threads == nil || ev.Thread == trace.NoThread {
 		return
 	}
 	if last := s.lastOnThread.Get(ev.Thread); last != nil {
