@@ -24,6 +24,12 @@ import (
 // execution trace, then the conversion) and its share of idle time, as in production.
 const costRunTime = 30 * time.Second
 
+// costWarmup is how long otelapp runs under its load, observed as in the run, before the
+// measured costRunTime: the collector's first window, whose trace is trace.duration long
+// because the target's trace rate is not known yet (trace.budget_bytes), is left out, and the
+// measured run holds the second, as a collector that has run for a while sees every window.
+const costWarmup = 30 * time.Second
+
 // costSetting is one way of observing the app: the gostitch receiver's settings beside its
 // target, and the parts they turn on, which each observed run checks actually ran.
 type costSetting struct {
@@ -36,9 +42,10 @@ type costSetting struct {
 }
 
 // costSettings: not observed (A against A: the noise floor of the comparison), the default
-// config (all six profiles, a 10 s CPU profile and execution trace every 30 s window, eBPF on),
-// each part alone, and the default with a shorter execution trace, the setting that trades
-// detail (the tasks of 2 s of every 30 s instead of 10 s) for cost.
+// config (all six profiles, a 10 s CPU profile and execution trace every 30 s window, eBPF on,
+// the trace shortened to trace.budget_bytes at a busy target), each part alone, the default
+// with a shorter execution trace, the setting that trades detail (the tasks of 2 s of every
+// 30 s instead of 10 s) for cost, and the default without the budget (every trace 10 s).
 var costSettings = []costSetting{
 	{name: "unobserved"},
 	{name: "default", observed: true, cpu: true, trace: true, ebpf: true, receiver: `
@@ -57,6 +64,9 @@ var costSettings = []costSetting{
 	{name: "trace_2s_of_30s", observed: true, cpu: true, trace: true, ebpf: true, receiver: `
     trace: {duration: 2s}
     ebpf: {mode: "on"}`},
+	{name: "no_trace_budget", observed: true, cpu: true, trace: true, ebpf: true, receiver: `
+    trace: {budget_bytes: 0}
+    ebpf: {mode: "on"}`},
 }
 
 // costWorkload is an app the benchmark drives for costRunTime and reads its outcome from.
@@ -64,6 +74,9 @@ type costWorkload struct {
 	name    string
 	op      string // what it counts: req, block
 	latency string // the latency quantile it reports
+	// warmup is how long the app runs, observed or not as in the run, before the measured
+	// costRunTime; result covers only the latter.
+	warmup time.Duration
 	// start runs the app with its net/http/pprof on pprofPort and its OTLP spans (if any) sent
 	// to otlpPort; result reads its operations, throughput and latency once it has exited.
 	start  func(b *testing.B, bin, pprofPort, otlpPort string) (app costApp, result func() (ops, rate, latencyMs float64))
@@ -84,8 +97,9 @@ type costOutcome struct {
 // always runs first; the B and B, A and A run back to back where pairs meet give the noise floor
 // of the same run. It reports A's and B's mean throughput and latency, the medians of the pairs'
 // ratios, that noise floor, and the collector's CPU in B; the collector runs on the same cores as
-// the app, as a node agent does. About a minute per pair: 12 sub-benchmarks × 4 pairs take about
-// 50 minutes; -bench 'CostToObservedApp//^default$' runs the default config alone on both apps.
+// the app, as a node agent does. A pair takes two minutes on otelapp (each run after its
+// costWarmup) and one on syncnode: 14 sub-benchmarks × 4 pairs take about 85 minutes;
+// -bench 'CostToObservedApp//^default$' runs the default config alone on both apps.
 //
 //	GOSTITCH_DIST=$PWD/dist/otelcol-gostitch go test -run '^$' -bench CostToObservedApp -benchtime 4x -timeout 120m ./e2e/
 func BenchmarkCostToObservedApp(b *testing.B) {
@@ -119,11 +133,11 @@ func BenchmarkCostToObservedApp(b *testing.B) {
 // rate below capacity would hide it, and one above would spin the load's ticker. Latencies are
 // the client's own (-load-report).
 func otelappCost() *costWorkload {
-	return &costWorkload{name: "otelapp", op: "req", latency: "p99",
+	return &costWorkload{name: "otelapp", op: "req", latency: "p99", warmup: costWarmup,
 		start: func(b *testing.B, bin, pprofPort, otlpPort string) (costApp, func() (float64, float64, float64)) {
 			report := filepath.Join(b.TempDir(), "report.json")
 			app := startCostApp(b, bin, pprofPort, "-http", "127.0.0.1:0", "-grpc", "127.0.0.1:0", "-pprof", "127.0.0.1:"+pprofPort,
-				"-otlp", "127.0.0.1:"+otlpPort, "-load-closed", "-load-concurrency", "8",
+				"-otlp", "127.0.0.1:"+otlpPort, "-load-closed", "-load-concurrency", "8", "-load-warmup", costWarmup.String(),
 				"-load-duration", costRunTime.String(), "-exit-after-load", "-load-report", report)
 			return app, func() (float64, float64, float64) {
 				data, err := os.ReadFile(report)
@@ -185,10 +199,12 @@ func startCostApp(b *testing.B, bin, pprofPort string, args ...string) costApp {
 }
 
 // runCost runs the workload once under setting s: the app, then the collector beside it
-// (observing it or not), until the app exits; it checks that every part of s ran.
+// (observing it or not), until the app exits; it checks that every part of s ran. The app's
+// and the collector's CPU count from the end of the workload's warm-up.
 func runCost(b *testing.B, dist string, w *costWorkload, s costSetting) costOutcome {
 	ports := freePorts(b, 3) // the app's pprof, the collector's OTLP receiver, its self-telemetry
 	app, result := w.start(b, w.binary, ports[0], ports[1])
+	measured := time.Now().Add(w.warmup)
 	config := filepath.Join(b.TempDir(), "collector.yaml")
 	require.NoError(b, os.WriteFile(config, []byte(costConfig(w.name, s, ports)), 0o600))
 	cmd := exec.Command(dist, "--config", config, "--feature-gates=service.profilesSupport")
@@ -196,7 +212,8 @@ func runCost(b *testing.B, dist string, w *costWorkload, s costSetting) costOutc
 	col := startLogged(b, "collector", cmd)
 	metricsURL := "http://127.0.0.1:" + ports[2] + "/metrics"
 	require.Eventually(b, func() bool { return httpOK(metricsURL) }, 30*time.Second, 50*time.Millisecond, "collector up")
-	cpu0 := cpuSeconds(b, cmd.Process.Pid)
+	time.Sleep(time.Until(measured))
+	cpu0, appCPU0 := cpuSeconds(b, cmd.Process.Pid), cpuSeconds(b, app.cmd.Process.Pid)
 
 	select {
 	case <-app.done:
@@ -204,7 +221,7 @@ func runCost(b *testing.B, dist string, w *costWorkload, s costSetting) costOutc
 	case <-col.done:
 		b.Fatalf("collector exited during the run: %v\n%s", col.err, tail(col.log.String(), 3000))
 	case <-time.After(costRunTime + time.Minute):
-		b.Fatalf("%s still runs a minute after its %v", w.name, costRunTime)
+		b.Fatalf("%s still runs a minute after its %v", w.name, w.warmup+costRunTime)
 	}
 	out := costOutcome{collectorCPU: cpuSeconds(b, cmd.Process.Pid) - cpu0}
 	appState := app.cmd.ProcessState
@@ -219,7 +236,7 @@ func runCost(b *testing.B, dist string, w *costWorkload, s costSetting) costOutc
 	}
 	ops, rate, latency := result()
 	out.rate, out.latencyMs = rate, latency
-	out.appCPUPerOp = (appState.UserTime() + appState.SystemTime()).Seconds() / ops
+	out.appCPUPerOp = ((appState.UserTime() + appState.SystemTime()).Seconds() - appCPU0) / ops
 	b.Logf("%s %s: %.1f %s/s, %s %.2f ms, app CPU %.1f µs/%s, collector CPU %.2f s",
 		w.name, costName(s), out.rate, w.op, w.latency, out.latencyMs, out.appCPUPerOp*1e6, w.op, out.collectorCPU)
 	return out

@@ -74,6 +74,11 @@ type PprofConfig struct {
 type TraceConfig struct {
 	// Duration of each execution trace; 0 disables the execution trace.
 	Duration time.Duration `mapstructure:"duration"`
+	// BudgetBytes shortens a target's trace, window by window, so that at the byte rate of its
+	// last trace it holds about this many bytes (never below 1s): what a window costs to
+	// convert stays about the same however busy the target is. A target's first trace, and
+	// one after a burst, can exceed it. 0 keeps every trace at Duration.
+	BudgetBytes int64 `mapstructure:"budget_bytes"`
 	// MinSpanDuration is the shortest goroutine block or syscall that becomes a span.
 	MinSpanDuration time.Duration `mapstructure:"min_span_duration"`
 	// TaskSpans selects the tasks that make spans: "all", or "notable" (slower than the p95 of
@@ -127,6 +132,7 @@ func createDefaultConfig() *Config {
 		},
 		Trace: TraceConfig{
 			Duration:          10 * time.Second,
+			BudgetBytes:       8 << 20,
 			MinSpanDuration:   time.Millisecond,
 			TaskSpans:         stitch.TaskSpansNotable,
 			MaxGoroutineSpans: 1000,
@@ -172,6 +178,9 @@ func (cfg *Config) Validate() error {
 		} else if cfg.CollectionInterval > 0 && cfg.Trace.Duration > cfg.CollectionInterval {
 			add("trace.duration (%v) must not be longer than collection_interval (%v)", cfg.Trace.Duration, cfg.CollectionInterval)
 		}
+	}
+	if cfg.Trace.BudgetBytes < 0 {
+		add("trace.budget_bytes must not be negative (0 keeps every trace at trace.duration), got %d", cfg.Trace.BudgetBytes)
 	}
 	if cfg.Trace.MinSpanDuration < 0 {
 		add("trace.min_span_duration must not be negative, got %v", cfg.Trace.MinSpanDuration)

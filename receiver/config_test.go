@@ -38,6 +38,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 	assert.Equal(t, knownProfiles, cfg.Pprof.Profiles)
 	assert.Equal(t, 10*time.Second, cfg.Pprof.CPUDuration)
 	assert.Equal(t, 10*time.Second, cfg.Trace.Duration)
+	assert.Equal(t, int64(8<<20), cfg.Trace.BudgetBytes)
 	assert.Equal(t, time.Millisecond, cfg.Trace.MinSpanDuration)
 	assert.Equal(t, "notable", cfg.Trace.TaskSpans)
 	assert.Equal(t, 1000, cfg.Trace.MaxGoroutineSpans)
@@ -60,6 +61,7 @@ func TestLoadConfigFull(t *testing.T) {
 	assert.Equal(t, []string{"testdata/trace/*.trace"}, cfg.Targets[1].TraceFiles)
 	assert.Equal(t, []string{"height", "peer_id", "msg_type"}, cfg.Pprof.LabelAttributes)
 	assert.Equal(t, "localhost:4329", cfg.Push.NetAddr.Endpoint)
+	assert.Zero(t, cfg.Trace.BudgetBytes, "budget_bytes: 0 keeps every trace at trace.duration")
 	assert.Equal(t, 1<<20, cfg.EBPF.RingBufferSize)
 	assert.Equal(t, 4096, cfg.EBPF.MaxSockets)
 	assert.Equal(t, LimitsConfig{MaxProfileBytes: 64 << 20, MaxTraceBytes: 256 << 20, MaxConcurrentConversionBytes: 512 << 20}, cfg.Limits)
@@ -135,6 +137,7 @@ func TestValidateDurations(t *testing.T) {
 		"trace.duration must not be negative":                                  func(c *Config) { c.Trace.Duration = -time.Second },
 		`trace.task_spans must be "all" or "notable", got "some"`:              func(c *Config) { c.Trace.TaskSpans = "some" },
 		"trace.max_goroutine_spans must not be negative":                       func(c *Config) { c.Trace.MaxGoroutineSpans = -1 },
+		"trace.budget_bytes must not be negative":                              func(c *Config) { c.Trace.BudgetBytes = -1 },
 		"ebpf.read_wait_threshold must be positive":                            func(c *Config) { c.EBPF.ReadWaitThreshold = 0 },
 		"ebpf.ring_buffer_size must be a power of two":                         func(c *Config) { c.EBPF.RingBufferSize = 3 << 12 },
 		"ebpf.max_sockets must be positive":                                    func(c *Config) { c.EBPF.MaxSockets = 0 },

@@ -156,14 +156,15 @@ func (r *gostitchReceiver) Start(ctx context.Context, host component.Host) (err 
 	// Scrapes, files and uploads share one cap on the bytes converted at once.
 	sink := collect.Capped(r, r.cfg.Limits.MaxConcurrentConversionBytes, r.settings.Logger, r.tel)
 	r.controller = collect.New(collect.Settings{
-		Interval:      r.cfg.CollectionInterval,
-		CPUDuration:   r.cfg.Pprof.CPUDuration,
-		TraceDuration: r.cfg.Trace.Duration,
-		Profiles:      r.cfg.Pprof.Profiles,
-		Limits:        r.cfg.Limits,
-		SpoolDir:      spool,
-		Host:          hostname,
-		OnPID:         r.setPIDs,
+		Interval:         r.cfg.CollectionInterval,
+		CPUDuration:      r.cfg.Pprof.CPUDuration,
+		TraceDuration:    r.cfg.Trace.Duration,
+		TraceBudgetBytes: r.cfg.Trace.BudgetBytes,
+		Profiles:         r.cfg.Pprof.Profiles,
+		Limits:           r.cfg.Limits,
+		SpoolDir:         spool,
+		Host:             hostname,
+		OnPID:            r.setPIDs,
 	}, specs, sink, r.settings.Logger, r.tel)
 	r.controller.Start()
 	if r.cfg.Push.NetAddr.Endpoint != "" {

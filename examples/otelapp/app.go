@@ -55,7 +55,7 @@ func run(ctx context.Context, cfg config, stdout io.Writer) error {
 			defer close(loadDone)
 			defer lc.close()
 			// Rate 0 makes runLoad a closed loop (-load-closed).
-			r := lc.runLoad(loadCtx, cfg.loadRate, cfg.loadConcurrency, cfg.loadDuration, out)
+			r := lc.runLoad(loadCtx, cfg.loadRate, cfg.loadConcurrency, cfg.loadWarmup, cfg.loadDuration, out)
 			if cfg.loadReport != "" {
 				reportErr = writeLoadReport(cfg.loadReport, r)
 			}

@@ -93,13 +93,15 @@ type loadReport struct {
 	P99Ms    float64 `json:"p99_ms"`
 }
 
-// runLoad sends rate requests per second for duration (or until ctx ends), alternating HTTP
-// and gRPC, with at most concurrency in flight; a tick that finds every worker busy is skipped
-// and counted. With rate 0 the load is a closed loop: each worker sends its next request as
-// soon as its last one returns. It prints a summary line and returns the report.
-func (c *loadClient) runLoad(ctx context.Context, rate, concurrency int, duration time.Duration, out *log.Logger) loadReport {
-	ctx, cancel := context.WithTimeout(ctx, duration)
+// runLoad sends rate requests per second for warmup and then duration (or until ctx ends),
+// alternating HTTP and gRPC, with at most concurrency in flight; a tick that finds every worker
+// busy is skipped and counted. With rate 0 the load is a closed loop: each worker sends its
+// next request as soon as its last one returns. It prints a summary line and returns the
+// report, which counts only the requests begun after warmup.
+func (c *loadClient) runLoad(ctx context.Context, rate, concurrency int, warmup, duration time.Duration, out *log.Logger) loadReport {
+	ctx, cancel := context.WithTimeout(ctx, warmup+duration)
 	defer cancel()
+	measured := time.Now().Add(warmup)
 	var (
 		sent, failed [2]atomic.Int64 // [0] HTTP, [1] gRPC
 		skipped      int
@@ -119,8 +121,11 @@ func (c *loadClient) runLoad(ctx context.Context, rate, concurrency int, duratio
 				} else {
 					err = c.callGRPC(rctx, rand.Uint64())
 				}
-				latencies[w] = append(latencies[w], time.Since(began))
 				cancel()
+				if began.Before(measured) {
+					continue
+				}
+				latencies[w] = append(latencies[w], time.Since(began))
 				sent[i%2].Add(1)
 				if err != nil {
 					failed[i%2].Add(1)
@@ -129,7 +134,6 @@ func (c *loadClient) runLoad(ctx context.Context, rate, concurrency int, duratio
 			}
 		})
 	}
-	start := time.Now()
 	if rate == 0 {
 		for i := 0; ctx.Err() == nil; i++ {
 			select {
@@ -154,7 +158,7 @@ func (c *loadClient) runLoad(ctx context.Context, rate, concurrency int, duratio
 	}
 	close(ticks)
 	wg.Wait()
-	elapsed := time.Since(start)
+	elapsed := time.Since(measured)
 	out.Printf("load: %d HTTP and %d gRPC requests in %s (%d and %d failed), %d skipped with all %d workers busy",
 		sent[0].Load(), sent[1].Load(), elapsed.Round(time.Millisecond),
 		failed[0].Load(), failed[1].Load(), skipped, concurrency)

@@ -24,6 +24,8 @@
 //	-load-rate N            the built-in load client sends N requests/s to the servers over
 //	                        loopback, alternating HTTP and gRPC (default 0: no load)
 //	-load-duration DUR      how long the load runs (default 30s)
+//	-load-warmup DUR        the load runs this long first, left out of its summary and report
+//	                        (default 0)
 //	-load-concurrency N     the load's concurrent requests at most (default 8)
 //	-load-closed            closed-loop load instead of -load-rate: each of the
 //	                        -load-concurrency workers sends its next request as soon as
@@ -65,7 +67,7 @@ type config struct {
 	slowBackend                   time.Duration
 	lock, gcPressure              bool
 	loadRate, loadConcurrency     int
-	loadDuration                  time.Duration
+	loadDuration, loadWarmup      time.Duration
 	loadClosed                    bool
 	loadReport                    string
 	exitAfterLoad                 bool
@@ -88,6 +90,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.BoolVar(&c.gcPressure, "gc-pressure", false, "requests allocate about 1 MiB of short-lived garbage each")
 	fs.IntVar(&c.loadRate, "load-rate", 0, "requests/s of the built-in loopback load client, HTTP and gRPC alternating (0 = no load)")
 	fs.DurationVar(&c.loadDuration, "load-duration", 30*time.Second, "how long the load runs")
+	fs.DurationVar(&c.loadWarmup, "load-warmup", 0, "the load runs this long first, left out of its summary and report")
 	fs.IntVar(&c.loadConcurrency, "load-concurrency", 8, "concurrent requests of the load at most")
 	fs.BoolVar(&c.loadClosed, "load-closed", false, "closed-loop load: each worker sends its next request when its last one returns (instead of -load-rate)")
 	fs.StringVar(&c.loadReport, "load-report", "", "write the load's requests, failures, seconds, p50_ms and p99_ms as JSON to this file")
@@ -105,7 +108,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return c, fmt.Errorf("-load-rate %d: want 0..%d", c.loadRate, maxLoadRate)
 	case c.loadConcurrency < 1:
 		return c, fmt.Errorf("-load-concurrency %d: need at least 1", c.loadConcurrency)
-	case c.slowBackend < 0 || c.loadDuration < 0:
+	case c.slowBackend < 0 || c.loadDuration < 0 || c.loadWarmup < 0:
 		return c, errors.New("durations must not be negative")
 	case c.loadClosed && c.loadRate > 0:
 		return c, errors.New("-load-closed and -load-rate exclude each other")

@@ -150,6 +150,25 @@ func TestOtelappClosedLoadReport(t *testing.T) {
 	assert.LessOrEqual(t, r.P50Ms, r.P99Ms)
 }
 
+// TestOtelappLoadWarmupLeftOut: with -load-warmup the load runs the warm-up and then
+// -load-duration, and the report covers only the latter.
+func TestOtelappLoadWarmupLeftOut(t *testing.T) {
+	sink := startSink(t)
+	reportPath := filepath.Join(t.TempDir(), "report.json")
+	began := time.Now()
+	app := startApp(t, "-otlp", sink.addr, "-load-closed", "-load-concurrency", "2", "-load-warmup", "1500ms",
+		"-load-duration", "1s", "-exit-after-load", "-load-report", reportPath)
+	app.wait(t)
+	assert.GreaterOrEqual(t, time.Since(began), 2500*time.Millisecond, "the warm-up and the measured load both ran")
+	data, err := os.ReadFile(reportPath)
+	require.NoError(t, err)
+	var r loadReport
+	require.NoError(t, json.Unmarshal(data, &r), "%s", data)
+	assert.InDelta(t, 1.0, r.Seconds, 0.4, "the report's wall time leaves the warm-up out")
+	assert.Positive(t, r.Requests)
+	assert.Zero(t, r.Failed)
+}
+
 // TestOtelappLoadFlags checks that the load flags refuse what they cannot do together.
 func TestOtelappLoadFlags(t *testing.T) {
 	for _, args := range [][]string{

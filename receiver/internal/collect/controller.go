@@ -32,6 +32,9 @@ type Settings struct {
 	Interval      time.Duration
 	CPUDuration   time.Duration
 	TraceDuration time.Duration // 0: no execution trace
+	// TraceBudgetBytes shortens a target's execution trace so that, at the byte rate of its
+	// last trace, it holds about this many bytes (see traceLength); 0 never shortens it.
+	TraceBudgetBytes int64
 	// Profiles are the profile kinds to scrape (cpu, heap, allocs, goroutine, block, mutex).
 	Profiles []string
 	Limits   Limits
@@ -128,6 +131,10 @@ type targetLoop struct {
 	pprofFiles *fileTracker
 	traceFiles *fileTracker
 	logger     *zap.Logger
+	// traceRate is the byte rate of the target's last execution trace, 0 before the first.
+	traceRate float64
+	// shortened says whether the last trace was shorter than TraceDuration.
+	shortened bool
 }
 
 // newTargetLoop prepares the loop of one target; its files are tracked from now on.
@@ -281,10 +288,12 @@ func (t *targetLoop) scrapeSpan(ctx context.Context, w *Window) {
 		wg.Go(func() { cpu, cpuErr = t.scraper.profile(ctx, "cpu", s.CPUDuration) })
 	}
 	if s.TraceDuration > 0 {
-		tr, err := t.scraper.trace(ctx, s.TraceDuration)
+		d := t.traceLength(ctx)
+		tr, err := t.scraper.trace(ctx, d)
 		t.record(ctx, "trace", tr.Size, err)
 		if err == nil {
 			w.Traces = append(w.Traces, tr)
+			t.traceRate = float64(tr.Size) / d.Seconds()
 		}
 	}
 	wg.Wait()
@@ -294,6 +303,32 @@ func (t *targetLoop) scrapeSpan(ctx context.Context, w *Window) {
 			w.Profiles = append(w.Profiles, cpu)
 		}
 	}
+}
+
+// minTraceLength is the shortest execution trace a budget shortens a trace to: the runtime
+// starts a new generation of the trace about every second, and a shorter trace holds little
+// more than the goroutine states every generation begins with.
+const minTraceLength = time.Second
+
+// traceLength is the length of the target's next execution trace: TraceDuration, shortened
+// when the last trace's byte rate would take it over TraceBudgetBytes, to a multiple of 100 ms
+// and no less than minTraceLength. It logs when a target's trace is first shortened, and when
+// it is no longer, and records the length in the self-telemetry.
+func (t *targetLoop) traceLength(ctx context.Context) time.Duration {
+	s := t.c.settings
+	d := s.TraceDuration
+	if s.TraceBudgetBytes > 0 && t.traceRate > 0 {
+		fits := time.Duration(float64(s.TraceBudgetBytes) / t.traceRate * float64(time.Second)).Truncate(100 * time.Millisecond)
+		d = min(d, max(fits, minTraceLength))
+	}
+	if shortened := d < s.TraceDuration; shortened != t.shortened {
+		t.shortened = shortened
+		t.logger.Info("Execution trace length set by trace.budget_bytes",
+			zap.Duration("length", d), zap.Duration("trace_duration", s.TraceDuration),
+			zap.Int64("budget_bytes", s.TraceBudgetBytes), zap.Float64("last_trace_bytes_per_second", t.traceRate))
+	}
+	t.c.tel.TraceLength(ctx, t.spec.Name, d)
+	return d
 }
 
 // scrapeSnapshots fetches the point-in-time profiles (all but cpu) at the end of a window.

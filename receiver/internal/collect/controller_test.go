@@ -196,6 +196,63 @@ func TestTraceOverLimitIsRejected(t *testing.T) {
 	assert.Contains(t, logs.FilterMessage("Collection failed").All()[0].ContextMap()["error"], "trace larger than limits.max_trace_bytes (64)")
 }
 
+// TestTraceBudgetShortensTheNextTrace: once a trace of the target has shown its byte rate, the
+// next trace asks net/http/pprof for only as long as trace.budget_bytes allows (here less than
+// the floor, so minTraceLength), and the change is logged once.
+func TestTraceBudgetShortensTheNextTrace(t *testing.T) {
+	srv := pprofServer(t)
+	sink := make(chanSink, 2)
+	c, logs := newTestController(t, Settings{Interval: 2500 * time.Millisecond, TraceDuration: 2 * time.Second, TraceBudgetBytes: 1},
+		[]TargetSpec{{Name: "self", Endpoint: srv.URL, Client: srv.Client(), Timeout: 5 * time.Second}}, sink)
+	c.Start()
+	first, second := receive(t, sink, 10*time.Second), receive(t, sink, 10*time.Second)
+	require.NoError(t, c.Shutdown(context.Background()))
+	require.Len(t, first.w.Traces, 1)
+	require.Len(t, second.w.Traces, 1)
+	assert.Contains(t, first.w.Traces[0].From, "seconds=2", "the first trace has no rate to go by")
+	assert.Contains(t, second.w.Traces[0].From, "seconds=1", "the second trace is cut to the floor")
+	changed := logs.FilterMessage("Execution trace length set by trace.budget_bytes").All()
+	require.Len(t, changed, 1)
+	assert.Equal(t, time.Second, changed[0].ContextMap()["length"])
+}
+
+// TestTraceLength: the next trace holds about trace.budget_bytes at the last trace's byte rate,
+// in steps of 100 ms, between minTraceLength and trace.duration; without a budget or a rate
+// it is trace.duration. Each change between full and shortened is logged.
+func TestTraceLength(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		budget int64
+		rate   float64
+		want   time.Duration
+	}{
+		{"first trace", 8 << 20, 0, 10 * time.Second},
+		{"no budget", 0, 50e6, 10 * time.Second},
+		{"quiet target", 8 << 20, 100e3, 10 * time.Second},
+		{"busy target", 8 << 20, 2e6, 4100 * time.Millisecond}, // 8,388,608 B at 2 MB/s: 4.19 s
+		{"very busy target", 8 << 20, 1e9, minTraceLength},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, _ := newTestController(t, Settings{TraceDuration: 10 * time.Second, TraceBudgetBytes: tc.budget}, nil, nil)
+			loop := c.newTargetLoop(TargetSpec{Name: "app"})
+			loop.traceRate = tc.rate
+			assert.Equal(t, tc.want, loop.traceLength(context.Background()))
+		})
+	}
+	c, logs := newTestController(t, Settings{TraceDuration: 10 * time.Second, TraceBudgetBytes: 8 << 20}, nil, nil)
+	loop := c.newTargetLoop(TargetSpec{Name: "app"})
+	for _, rate := range []float64{2e6, 3e6, 100e3, 100e3, 2e6} {
+		loop.traceRate = rate
+		loop.traceLength(context.Background())
+	}
+	var lengths []time.Duration
+	for _, e := range logs.FilterMessage("Execution trace length set by trace.budget_bytes").All() {
+		lengths = append(lengths, e.ContextMap()["length"].(time.Duration))
+	}
+	assert.Equal(t, []time.Duration{4100 * time.Millisecond, 10 * time.Second, 4100 * time.Millisecond}, lengths,
+		"logged when shortened, when full again, and when shortened again; not for every window")
+}
+
 func TestFilesAreReadOnceAndAgainWhenChanged(t *testing.T) {
 	dir := t.TempDir()
 	var buf bytes.Buffer

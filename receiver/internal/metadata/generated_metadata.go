@@ -335,6 +335,7 @@ var (
 	TelemetryGostitchReceiverEbpfPrograms  = MetricInfo{Name: "gostitch.receiver.ebpf.programs", Description: "Programs of the eBPF socket source by name (gostitch.ebpf.program), 1 when attached and 0 when the kernel refused it; the start's log line \"eBPF socket source on\" says why and what goes missing.", Unit: "{program}", Kind: Gauge}
 	TelemetryGostitchReceiverEvents        = MetricInfo{Name: "gostitch.receiver.events", Description: "Input events read, by target and source (execution-trace events, eBPF socket events, and OTLP profile samples made from pprof, one per sample type).", Unit: "{event}", Kind: Sum, Monotonic: true}
 	TelemetryGostitchReceiverJoined        = MetricInfo{Name: "gostitch.receiver.joined", Description: "eBPF socket events and execution-trace CPU samples by how they were stitched into a task's trace (gostitch.join.method), by target and source; the stitching hit rate is the share not \"none\".", Unit: "{event}", Kind: Sum, Monotonic: true}
+	TelemetryGostitchReceiverTraceLength   = MetricInfo{Name: "gostitch.receiver.trace.length", Description: "Length of each target's latest execution trace, by target - trace.duration, or less where trace.budget_bytes shortened it to hold about that many bytes at the rate of the target's last trace.", Unit: "s", Kind: Gauge}
 )
 
 // TelemetryBuilder holds one instrument per self-telemetry metric.
@@ -355,6 +356,8 @@ type TelemetryBuilder struct {
 	GostitchReceiverEvents metric.Int64Counter
 	// GostitchReceiverJoined records gostitch.receiver.joined.
 	GostitchReceiverJoined metric.Int64Counter
+	// GostitchReceiverTraceLength records gostitch.receiver.trace.length.
+	GostitchReceiverTraceLength metric.Float64Gauge
 }
 
 // NewTelemetryBuilder creates the self-telemetry instruments on the collector's meter provider.
@@ -377,6 +380,8 @@ func NewTelemetryBuilder(set component.TelemetrySettings) (*TelemetryBuilder, er
 	tb.GostitchReceiverEvents, err = meter.Int64Counter(TelemetryGostitchReceiverEvents.Name, metric.WithDescription(TelemetryGostitchReceiverEvents.Description), metric.WithUnit(TelemetryGostitchReceiverEvents.Unit))
 	errs = errors.Join(errs, err)
 	tb.GostitchReceiverJoined, err = meter.Int64Counter(TelemetryGostitchReceiverJoined.Name, metric.WithDescription(TelemetryGostitchReceiverJoined.Description), metric.WithUnit(TelemetryGostitchReceiverJoined.Unit))
+	errs = errors.Join(errs, err)
+	tb.GostitchReceiverTraceLength, err = meter.Float64Gauge(TelemetryGostitchReceiverTraceLength.Name, metric.WithDescription(TelemetryGostitchReceiverTraceLength.Description), metric.WithUnit(TelemetryGostitchReceiverTraceLength.Unit))
 	errs = errors.Join(errs, err)
 	if errs != nil {
 		return nil, fmt.Errorf("create self-telemetry instruments: %w", errs)

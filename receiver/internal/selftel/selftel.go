@@ -7,6 +7,7 @@ package selftel
 
 import (
 	"context"
+	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/otel/attribute"
@@ -83,6 +84,11 @@ func (t *Telemetry) AppSpanMisses(ctx context.Context, target, why string, n int
 // Deferred counts a window of a target whose conversion waited for the cap on concurrent conversions.
 func (t *Telemetry) Deferred(ctx context.Context, target string) {
 	t.tb.GostitchReceiverDeferred.Add(ctx, 1, metric.WithAttributes(attribute.String(metadata.AttributeTarget, target)))
+}
+
+// TraceLength records the length of a target's latest execution trace.
+func (t *Telemetry) TraceLength(ctx context.Context, target string, d time.Duration) {
+	t.tb.GostitchReceiverTraceLength.Record(ctx, d.Seconds(), metric.WithAttributes(attribute.String(metadata.AttributeTarget, target)))
 }
 
 // EBPFProgram records whether a program of the eBPF socket source is attached.
