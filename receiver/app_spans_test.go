@@ -220,3 +220,32 @@ func forEachSpan(td ptrace.Traces, f func(ptrace.Span)) {
 		}
 	}
 }
+
+// TestWantedAppSpans: the app spans of a target with trace files, and of every target when
+// traces can be pushed, are wanted from Start to Shutdown, since those traces hold tasks of any
+// time; a scraped target's only from each trace's start until its window was converted.
+func TestWantedAppSpans(t *testing.T) {
+	for _, push := range []bool{false, true} {
+		cfg := createDefaultConfig()
+		cfg.EBPF.Mode = EBPFModeOff
+		cfg.Pprof.Profiles = nil
+		cfg.Trace.Duration = 0
+		files := TargetConfig{Name: "wanted-files", TraceFiles: []string{filepath.Join(t.TempDir(), "*.trace")}}
+		scraped := TargetConfig{Name: "wanted-scraped"}
+		scraped.Endpoint = "http://127.0.0.1:1"
+		cfg.Targets = []TargetConfig{files, scraped}
+		if push {
+			cfg.Push.NetAddr.Endpoint = "127.0.0.1:0"
+		}
+		require.NoError(t, cfg.Validate())
+		ctx := context.Background()
+		r, err := NewFactory().CreateTraces(ctx, receivertest.NewNopSettings(metadata.Type), cfg, new(consumertest.TracesSink))
+		require.NoError(t, err)
+		require.NoError(t, r.Start(ctx, componenttest.NewNopHost()))
+		assert.True(t, appspans.Wanted("wanted-files"), "push %v: a target with trace files", push)
+		assert.Equal(t, push, appspans.Wanted("wanted-scraped"), "push %v: a scraped target", push)
+		require.NoError(t, r.Shutdown(ctx))
+		assert.False(t, appspans.Wanted("wanted-files"), "push %v: let go at Shutdown", push)
+		assert.False(t, appspans.Wanted("wanted-scraped"), "push %v: let go at Shutdown", push)
+	}
+}

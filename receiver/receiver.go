@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/collector/receiver/receiverhelper"
 	"go.uber.org/zap"
 
+	"github.com/gostitch/gostitch/internal/appspans"
 	"github.com/gostitch/gostitch/receiver/internal/collect"
 	"github.com/gostitch/gostitch/receiver/internal/ebpfsrc"
 	"github.com/gostitch/gostitch/receiver/internal/metadata"
@@ -67,6 +68,9 @@ type gostitchReceiver struct {
 	pushDone   chan struct{}
 	pushCancel context.CancelFunc // cancels the uploads being converted
 	spoolDir   string
+	// appSpansWanted releases the services whose app spans are wanted while the receiver runs:
+	// those of targets with trace files, and of every target when traces can be pushed.
+	appSpansWanted []func()
 }
 
 func newReceiver(cfg *Config, set receiver.Settings) (*gostitchReceiver, error) {
@@ -153,6 +157,13 @@ func (r *gostitchReceiver) Start(ctx context.Context, host component.Host) (err 
 	}
 	r.spoolDir = spool
 	hostname := hostName()
+	// A scrape wants its target's app spans from its trace's start (OnTraceStart below); trace
+	// files and uploads hold tasks of any time, so their targets' spans are wanted throughout.
+	for _, t := range r.cfg.Targets {
+		if len(t.TraceFiles) > 0 || r.cfg.Push.NetAddr.Endpoint != "" {
+			r.appSpansWanted = append(r.appSpansWanted, appspans.Want(t.Name))
+		}
+	}
 	// Scrapes, files and uploads share one cap on the bytes converted at once.
 	sink := collect.Capped(r, r.cfg.Limits.MaxConcurrentConversionBytes, r.settings.Logger, r.tel)
 	r.controller = collect.New(collect.Settings{
@@ -164,6 +175,7 @@ func (r *gostitchReceiver) Start(ctx context.Context, host component.Host) (err 
 		Limits:           r.cfg.Limits,
 		SpoolDir:         spool,
 		Host:             hostname,
+		OnTraceStart:     appspans.Want,
 		OnPID:            r.setPIDs,
 	}, specs, sink, r.settings.Logger, r.tel)
 	r.controller.Start()
@@ -242,9 +254,13 @@ func (r *gostitchReceiver) Shutdown(ctx context.Context) error {
 	return errors.Join(append(errs, r.release())...)
 }
 
-// release detaches the eBPF programs and removes the spool directory.
+// release lets go of the app spans wanted throughout, detaches the eBPF programs and removes
+// the spool directory.
 func (r *gostitchReceiver) release() error {
+	for _, release := range r.appSpansWanted {
+		release()
+	}
 	err := errors.Join(r.ebpf.Close(), os.RemoveAll(r.spoolDir))
-	r.ebpf, r.spoolDir = nil, ""
+	r.ebpf, r.spoolDir, r.appSpansWanted = nil, "", nil
 	return err
 }

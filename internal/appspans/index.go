@@ -1,7 +1,9 @@
 // Package appspans indexes the spans an application sent to the collector, by service, so the
 // receiver can hang the runtime/trace task the OTel Go SDK began for a span under that span
-// (docs/design.md, "Trace ids" rule A). The index is bounded: spans leave it after a retention,
-// and the oldest leave first once it holds its maximum; what leaves early is counted.
+// (docs/design.md, "Trace ids" rule A). It keeps only the spans of services a receiver wants
+// (Want): those arriving while an execution trace of the service is taken and converted. The
+// index is bounded: spans leave it after a retention, and the oldest leave first once it holds
+// its maximum; what leaves early is counted.
 package appspans
 
 import (
@@ -68,11 +70,7 @@ func NewIndex(limits Limits) *Index {
 func (x *Index) Add(svc string, s Span) (evicted int) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	sv := x.services[svc]
-	if sv == nil {
-		sv = &service{byName: make(map[string][]Span)}
-		x.services[svc] = sv
-	}
+	sv := x.service(svc)
 	sv.watermark = max(sv.watermark, s.End)
 	now := x.now()
 	cutoff := now.Add(-x.limits.Retention).UnixNano()
@@ -97,6 +95,25 @@ func (x *Index) Add(svc string, s Span) (evicted int) {
 		evicted++
 	}
 	return evicted
+}
+
+// Saw moves the watermark of service svc to end, a span end it saw but does not keep (its
+// service was not wanted: see Want), when end is later.
+func (x *Index) Saw(svc string, end int64) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	sv := x.service(svc)
+	sv.watermark = max(sv.watermark, end)
+}
+
+// service returns the spans of svc, made empty on first use. x.mu is held.
+func (x *Index) service(svc string) *service {
+	sv := x.services[svc]
+	if sv == nil {
+		sv = &service{byName: make(map[string][]Span)}
+		x.services[svc] = sv
+	}
+	return sv
 }
 
 // nameKey is the first word of a span name. A span is found by the name it had when it

@@ -38,7 +38,8 @@ func (p *joinProcessor) shutdown(context.Context) error {
 	return nil
 }
 
-// processTraces indexes every span with a service.name and returns td as it came.
+// processTraces indexes the spans of the services a receiver wants now (appspans.Want), moves
+// the watermark of the others, and returns td as it came.
 func (p *joinProcessor) processTraces(ctx context.Context, td ptrace.Traces) (ptrace.Traces, error) {
 	var indexed, evicted int64
 	rss := td.ResourceSpans()
@@ -49,15 +50,24 @@ func (p *joinProcessor) processTraces(ctx context.Context, td ptrace.Traces) (pt
 			continue
 		}
 		name := svc.AsString()
+		wanted := appspans.Wanted(name)
+		var lastEnd int64
 		sss := rs.ScopeSpans()
 		for j := 0; j < sss.Len(); j++ {
 			spans := sss.At(j).Spans()
 			for k := 0; k < spans.Len(); k++ {
 				s := spans.At(k)
+				if !wanted {
+					lastEnd = max(lastEnd, int64(s.EndTimestamp()))
+					continue
+				}
 				evicted += int64(p.index.Add(name, appspans.Span{Name: s.Name(), TraceID: s.TraceID(), SpanID: s.SpanID(),
 					Parent: s.ParentSpanID(), Start: int64(s.StartTimestamp()), End: int64(s.EndTimestamp())}))
 				indexed++
 			}
+		}
+		if lastEnd > 0 {
+			p.index.Saw(name, lastEnd)
 		}
 	}
 	if indexed > 0 {

@@ -8,6 +8,8 @@ import (
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/gostitch/gostitch/internal/appspans"
 )
 
 // batchOf is one export of n server spans of service shop, one every 100 µs (10,000 a second)
@@ -30,10 +32,10 @@ func batchOf(n int, start time.Time) ptrace.Traces {
 }
 
 // BenchmarkProcessTraces is the processor's cost per app span (ns/op is per batch of 512
-// spans), against a baseline that reads the same fields of every span without indexing them.
+// spans), against a baseline that reads the same fields of every span without indexing them:
+// while a receiver wants the service (gostitchjoin) and while none does (gostitchjoin-unwanted).
 func BenchmarkProcessTraces(b *testing.B) {
 	const n = 512
-	ctx := context.Background()
 	b.Run("baseline", func(b *testing.B) {
 		td := batchOf(n, time.Now())
 		b.ReportAllocs()
@@ -47,24 +49,34 @@ func BenchmarkProcessTraces(b *testing.B) {
 		}
 		_ = sum
 	})
-	b.Run("gostitchjoin", func(b *testing.B) {
-		p, err := newJoinProcessor(createDefaultConfig().(*Config), componenttest.NewNopTelemetrySettings())
-		if err != nil {
+	for _, wanted := range []bool{true, false} {
+		b.Run(map[bool]string{true: "gostitchjoin", false: "gostitchjoin-unwanted"}[wanted], func(b *testing.B) {
+			if wanted {
+				defer appspans.Want("shop")()
+			}
+			benchProcess(b, n)
+		})
+	}
+}
+
+// benchProcess runs batches of n spans through a processor, each the next 51.2 ms of spans, so
+// the index expires and stays at its steady-state size.
+func benchProcess(b *testing.B, n int) {
+	ctx := context.Background()
+	p, err := newJoinProcessor(createDefaultConfig().(*Config), componenttest.NewNopTelemetrySettings())
+	if err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		b.StopTimer()
+		td := batchOf(n, start.Add(time.Duration(i)*time.Duration(n)*100*time.Microsecond))
+		b.StartTimer()
+		if _, err := p.processTraces(ctx, td); err != nil {
 			b.Fatal(err)
 		}
-		start := time.Now()
-		b.ReportAllocs()
-		i := 0
-		for b.Loop() {
-			// Each batch is the next 51.2 ms of spans, so the index expires and stays at its
-			// steady-state size.
-			b.StopTimer()
-			td := batchOf(n, start.Add(time.Duration(i)*n*100*time.Microsecond))
-			b.StartTimer()
-			if _, err := p.processTraces(ctx, td); err != nil {
-				b.Fatal(err)
-			}
-			i++
-		}
-	})
+		i++
+	}
 }

@@ -60,6 +60,7 @@ func TestPassesSpansOnUnchangedAndIndexesThem(t *testing.T) {
 	require.NoError(t, err)
 	assert.False(t, p.Capabilities().MutatesData)
 	require.NoError(t, p.Start(ctx, componenttest.NewNopHost()))
+	defer appspans.Want("shop")()
 
 	start := time.Now()
 	in := appTraces(start)
@@ -97,10 +98,47 @@ func TestCountsEvictions(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, p.Start(ctx, componenttest.NewNopHost()))
 	defer func() { require.NoError(t, p.Shutdown(ctx)) }()
+	defer appspans.Want("shop")()
 	old := appTraces(time.Now().Add(-time.Hour)) // past the retention: both not kept
 	require.NoError(t, p.ConsumeTraces(ctx, old))
 	require.NoError(t, p.ConsumeTraces(ctx, appTraces(time.Now()))) // two spans, room for one
 	m, err := tel.GetMetric(metadata.TelemetryGostitchProcessorEvicted.Name)
 	require.NoError(t, err)
 	assert.Equal(t, int64(3), m.Data.(metricdata.Sum[int64]).DataPoints[0].Value)
+}
+
+// TestUnwantedServiceOnlyMovesItsWatermark: while no receiver wants a service's spans (no
+// execution trace of it is being taken or converted) they pass unindexed, yet the receiver
+// still sees how far the service's spans have arrived; once wanted, they are indexed.
+func TestUnwantedServiceOnlyMovesItsWatermark(t *testing.T) {
+	ctx := context.Background()
+	tel := componenttest.NewTelemetry()
+	defer func() { require.NoError(t, tel.Shutdown(ctx)) }()
+	set := processortest.NewNopSettings(metadata.Type)
+	set.TelemetrySettings = tel.NewTelemetrySettings()
+	sink := new(consumertest.TracesSink)
+	p, err := NewFactory().CreateTraces(ctx, set, createDefaultConfig(), sink)
+	require.NoError(t, err)
+	require.NoError(t, p.Start(ctx, componenttest.NewNopHost()))
+	defer func() { require.NoError(t, p.Shutdown(ctx)) }()
+
+	start := time.Now()
+	require.NoError(t, p.ConsumeTraces(ctx, appTraces(start)))
+	assert.Len(t, sink.AllTraces(), 1, "spans pass on either way")
+	task := appspans.Task{Name: "query", Start: start.Add(time.Millisecond + time.Microsecond).UnixNano(),
+		End: start.Add(2*time.Millisecond + time.Microsecond).UnixNano(), Parent: pcommon.SpanID{1}}
+	_, res := appspans.Registered().Match("shop", task)
+	assert.Equal(t, appspans.Unmatched, res, "not indexed while unwanted")
+	wm, seen := appspans.Registered().Watermark("shop")
+	assert.True(t, seen)
+	assert.Equal(t, start.Add(3*time.Millisecond).UnixNano(), wm)
+	_, err = tel.GetMetric(metadata.TelemetryGostitchProcessorIndexed.Name)
+	assert.Error(t, err, "nothing counted as indexed")
+
+	release := appspans.Want("shop")
+	defer release()
+	require.NoError(t, p.ConsumeTraces(ctx, appTraces(start)))
+	got, res := appspans.Registered().Match("shop", task)
+	assert.Equal(t, appspans.Matched, res)
+	assert.Equal(t, pcommon.SpanID{2}, got.SpanID)
 }

@@ -43,6 +43,9 @@ type Settings struct {
 	Host     string
 	// ProcRoot is where /proc is mounted.
 	ProcRoot string
+	// OnTraceStart is called before each execution trace of a target is scraped; the window
+	// calls the release it returns once it has been consumed (nil: not called).
+	OnTraceStart func(target string) (release func())
 	// OnPID is called when a target's pid becomes known: at Start for each configured pid, then
 	// from the target's goroutine when its pid is resolved or changes, with 0 when the process is
 	// gone and none took its place. pids holds every target's current pid (none of them 0). The
@@ -288,6 +291,9 @@ func (t *targetLoop) scrapeSpan(ctx context.Context, w *Window) {
 		wg.Go(func() { cpu, cpuErr = t.scraper.profile(ctx, "cpu", s.CPUDuration) })
 	}
 	if s.TraceDuration > 0 {
+		if s.OnTraceStart != nil {
+			w.releases = append(w.releases, s.OnTraceStart(t.spec.Name))
+		}
 		d := t.traceLength(ctx)
 		tr, err := t.scraper.trace(ctx, d)
 		t.record(ctx, "trace", tr.Size, err)

@@ -55,6 +55,11 @@ func (s chanSink) ConsumeWindow(_ context.Context, w *Window) error {
 	return nil
 }
 
+// sinkFunc consumes windows with a function.
+type sinkFunc func(ctx context.Context, w *Window) error
+
+func (f sinkFunc) ConsumeWindow(ctx context.Context, w *Window) error { return f(ctx, w) }
+
 // pprofServer serves this test process's own net/http/pprof on loopback: real profiles and traces.
 func pprofServer(t *testing.T) *httptest.Server {
 	mux := http.NewServeMux()
@@ -214,6 +219,51 @@ func TestTraceBudgetShortensTheNextTrace(t *testing.T) {
 	changed := logs.FilterMessage("Execution trace length set by trace.budget_bytes").All()
 	require.Len(t, changed, 1)
 	assert.Equal(t, time.Second, changed[0].ContextMap()["length"])
+}
+
+// TestTraceStartHeldUntilReleased: OnTraceStart is called for the target before each trace, and
+// what it returns is called once the window has been consumed.
+func TestTraceStartHeldUntilReleased(t *testing.T) {
+	srv := pprofServer(t)
+	var mu sync.Mutex
+	var started []string
+	held := 0
+	heldWhenConsumed := make(chan int, 1)
+	sink := sinkFunc(func(context.Context, *Window) error {
+		mu.Lock()
+		defer mu.Unlock()
+		select {
+		case heldWhenConsumed <- held:
+		default:
+		}
+		return nil
+	})
+	c, _ := newTestController(t, Settings{Interval: time.Minute, TraceDuration: 500 * time.Millisecond,
+		OnTraceStart: func(target string) func() {
+			mu.Lock()
+			defer mu.Unlock()
+			started = append(started, target)
+			held++
+			return func() {
+				mu.Lock()
+				defer mu.Unlock()
+				held--
+			}
+		}},
+		[]TargetSpec{{Name: "self", Endpoint: srv.URL, Client: srv.Client(), Timeout: 5 * time.Second}}, sink)
+	c.Start()
+	select {
+	case n := <-heldWhenConsumed:
+		assert.Equal(t, 1, n, "held while the window is consumed")
+	case <-time.After(10 * time.Second):
+		t.Fatal("no window within 10s")
+	}
+	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return held == 0 }, 5*time.Second, 10*time.Millisecond,
+		"released once the window was consumed")
+	require.NoError(t, c.Shutdown(context.Background()))
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, []string{"self"}, started)
 }
 
 // TestTraceLength: the next trace holds about trace.budget_bytes at the last trace's byte rate,

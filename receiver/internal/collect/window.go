@@ -38,6 +38,8 @@ type Window struct {
 	Profiles []Profile
 	// Traces holds the execution traces gathered (at most one for a scrape).
 	Traces []Trace
+	// releases are what Settings.OnTraceStart returned for the window, called by Release.
+	releases []func()
 }
 
 // Size is the window's input bytes: its profiles' and its traces' sizes.
@@ -83,8 +85,12 @@ func NewSpooledTrace(from, path string, size int64) Trace {
 	return Trace{From: from, Size: size, path: path, spooled: true}
 }
 
-// Release removes the window's spooled traces; files the user gave are never touched.
+// Release removes the window's spooled traces, files the user gave never, and calls the
+// window's releases.
 func (w *Window) Release(logger *zap.Logger) {
+	for _, release := range w.releases {
+		release()
+	}
 	for _, tr := range w.Traces {
 		if !tr.spooled {
 			continue

@@ -79,7 +79,7 @@ func (c MetricsConfig) Enabled(info MetricInfo) bool {
 // Self-telemetry metrics of the processor.
 var (
 	TelemetryGostitchProcessorEvicted = MetricInfo{Name: "gostitch.processor.evicted", Description: "Indexed spans that left the index before their retention ended (max_spans reached), or arrived already older than it; the receiver cannot hang tasks under them.", Unit: "{span}", Kind: Sum, Monotonic: true}
-	TelemetryGostitchProcessorIndexed = MetricInfo{Name: "gostitch.processor.indexed", Description: "Spans of apps indexed for the gostitch receiver's join (those with a service.name); every span passes on unchanged.", Unit: "{span}", Kind: Sum, Monotonic: true}
+	TelemetryGostitchProcessorIndexed = MetricInfo{Name: "gostitch.processor.indexed", Description: "Spans of apps indexed for the gostitch receiver's join (those with a service.name that a gostitch receiver wants then - while it takes or converts an execution trace of that service, or throughout for trace files and push); every span passes on unchanged.", Unit: "{span}", Kind: Sum, Monotonic: true}
 )
 
 // TelemetryBuilder holds one instrument per self-telemetry metric.
