@@ -86,10 +86,7 @@ func (x *Index) Add(svc string, s Span) (evicted int) {
 	}
 	sv.byName[name] = slices.Insert(spans, i, s)
 	x.count++
-	if now.Sub(x.expired) >= x.limits.Retention/expirySteps {
-		x.expire(cutoff)
-		x.expired = now
-	}
+	x.expireDue(now, cutoff)
 	for x.count > x.limits.MaxSpans {
 		x.evictOldest()
 		evicted++
@@ -98,12 +95,15 @@ func (x *Index) Add(svc string, s Span) (evicted int) {
 }
 
 // Saw moves the watermark of service svc to end, a span end it saw but does not keep (its
-// service was not wanted: see Want), when end is later.
+// service was not wanted: see Want), when end is later. The spans past their retention leave
+// as in Add, so those of the last wanted time are not held until the next.
 func (x *Index) Saw(svc string, end int64) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	sv := x.service(svc)
 	sv.watermark = max(sv.watermark, end)
+	now := x.now()
+	x.expireDue(now, now.Add(-x.limits.Retention).UnixNano())
 }
 
 // service returns the spans of svc, made empty on first use. x.mu is held.
@@ -130,6 +130,15 @@ func nameKey(name string) string {
 // expirySteps is how often per retention the spans past it are dropped: a span stays at most
 // 1/expirySteps of the retention longer than it.
 const expirySteps = 64
+
+// expireDue drops the spans that started before cutoff when the last expiry was at least
+// 1/expirySteps of the retention before now. x.mu is held.
+func (x *Index) expireDue(now time.Time, cutoff int64) {
+	if now.Sub(x.expired) >= x.limits.Retention/expirySteps {
+		x.expire(cutoff)
+		x.expired = now
+	}
+}
 
 // expire drops the spans that started before cutoff; it does not count them: their retention ended.
 func (x *Index) expire(cutoff int64) {

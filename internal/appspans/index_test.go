@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 )
 
@@ -239,4 +240,19 @@ func TestRegisteredIndexes(t *testing.T) {
 	if n := len(Registered()); n != 1 {
 		t.Fatalf("%d indexes registered after Unregister, want 1", n)
 	}
+}
+
+// TestSawExpires: spans of a service no longer wanted leave at their retention as the
+// watermark moves on, not only when spans are added again.
+func TestSawExpires(t *testing.T) {
+	x := newTestIndex(Limits{MaxSpans: 100, Retention: time.Minute})
+	x.Add(svc, named("GET", span(1, 0, 0, time.Millisecond)))
+	x.now = func() time.Time { return t0.Add(2 * time.Minute) }
+	x.Saw(svc, t0.Add(2*time.Minute).UnixNano())
+	held, evicted := x.Stats()
+	assert.Zero(t, held, "past its retention")
+	assert.Zero(t, evicted, "expiry is not eviction")
+	wm, ok := x.Watermark(svc)
+	assert.True(t, ok)
+	assert.Equal(t, t0.Add(2*time.Minute).UnixNano(), wm)
 }
