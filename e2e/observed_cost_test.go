@@ -352,5 +352,7 @@ func reportCost(b *testing.B, w *costWorkload, a, o []costOutcome) {
 	b.ReportMetric(sameSettingSpread(rate), "noise-"+w.op+"/s")
 	b.ReportMetric(sameSettingSpread(cpu), "noise-app-cpu/"+w.op)
 	b.ReportMetric(sameSettingSpread(latency), "noise-"+w.latency)
-	b.ReportMetric(mean(o, func(r costOutcome) float64 { return r.collectorCPU })/costRunTime.Seconds(), "B-collector-cores")
+	collector := func(r costOutcome) float64 { return r.collectorCPU / costRunTime.Seconds() }
+	b.ReportMetric(mean(a, collector), "A-collector-cores")
+	b.ReportMetric(mean(o, collector), "B-collector-cores")
 }
