@@ -8,9 +8,11 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/collector/processor/processortest"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.uber.org/goleak"
@@ -49,17 +51,26 @@ func appTraces(start time.Time) ptrace.Traces {
 	return td
 }
 
-func TestPassesSpansOnUnchangedAndIndexesThem(t *testing.T) {
+// startJoin starts a gostitchjoin processor with cfg before next, its telemetry in the
+// returned one; both are shut down when the test ends.
+func startJoin(t *testing.T, cfg *Config, next consumer.Traces) (processor.Traces, *componenttest.Telemetry) {
 	ctx := context.Background()
 	tel := componenttest.NewTelemetry()
-	defer func() { require.NoError(t, tel.Shutdown(ctx)) }()
+	t.Cleanup(func() { require.NoError(t, tel.Shutdown(ctx)) })
 	set := processortest.NewNopSettings(metadata.Type)
 	set.TelemetrySettings = tel.NewTelemetrySettings()
-	sink := new(consumertest.TracesSink)
-	p, err := NewFactory().CreateTraces(ctx, set, createDefaultConfig(), sink)
+	p, err := NewFactory().CreateTraces(ctx, set, cfg, next)
 	require.NoError(t, err)
-	assert.False(t, p.Capabilities().MutatesData)
 	require.NoError(t, p.Start(ctx, componenttest.NewNopHost()))
+	t.Cleanup(func() { require.NoError(t, p.Shutdown(ctx)) })
+	return p, tel
+}
+
+func TestPassesSpansOnUnchangedAndIndexesThem(t *testing.T) {
+	ctx := context.Background()
+	sink := new(consumertest.TracesSink)
+	p, tel := startJoin(t, createDefaultConfig().(*Config), sink)
+	assert.False(t, p.Capabilities().MutatesData)
 	defer appspans.Want("shop")()
 
 	start := time.Now()
@@ -90,14 +101,7 @@ func TestPassesSpansOnUnchangedAndIndexesThem(t *testing.T) {
 
 func TestCountsEvictions(t *testing.T) {
 	ctx := context.Background()
-	tel := componenttest.NewTelemetry()
-	defer func() { require.NoError(t, tel.Shutdown(ctx)) }()
-	set := processortest.NewNopSettings(metadata.Type)
-	set.TelemetrySettings = tel.NewTelemetrySettings()
-	p, err := NewFactory().CreateTraces(ctx, set, &Config{MaxSpans: 1, Retention: time.Minute}, consumertest.NewNop())
-	require.NoError(t, err)
-	require.NoError(t, p.Start(ctx, componenttest.NewNopHost()))
-	defer func() { require.NoError(t, p.Shutdown(ctx)) }()
+	p, tel := startJoin(t, &Config{MaxSpans: 1, Retention: time.Minute}, consumertest.NewNop())
 	defer appspans.Want("shop")()
 	old := appTraces(time.Now().Add(-time.Hour)) // past the retention: both not kept
 	require.NoError(t, p.ConsumeTraces(ctx, old))
@@ -112,15 +116,8 @@ func TestCountsEvictions(t *testing.T) {
 // still sees how far the service's spans have arrived; once wanted, they are indexed.
 func TestUnwantedServiceOnlyMovesItsWatermark(t *testing.T) {
 	ctx := context.Background()
-	tel := componenttest.NewTelemetry()
-	defer func() { require.NoError(t, tel.Shutdown(ctx)) }()
-	set := processortest.NewNopSettings(metadata.Type)
-	set.TelemetrySettings = tel.NewTelemetrySettings()
 	sink := new(consumertest.TracesSink)
-	p, err := NewFactory().CreateTraces(ctx, set, createDefaultConfig(), sink)
-	require.NoError(t, err)
-	require.NoError(t, p.Start(ctx, componenttest.NewNopHost()))
-	defer func() { require.NoError(t, p.Shutdown(ctx)) }()
+	p, tel := startJoin(t, createDefaultConfig().(*Config), sink)
 
 	start := time.Now()
 	require.NoError(t, p.ConsumeTraces(ctx, appTraces(start)))
@@ -132,7 +129,7 @@ func TestUnwantedServiceOnlyMovesItsWatermark(t *testing.T) {
 	wm, seen := appspans.Registered().Watermark("shop")
 	assert.True(t, seen)
 	assert.Equal(t, start.Add(3*time.Millisecond).UnixNano(), wm)
-	_, err = tel.GetMetric(metadata.TelemetryGostitchProcessorIndexed.Name)
+	_, err := tel.GetMetric(metadata.TelemetryGostitchProcessorIndexed.Name)
 	assert.Error(t, err, "nothing counted as indexed")
 
 	release := appspans.Want("shop")
