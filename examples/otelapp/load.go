@@ -96,8 +96,8 @@ type loadReport struct {
 // runLoad sends rate requests per second for warmup and then duration (or until ctx ends),
 // alternating HTTP and gRPC, with at most concurrency in flight; a tick that finds every worker
 // busy is skipped and counted. With rate 0 the load is a closed loop: each worker sends its
-// next request as soon as its last one returns. It prints a summary line and returns the
-// report, which counts only the requests begun after warmup.
+// next request as soon as its last one returns. It prints the first failure, a summary line,
+// and returns the report; the summary and the report count only what began after warmup.
 func (c *loadClient) runLoad(ctx context.Context, rate, concurrency int, warmup, duration time.Duration, out *log.Logger) loadReport {
 	ctx, cancel := context.WithTimeout(ctx, warmup+duration)
 	defer cancel()
@@ -121,15 +121,18 @@ func (c *loadClient) runLoad(ctx context.Context, rate, concurrency int, warmup,
 				} else {
 					err = c.callGRPC(rctx, rand.Uint64())
 				}
+				latency := time.Since(began)
 				cancel()
+				if err != nil {
+					firstErr.Do(func() { out.Printf("load: %v", err) })
+				}
 				if began.Before(measured) {
 					continue
 				}
-				latencies[w] = append(latencies[w], time.Since(began))
+				latencies[w] = append(latencies[w], latency)
 				sent[i%2].Add(1)
 				if err != nil {
 					failed[i%2].Add(1)
-					firstErr.Do(func() { out.Printf("load: %v", err) })
 				}
 			}
 		})
@@ -150,7 +153,9 @@ func (c *loadClient) runLoad(ctx context.Context, rate, concurrency int, warmup,
 				select {
 				case ticks <- i:
 				default:
-					skipped++
+					if !time.Now().Before(measured) {
+						skipped++ // counted, as the requests are, after the warm-up only
+					}
 				}
 			}
 		}
