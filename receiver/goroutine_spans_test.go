@@ -30,9 +30,6 @@ func TestGoroutineSpanLimitCounted(t *testing.T) {
 		cfg.Trace.MaxGoroutineSpans = bound
 		tel := componenttest.NewTelemetry()
 		traces := new(consumertest.TracesSink)
-		startObserved(t, cfg, tel, next{traces: traces})
-		require.Eventually(t, func() bool { return collections(t, tel, "offline", "success") > 0 }, 20*time.Second, 50*time.Millisecond)
-
 		f, err := os.Open(filepath.Clean(fixture))
 		require.NoError(t, err)
 		res, err := stitch.NewTraceConverter(target.Identity{Name: "offline"},
@@ -41,9 +38,20 @@ func TestGoroutineSpanLimitCounted(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, f.Close())
 
+		startObserved(t, cfg, tel, next{traces: traces})
+		// The file's collection is counted when it is read, its events once its window has been
+		// converted, the drops right after them.
+		droppedNow := func() int64 {
+			return counted(t, tel, metadata.TelemetryGostitchReceiverDropped.Name, metadata.AttributeSource,
+				metadata.AttributeSourceGoTrace, metadata.AttributeDropReason, "goroutine_span_limit")
+		}
+		require.Eventually(t, func() bool {
+			return counted(t, tel, metadata.TelemetryGostitchReceiverEvents.Name, metadata.AttributeTarget, "offline",
+				metadata.AttributeSource, metadata.AttributeSourceGoTrace) > 0 && droppedNow() >= int64(res.Stats.GoroutineCut)
+		}, 20*time.Second, 50*time.Millisecond, "bound %d: the window converted and counted", bound)
+
 		goroutines := goroutineSpans(traces.AllTraces())
-		dropped := counted(t, tel, metadata.TelemetryGostitchReceiverDropped.Name, metadata.AttributeSource,
-			metadata.AttributeSourceGoTrace, metadata.AttributeDropReason, "goroutine_span_limit")
+		dropped := droppedNow()
 		assert.Positive(t, goroutines, "bound %d: goroutine spans", bound)
 		assert.LessOrEqual(t, goroutines, bound, "bound %d", bound)
 		assert.Equal(t, int64(res.Stats.GoroutineCut), dropped, "bound %d: cut counted as dropped", bound)
