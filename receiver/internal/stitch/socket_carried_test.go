@@ -25,6 +25,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.uber.org/zap/zaptest"
+	"golang.org/x/exp/trace"
 	"golang.org/x/sys/unix"
 
 	"github.com/gostitch/gostitch/internal/roottest"
@@ -408,6 +409,9 @@ func recordCarrierTrace(t *testing.T) carrierTrace {
 		defer runtime.UnlockOSThread()
 		_, conn := rtrace.NewTask(context.Background(), "conn")
 		var began, ended sync.WaitGroup
+		// The req tasks end only after the spin at busy: a sleep of theirs could end first
+		// when this thread waits for a CPU (it did, about 1 run in 400 beside two CPU hogs).
+		busyDone := make(chan struct{})
 		for range 3 {
 			began.Add(1)
 			ended.Add(1)
@@ -415,13 +419,14 @@ func recordCarrierTrace(t *testing.T) carrierTrace {
 				defer ended.Done()
 				_, task := rtrace.NewTask(context.Background(), "req")
 				began.Done()
-				time.Sleep(5 * time.Millisecond)
+				<-busyDone
 				task.End()
 			}()
 		}
 		began.Wait()
 		ct.tid = uint32(unix.Gettid())
 		spin(&ct.busy)
+		close(busyDone)
 		ended.Wait()
 		spin(&ct.alone)
 		conn.End()
@@ -552,6 +557,54 @@ type leadRead struct {
 // time a read would have returned, then begin a task: "direct" at once, "syscall" after a
 // syscall, "blocked" after a sleep.
 func recordLeadTrace(t *testing.T) ([]byte, []leadRead) {
+	// A garbage collection would stop the "direct" goroutine between its read and its task
+	// (its stack scanned, about 1 run in 20): none runs while the trace is recorded. The
+	// scheduler can still preempt it when its thread waits over 10 ms for a CPU, and then the
+	// read is rightly no task's: such a recording is made again.
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	for range 4 {
+		data, reads := recordLeads(t)
+		if ranUntilTask(t, data, "direct", reads[0].mono) {
+			return data, reads
+		}
+		t.Log(`the "direct" goroutine stopped before its task: recording again`)
+	}
+	t.Fatal(`the "direct" goroutine stopped before its task in 4 recordings`)
+	return nil, nil
+}
+
+// ranUntilTask says whether the goroutine that began the task name ran from before mono
+// (CLOCK_MONOTONIC, the trace's clock on Linux) until it began the task.
+func ranUntilTask(t *testing.T, data []byte, name string, mono uint64) bool {
+	r, err := trace.NewReader(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lastStopped := map[trace.GoID]trace.Time{} // when each goroutine last stopped running
+	for {
+		ev, err := r.ReadEvent()
+		if err != nil {
+			t.Fatalf("no %s task in the trace: %v", name, err)
+		}
+		switch ev.Kind() {
+		case trace.EventStateTransition:
+			st := ev.StateTransition()
+			if st.Resource.Kind != trace.ResourceGoroutine {
+				continue
+			}
+			if from, to := st.Goroutine(); from == trace.GoRunning && to != trace.GoRunning {
+				lastStopped[st.Resource.Goroutine()] = ev.Time()
+			}
+		case trace.EventTaskBegin:
+			if ev.Task().Type == name {
+				return uint64(lastStopped[ev.Goroutine()]) < mono
+			}
+		}
+	}
+}
+
+// recordLeads records the goroutines of recordLeadTrace once.
+func recordLeads(t *testing.T) ([]byte, []leadRead) {
 	var buf bytes.Buffer
 	if err := rtrace.Start(&buf); err != nil {
 		t.Fatal(err)
