@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"os/exec"
+	"path"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -156,8 +157,15 @@ func sumLabeled(metrics, name string, parts ...string) float64 {
 // buildExample builds examples/<name> into the test's temporary directory and returns its path.
 func buildExample(t testing.TB, name string) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), name)
-	out, err := exec.Command("go", "build", "-o", bin, "../examples/"+name).CombinedOutput()
-	require.NoError(t, err, "go build examples/%s: %s", name, out)
+	return buildProgram(t, "../examples/"+name)
+}
+
+// buildProgram builds the main package pkg into the test's temporary directory and returns its
+// path.
+func buildProgram(t testing.TB, pkg string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), path.Base(pkg))
+	out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput()
+	require.NoError(t, err, "go build %s: %s", pkg, out)
 	return bin
 }

@@ -127,9 +127,7 @@ type loadTarget struct {
 // startLoadTargets builds internal/loadtarget and runs n of them until the test ends.
 func startLoadTargets(t *testing.T, n int) []loadTarget {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "loadtarget")
-	out, err := exec.Command("go", "build", "-o", bin, "github.com/gostitch/gostitch/internal/loadtarget").CombinedOutput()
-	require.NoError(t, err, "go build loadtarget: %s", out)
+	bin := buildProgram(t, "github.com/gostitch/gostitch/internal/loadtarget")
 	targets := make([]loadTarget, n)
 	for i := range targets {
 		cmd := exec.Command(bin)

@@ -68,9 +68,7 @@ service:
 // most 0.1 % of the task spans hung under a server span belong to another (binomial bounds).
 func TestOtelappTasksJoinTheirServerSpans(t *testing.T) {
 	bin := distBinary(t)
-	app := filepath.Join(t.TempDir(), "otelapp")
-	out, err := exec.Command("go", "build", "-o", app, "../examples/otelapp").CombinedOutput()
-	require.NoError(t, err, "go build: %s", out)
+	app := buildExample(t, "otelapp")
 	sink := startSpanSink(t)
 	ports := freePorts(t, 3)
 	const service = "otelapp-e2e"
