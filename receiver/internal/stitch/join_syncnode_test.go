@@ -15,7 +15,6 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
-	"go.uber.org/zap/zaptest"
 
 	"github.com/gostitch/gostitch/internal/roottest"
 	"github.com/gostitch/gostitch/internal/syncnodetest"
@@ -55,18 +54,7 @@ func runSyncnode(t *testing.T, args ...string) syncnodeRun {
 	node := syncnodetest.Start(t, append([]string{"-truth", truthPath, "-fsync-every", "0", "-duration", "30s",
 		"-gc-pressure", "-slow-peer", "1", "-slow-peer-delay", "2ms", "-verify-cost", "3"}, args...)...)
 	run := syncnodeRun{pid: node.PID}
-	src, err := ebpfsrc.Open(ebpfsrc.ModeOn, ebpfsrc.Options{ReadWaitThreshold: time.Microsecond}, zaptest.NewLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := src.Close(); err != nil {
-			t.Error(err)
-		}
-	}()
-	if err := src.SetPIDs([]uint32{uint32(run.pid)}); err != nil {
-		t.Fatal(err)
-	}
+	src := watchSockets(t, ebpfsrc.Options{ReadWaitThreshold: time.Microsecond}, uint32(run.pid))
 	profiled := make(chan error, 1)
 	go func() {
 		resp, err := http.Get("http://" + node.Addr + "/debug/pprof/profile?seconds=3")
@@ -77,6 +65,7 @@ func runSyncnode(t *testing.T, args ...string) syncnodeRun {
 		profiled <- err
 	}()
 	run.trace = node.Get(t, "/debug/pprof/trace?seconds=2")
+	var err error
 	if run.batch, err = src.Collect(uint32(run.pid), time.Now()); err != nil {
 		t.Fatal(err)
 	}

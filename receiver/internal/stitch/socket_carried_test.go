@@ -24,7 +24,6 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
-	"go.uber.org/zap/zaptest"
 	"golang.org/x/exp/trace"
 	"golang.org/x/sys/unix"
 
@@ -90,18 +89,7 @@ func runOTelServer(t *testing.T) serverRun {
 	}
 
 	pid := uint32(cmd.Process.Pid)
-	src, err := ebpfsrc.Open(ebpfsrc.ModeOn, ebpfsrc.Options{ReadWaitThreshold: time.Microsecond}, zaptest.NewLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := src.Close(); err != nil {
-			t.Error(err)
-		}
-	}()
-	if err := src.SetPIDs([]uint32{pid}); err != nil {
-		t.Fatal(err)
-	}
+	src := watchSockets(t, ebpfsrc.Options{ReadWaitThreshold: time.Microsecond}, pid)
 	resp, err := http.Get("http://" + pprofAddr + "/debug/pprof/trace?seconds=2")
 	if err != nil {
 		t.Fatal(err)

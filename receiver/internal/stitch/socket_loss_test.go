@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap/zaptest"
-
 	"github.com/gostitch/gostitch/internal/netnstest"
 	"github.com/gostitch/gostitch/internal/roottest"
 	"github.com/gostitch/gostitch/receiver/internal/ebpfsrc"
@@ -58,18 +56,7 @@ func recordLossyWindow(t *testing.T, lossPercent int) lossyWindow {
 	w.loopback = ln.Addr().String()
 
 	pid := uint32(os.Getpid())
-	src, err := ebpfsrc.Open(ebpfsrc.ModeOn, ebpfsrc.Options{}, zaptest.NewLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := src.Close(); err != nil {
-			t.Error(err)
-		}
-	}()
-	if err := src.SetPIDs([]uint32{pid}); err != nil {
-		t.Fatal(err)
-	}
+	src := watchSockets(t, ebpfsrc.Options{}, pid)
 	var buf bytes.Buffer
 	if err := rtrace.Start(&buf); err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.uber.org/zap/zaptest"
 
 	"github.com/gostitch/gostitch/receiver/internal/ebpfsrc"
 	"github.com/gostitch/gostitch/receiver/internal/metadata"
@@ -123,4 +124,23 @@ func sockets(b *ebpfsrc.Batch, id target.Identity, x *joinIndex) (ptrace.Traces,
 	j := x.join(b)
 	td, md := socketsOut(placed(b, x.tl), id, j, metadata.Builder{})
 	return td, md, j.stats
+}
+
+// watchSockets loads the eBPF programs with opts, watching the sockets of pid, until the test
+// ends.
+func watchSockets(t *testing.T, opts ebpfsrc.Options, pid uint32) *ebpfsrc.Source {
+	t.Helper()
+	src, err := ebpfsrc.Open(ebpfsrc.ModeOn, opts, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := src.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	if err := src.SetPIDs([]uint32{pid}); err != nil {
+		t.Fatal(err)
+	}
+	return src
 }
