@@ -54,7 +54,8 @@ func runSyncnode(t *testing.T, args ...string) syncnodeRun {
 	node := syncnodetest.Start(t, append([]string{"-truth", truthPath, "-fsync-every", "0", "-duration", "30s",
 		"-gc-pressure", "-slow-peer", "1", "-slow-peer-delay", "2ms", "-verify-cost", "3"}, args...)...)
 	run := syncnodeRun{pid: node.PID}
-	src := watchSockets(t, ebpfsrc.Options{ReadWaitThreshold: time.Microsecond}, uint32(run.pid))
+	src, stop := watchSockets(t, ebpfsrc.Options{ReadWaitThreshold: time.Microsecond}, uint32(run.pid))
+	defer stop()
 	profiled := make(chan error, 1)
 	go func() {
 		resp, err := http.Get("http://" + node.Addr + "/debug/pprof/profile?seconds=3")

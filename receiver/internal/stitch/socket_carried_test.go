@@ -89,7 +89,8 @@ func runOTelServer(t *testing.T) serverRun {
 	}
 
 	pid := uint32(cmd.Process.Pid)
-	src := watchSockets(t, ebpfsrc.Options{ReadWaitThreshold: time.Microsecond}, pid)
+	src, stop := watchSockets(t, ebpfsrc.Options{ReadWaitThreshold: time.Microsecond}, pid)
+	defer stop()
 	resp, err := http.Get("http://" + pprofAddr + "/debug/pprof/trace?seconds=2")
 	if err != nil {
 		t.Fatal(err)

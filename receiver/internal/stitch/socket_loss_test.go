@@ -56,7 +56,8 @@ func recordLossyWindow(t *testing.T, lossPercent int) lossyWindow {
 	w.loopback = ln.Addr().String()
 
 	pid := uint32(os.Getpid())
-	src := watchSockets(t, ebpfsrc.Options{}, pid)
+	src, stop := watchSockets(t, ebpfsrc.Options{}, pid)
+	defer stop()
 	var buf bytes.Buffer
 	if err := rtrace.Start(&buf); err != nil {
 		t.Fatal(err)

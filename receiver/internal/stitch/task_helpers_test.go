@@ -126,21 +126,22 @@ func sockets(b *ebpfsrc.Batch, id target.Identity, x *joinIndex) (ptrace.Traces,
 	return td, md, j.stats
 }
 
-// watchSockets loads the eBPF programs with opts, watching the sockets of pid, until the test
-// ends.
-func watchSockets(t *testing.T, opts ebpfsrc.Options, pid uint32) *ebpfsrc.Source {
+// watchSockets loads the eBPF programs with opts, watching the sockets of pid; stop detaches
+// them (a test that watches several processes in turn runs one set of programs at a time).
+func watchSockets(t *testing.T, opts ebpfsrc.Options, pid uint32) (src *ebpfsrc.Source, stop func()) {
 	t.Helper()
 	src, err := ebpfsrc.Open(ebpfsrc.ModeOn, opts, zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
+	stop = func() {
 		if err := src.Close(); err != nil {
 			t.Error(err)
 		}
-	})
+	}
 	if err := src.SetPIDs([]uint32{pid}); err != nil {
+		stop()
 		t.Fatal(err)
 	}
-	return src
+	return src, stop
 }
