@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/pprofile"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"golang.org/x/exp/trace"
 
@@ -21,9 +23,10 @@ import (
 	"github.com/gostitch/gostitch/receiver/internal/tracesrc"
 )
 
-// BenchmarkTrace compares converting an execution trace to spans and metrics (convert), and
-// reading it into the model alone (model), with a bare x/exp/trace ReadEvent loop over the same
-// file (bare), on a scrape of examples/syncnode of at least 50 MB (size=syncnode50MB) and on
+// BenchmarkTrace compares converting an execution trace to spans and metrics (convert, and
+// convert-defaults with the receiver's span selection), reading it into the model alone (model)
+// and copying convert-defaults' output into new pdata (copy-output: the floor of building it),
+// with a bare x/exp/trace ReadEvent loop over the same file (bare), on a scrape of examples/syncnode of at least 50 MB (size=syncnode50MB) and on
 // traces of the denser blocksync workload (tracesrc/testdata/blocksync.go: a task every ~80
 // events, syncnode ~1,700) of 10, 30 and 100 MB, and on a one-second scrape of
 // examples/otelapp under load (size=otelapp, testdata/bench/otelapp.trace: an OTel service
@@ -109,6 +112,33 @@ func BenchmarkTrace(b *testing.B) {
 				})
 			})
 		}
+		// copying the defaults' output, a floor for building it: every span, attribute, event,
+		// link, data point and sample allocated again in pdata, with nothing to work out
+		b.Run(fmt.Sprintf("size=%s/mode=copy-output", size), func(b *testing.B) {
+			f, err := os.Open(resolve(b))
+			if err != nil {
+				b.Fatal(err)
+			}
+			var batches []ptrace.Traces
+			c := NewTraceConverter(testIdentity, TraceOptions{MinSpanDuration: time.Millisecond, TaskSpans: NotableTaskSpans, MaxGoroutineSpans: 1000})
+			res, err := c.ConvertWindow(Window{Trace: f}, func(_ string, td ptrace.Traces) error {
+				batches = append(batches, td)
+				return nil
+			})
+			f.Close()
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				for _, td := range batches {
+					td.CopyTo(ptrace.NewTraces())
+				}
+				res.Metrics.CopyTo(pmetric.NewMetrics())
+				res.Profiles.CopyTo(pprofile.NewProfiles())
+			}
+			b.ReportMetric(float64(res.Stats.Events)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+		})
 	}
 }
 
