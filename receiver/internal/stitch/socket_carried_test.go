@@ -566,21 +566,18 @@ type leadRead struct {
 // recordLeadTrace records goroutines that each begin and end a task, run outside tasks at a
 // time a read would have returned, then begin a task: "direct" at once, "syscall" after a
 // syscall, "blocked" after a sleep.
-func recordLeadTrace(t *testing.T) ([]byte, []leadRead) {
+func recordLeadTrace(t *testing.T) (data []byte, reads []leadRead) {
 	// A garbage collection would stop the "direct" goroutine between its read and its task
-	// (its stack scanned, about 1 run in 20 beside two CPU hogs): none runs while the trace
-	// is recorded. The scheduler can still preempt it when its thread waits over 10 ms for a
-	// CPU, and then the read is rightly no task's: such a recording is made again.
-	defer debug.SetGCPercent(debug.SetGCPercent(-1))
-	for range 4 {
-		data, reads := recordLeads(t)
-		if ranUntilTask(t, data, "direct", reads[0].mono) {
-			return data, reads
+	// (its stack scanned, about 1 run in 20 beside two CPU hogs). The scheduler can still
+	// preempt it when its thread waits over 10 ms for a CPU, and then the read is rightly no
+	// task's: such a recording is made again.
+	recordAgain(t, func() string {
+		if data, reads = recordLeads(t); !ranUntilTask(t, data, "direct", reads[0].mono) {
+			return `the "direct" goroutine stopped before its task`
 		}
-		t.Log(`the "direct" goroutine stopped before its task: recording again`)
-	}
-	t.Fatal(`the "direct" goroutine stopped before its task in 4 recordings`)
-	return nil, nil
+		return ""
+	})
+	return data, reads
 }
 
 // ranUntilTask says whether the goroutine that began the task name ran from before mono

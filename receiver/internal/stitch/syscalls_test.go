@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"regexp"
-	"runtime/debug"
 	rtrace "runtime/trace"
 	"slices"
 	"strconv"
@@ -170,12 +169,10 @@ func TestFlowControlGRPCStall(t *testing.T) {
 // last begun (the streams run one after the other), is the slowest, the one task over its type's
 // p95. A garbage collection would stop a fast stream where it allocates (its sends wait for the
 // GC to start, "blocked on sync" at the make of its chunk, about 1 package run in 20 beside two
-// CPU hogs): none runs while the trace is recorded. A fast stream can still wait longer for a
-// CPU than the slow one's pauses add up to, and then it is rightly the diagnosed one: such a
-// recording is made again.
-func recordFlowStall(t *testing.T) *converted {
-	defer debug.SetGCPercent(debug.SetGCPercent(-1))
-	for range 4 {
+// CPU hogs). A fast stream can still wait longer for a CPU than the slow one's pauses add up
+// to, and then it is rightly the diagnosed one: such a recording is made again.
+func recordFlowStall(t *testing.T) (out *converted) {
+	recordAgain(t, func() string {
 		var buf bytes.Buffer
 		if err := rtrace.Start(&buf); err != nil {
 			t.Fatal(err)
@@ -185,8 +182,7 @@ func recordFlowStall(t *testing.T) *converted {
 		if err != nil {
 			t.Fatal(err)
 		}
-		out, err := convert(t, NewTraceConverter(testIdentity, TraceOptions{MinSpanDuration: time.Millisecond}), buf.Bytes())
-		if err != nil {
+		if out, err = convert(t, NewTraceConverter(testIdentity, TraceOptions{MinSpanDuration: time.Millisecond}), buf.Bytes()); err != nil {
 			t.Fatal(err)
 		}
 		tasks := out.spansNamed(flowstall.TaskType)
@@ -195,13 +191,12 @@ func recordFlowStall(t *testing.T) *converted {
 		}
 		last := slices.MaxFunc(tasks, func(a, b ptrace.Span) int { return cmp.Compare(a.StartTimestamp(), b.StartTimestamp()) })
 		slowest := slices.MaxFunc(tasks, func(a, b ptrace.Span) int { return cmp.Compare(spanDuration(a), spanDuration(b)) })
-		if spanDuration(slowest) == spanDuration(last) {
-			return out
+		if spanDuration(slowest) != spanDuration(last) {
+			return fmt.Sprintf("a fast stream's task (%v) was slower than the slow stream's (%v)", spanDuration(slowest), spanDuration(last))
 		}
-		t.Logf("a fast stream's task (%v) was slower than the slow stream's (%v): recording again", spanDuration(slowest), spanDuration(last))
-	}
-	t.Fatal("a fast stream's task was slower than the slow stream's in 4 recordings")
-	return nil
+		return ""
+	})
+	return out
 }
 
 // TestREADMEDiagnosisLines: the diagnosis lines README's "What you see" quotes for syscalls and

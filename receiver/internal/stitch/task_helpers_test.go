@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"testing"
 	"time"
 
@@ -144,4 +145,20 @@ func watchSockets(t *testing.T, opts ebpfsrc.Options, pid uint32) (src *ebpfsrc.
 		t.Fatal(err)
 	}
 	return src, stop
+}
+
+// recordAgain runs record with garbage collection off (a collection stops goroutines where the
+// tests need them running) until it returns "", at most 4 times: a recording that does not show
+// what its test needs returns why, which is logged, and is made again.
+func recordAgain(t *testing.T, record func() (again string)) {
+	t.Helper()
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	var again string
+	for range 4 {
+		if again = record(); again == "" {
+			return
+		}
+		t.Logf("%s: recording again", again)
+	}
+	t.Fatalf("%s in 4 recordings", again)
 }
